@@ -1,0 +1,272 @@
+"""The interface every framework convention implements, and shared argument checks.
+
+A convention is a small class: it knows its framework's argument names, turns
+them into a :class:`~tconv.geometry.Geometry` (validating with the framework's
+own rules), and goes back from a geometry to its arguments, saying what extra
+slice or pad is needed when the framework cannot express the geometry.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterable, Sequence
+
+from ..errors import ConfigError, FrameworkQuirkWarning, closest_name
+from ..geometry import AxisGeometry, Geometry
+
+# Larger sizes overflow the int32 shape arithmetic of TF, TFLite and ONNX Runtime,
+# and (i-1)*s would overflow int64 long before any framework could allocate it.
+MAX_SIZE = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Expressed:
+    """A geometry written in one framework's arguments.
+
+    Attributes
+    ----------
+    framework : str
+        The convention's name.
+    args : dict
+        The framework's own arguments (as ``tconv.geometry`` takes them).
+    extra_crop : tuple of (int, int)
+        Per axis, how many elements to remove from the start and the end of
+        the framework's output to get the wanted geometry; negative means zeros
+        to add. All zeros when the framework expresses it exactly.
+    geometry : Geometry
+        What ``args`` alone give in that framework.
+    """
+
+    framework: str
+    args: dict
+    extra_crop: tuple[tuple[int, int], ...]
+    geometry: Geometry = field(compare=False)
+
+    @property
+    def exact(self) -> bool:
+        return all(b == 0 and e == 0 for b, e in self.extra_crop)
+
+
+class Convention:
+    """Base class: one framework's transposed-convolution arithmetic."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    #: argument names and their defaults, in the framework's order
+    defaults: ClassVar[dict[str, Any]]
+    #: one sentence: the framework's rule
+    rule: ClassVar[str]
+    #: short description of where the arguments come from (for errors and docs)
+    api: ClassVar[str]
+    #: the most spatial axes the framework's op supports (None: no limit)
+    max_ndim: ClassVar[int | None] = None
+    #: generic option names (stride, padding, dilation, output_padding, output_size, groups) -> own names
+    cli_names: ClassVar[dict[str, str]] = {}
+
+    def native_args(self, generic: dict, ndim: int) -> dict:
+        """Map generic option names to this framework's names (used by the CLI).
+
+        Strings pass through; ints and tuples keep their form, except where the
+        framework wants lists (ONNX), which its convention handles.
+        """
+        args = {}
+        for key, value in generic.items():
+            if key not in self.cli_names:
+                raise ConfigError(
+                    f"{self.title} has no {key.replace('_', ' ')} option; its arguments are: "
+                    f"{', '.join(self.defaults)} (pass any of them with -a NAME=VALUE)"
+                )
+            args[self.cli_names[key]] = value
+        return args
+
+    # ---- public interface -------------------------------------------------
+    def to_geometry(self, input_shape: Any, kernel_size: Any, **args: Any) -> Geometry:
+        """Validate ``args`` by the framework's rules and build the geometry."""
+        self.check_names(args)
+        merged = {**self.defaults, **args}
+        ndim = self.infer_ndim(input_shape, kernel_size, merged)
+        if self.max_ndim is not None and ndim > self.max_ndim:
+            raise ConfigError(
+                f"{self.title} {self.api} supports at most {self.max_ndim} spatial axes; got {ndim}"
+            )
+        inputs = sizes("input_shape", input_shape, ndim, self.title)
+        kernel = sizes("kernel_size", kernel_size, ndim, self.title)
+        geometry = self._build(inputs, kernel, merged)
+        for note in geometry.notes:
+            warnings.warn(note, FrameworkQuirkWarning, stacklevel=4)
+        return geometry
+
+    def from_geometry(self, geometry: Geometry) -> Expressed:
+        """The simplest arguments of this framework that reproduce ``geometry``.
+
+        When no arguments reproduce it exactly, the result carries the extra
+        slice (or zero pad) per axis that does. Raises ConfigError when even
+        that cannot help (wrapping outputs, unsupported dilation, ...).
+        """
+        best: Expressed | None = None
+        reasons: list[str] = []
+        for args in self._candidates(geometry):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FrameworkQuirkWarning)
+                    got = self.to_geometry(geometry.input_shape, geometry.kernel_size, **args)
+            except ConfigError as err:
+                reasons.append(str(err))
+                continue
+            if got.wrap != geometry.wrap or got.wrap and got.axes != geometry.axes:
+                continue
+            extra = tuple(
+                (want.crop_begin - have.crop_begin, want.crop_end - have.crop_end)
+                for want, have in zip(geometry.axes, got.axes)
+            )
+            candidate = Expressed(self.name, args, extra, got)
+            if candidate.exact:
+                return candidate
+            if best is None or _cost(extra) < _cost(best.extra_crop):
+                best = candidate
+        if best is None:
+            why = reasons[0] if reasons else "no candidate arguments"
+            raise ConfigError(f"{self.title} cannot express {geometry!r}: {why}")
+        return best
+
+    # ---- to be provided by each convention --------------------------------
+    def _build(self, input_shape: tuple[int, ...], kernel_size: tuple[int, ...], args: dict) -> Geometry:
+        raise NotImplementedError
+
+    def _candidates(self, geometry: Geometry) -> Iterable[dict]:
+        raise NotImplementedError
+
+    # ---- shared helpers ----------------------------------------------------
+    def check_names(self, args: dict) -> None:
+        for name in args:
+            if name not in self.defaults:
+                suggestion = closest_name(name, self.defaults)
+                hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+                raise ConfigError(
+                    f"{self.title} {self.api} has no argument {name!r}{hint} "
+                    f"Its arguments are: {', '.join(self.defaults)}"
+                )
+
+    def per_axis_names(self) -> tuple[str, ...]:
+        """Arguments whose sequence length reveals the number of spatial axes."""
+        return ()
+
+    def infer_ndim(self, input_shape: Any, kernel_size: Any, args: dict) -> int:
+        """Spatial rank: from input_shape, else from any per-axis sequence, else 1."""
+        for name, value in [("input_shape", input_shape), ("kernel_size", kernel_size)] + [
+            (n, args.get(n)) for n in self.per_axis_names()
+        ]:
+            if isinstance(value, (list, tuple)):
+                if len(value) == 0:
+                    raise ConfigError(f"{name}=() is empty: give at least one spatial size")
+                return len(value)
+        return 1
+
+    def geometry(self, axes: Sequence[AxisGeometry], args: dict, notes: Sequence[str] = (), groups: int = 1) -> Geometry:
+        return Geometry(tuple(axes), framework=self.name, args=args, notes=tuple(notes), groups=groups)
+
+    def axis(self, name: str, i: int, k: int, s: int, d: int, begin: int, end: int, wrap: bool = False) -> AxisGeometry:
+        """Build one axis, turning a non-positive output into this framework's error."""
+        full = (i - 1) * s + d * (k - 1) + 1
+        out = full - begin - end
+        if out < 1:
+            raise ConfigError(
+                f"{self.title}: the output would have {out} elements on axis {name}: the uncropped output "
+                f"is (i-1)*s + d*(k-1) + 1 = {full} and the padding removes {begin} at the start "
+                f"and {end} at the end; the output must have at least 1 element"
+            )
+        return AxisGeometry(i, k, s, d, begin, end, wrap)
+
+
+def _cost(extra: Sequence[tuple[int, int]]) -> tuple[int, int]:
+    # Prefer slicing (non-negative) over padding, then the smallest change.
+    return (sum(1 for b, e in extra if b < 0 or e < 0), sum(abs(b) + abs(e) for b, e in extra))
+
+
+# ---- argument normalizers, shared by all conventions ---------------------------
+def is_int(value: Any) -> bool:
+    try:
+        import numpy as np
+
+        integer_types: tuple = (int, np.integer)
+    except ImportError:  # pragma: no cover - numpy is a hard dependency
+        integer_types = (int,)
+    return isinstance(value, integer_types) and not isinstance(value, bool)
+
+
+def integer(name: str, value: Any, framework: str, minimum: int = 0) -> int:
+    """Validate one integer argument by name."""
+    if not is_int(value):
+        kind = "a boolean" if isinstance(value, bool) else type(value).__name__
+        raise ConfigError(f"{name}={value!r} must be an integer in {framework}, not {kind}")
+    value = int(value)
+    if value < minimum:
+        rule = "positive" if minimum == 1 else f">= {minimum}"
+        raise ConfigError(f"{name}={value} must be {rule} in {framework}")
+    if value > MAX_SIZE:
+        raise ConfigError(f"{name}={value} is too large: tconv accepts at most {MAX_SIZE} (2**31-1)")
+    return value
+
+
+def per_axis(name: str, value: Any, ndim: int, framework: str, minimum: int = 0) -> tuple[int, ...]:
+    """An int (same on every axis) or a sequence of ``ndim`` ints."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != ndim:
+            raise ConfigError(
+                f"{name}={tuple(value)!r} has {len(value)} entries but the input has {ndim} spatial "
+                f"axes; give one int or {ndim} ints"
+            )
+        return tuple(integer(f"{name}[{n}]", v, framework, minimum) for n, v in enumerate(value))
+    if hasattr(value, "shape") and hasattr(value, "tolist"):  # numpy arrays
+        return per_axis(name, value.tolist(), ndim, framework, minimum)
+    return (integer(name, value, framework, minimum),) * ndim
+
+
+def sizes(name: str, value: Any, ndim: int, framework: str) -> tuple[int, ...]:
+    """input_shape or kernel_size: positive ints, one per axis."""
+    if value is None:
+        raise ConfigError(f"{name} is required")
+    if isinstance(value, str):
+        raise ConfigError(f"{name}={value!r} must be an int or a tuple of ints, not a string")
+    return per_axis(name, value, ndim, framework, minimum=1)
+
+
+def pairs(name: str, value: Any, ndim: int, framework: str, minimum: int | None = None) -> tuple[tuple[int, int], ...]:
+    """A sequence of ``ndim`` (before, after) pairs."""
+    if not isinstance(value, (list, tuple)) or len(value) != ndim:
+        raise ConfigError(f"{name}={value!r} must be a sequence of {ndim} (before, after) pairs in {framework}")
+    result = []
+    for n, pair in enumerate(value):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ConfigError(f"{name}[{n}]={pair!r} must be a (before, after) pair in {framework}")
+        low = -MAX_SIZE if minimum is None else minimum
+        result.append(tuple(integer(f"{name}[{n}]", v, framework, low) for v in pair))
+    return tuple(result)
+
+
+def choice(name: str, value: Any, options: Sequence[str], framework: str, case_sensitive: bool = True) -> str:
+    """A string option; errors list the legal values."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}={value!r} must be one of {', '.join(map(repr, options))} in {framework}")
+    key = value if case_sensitive else value.lower()
+    table = {o if case_sensitive else o.lower(): o for o in options}
+    if key not in table:
+        close = closest_name(key, table)
+        hint = f"; did you mean {table[close]!r}?" if close else ""
+        raise ConfigError(f"{name}={value!r} is not one of {', '.join(map(repr, options))} in {framework}{hint}")
+    return table[key]
+
+
+def spatial_shape(name: str, value: Any, ndim: int, framework: str, channels_first: bool) -> tuple[int, ...]:
+    """An output shape given either spatially (ndim entries) or in full (ndim+2)."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)) and len(value) == ndim + 2:
+        value = tuple(value[2:]) if channels_first else tuple(value[1:-1])
+    if not isinstance(value, (list, tuple)) and ndim != 1:
+        raise ConfigError(f"{name}={value!r} must list {ndim} spatial sizes (or {ndim + 2} with batch and channels)")
+    return sizes(name, value, ndim, framework)
+
+
+def legal_range_text(lo: int, hi: int) -> str:
+    return f"{lo}" if lo == hi else f"{lo}..{hi}"

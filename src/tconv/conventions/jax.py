@@ -1,0 +1,157 @@
+"""JAX: ``jax.lax.conv_transpose``.
+
+lax computes the layer as a stride-1 correlation of the stride-dilated input,
+padded by ``(pad_a, pad_b)``; the kept window therefore starts at
+``K-1-pad_a`` and ends ``K-1-pad_b`` before the end of the uncropped output.
+
+* 'SAME': ``pad_len = K+s-2``, ``pad_a = K-1`` if ``s > K-1`` else ``ceil(pad_len/2)``;
+  the output has ``i*s`` elements.
+* 'VALID': ``pad_len = K+s-2+max(K-s, 0)``, ``pad_a = K-1``; ``(i-1)*s + max(K, s)``.
+* explicit pairs ``(lo, hi)``: by default they ARE ``(pad_a, pad_b)``, the
+  padding of the dilated input (not PyTorch-style). With
+  ``use_consistent_padding=True`` they are the forward convolution's padding,
+  as in PyTorch: the window is ``full[lo : full-hi]``.
+
+Only the exact strings 'SAME' and 'VALID' get this treatment: lax passes any
+other string (such as lowercase 'same') straight to ``conv_general_dilated``,
+which applies it to the *dilated input* as if it were a stride-1 forward
+convolution, a different window. tconv reproduces that and warns.
+``transpose_kernel`` changes the kernel layout only, not the sizes.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..errors import ConfigError
+from ..geometry import Geometry
+from ._base import Convention, pairs, per_axis
+
+
+def lax_pads(dilated_kernel: int, stride: int, padding: str) -> tuple[int, int]:
+    """``jax.lax``'s ``_conv_transpose_padding`` for 'SAME' and 'VALID'.
+
+    >>> lax_pads(3, 2, "SAME"), lax_pads(3, 2, "VALID")
+    ((2, 1), (2, 2))
+    """
+    K, s = dilated_kernel, stride
+    if padding == "SAME":
+        pad_len = K + s - 2
+        pad_a = K - 1 if s > K - 1 else -(-pad_len // 2)
+    else:
+        pad_len = K + s - 2 + max(K - s, 0)
+        pad_a = K - 1
+    return pad_a, pad_len - pad_a
+
+
+def forward_string_pads(input_size: int, dilated_kernel: int, padding: str) -> tuple[int, int]:
+    """``lax.padtype_to_pads`` for a stride-1 window over the dilated input (the lowercase trap)."""
+    mode = padding.upper()
+    if mode == "VALID":
+        return 0, 0
+    total = max(dilated_kernel - 1, 0)
+    if mode == "SAME":
+        return total // 2, total - total // 2
+    return total - total // 2, total // 2  # SAME_LOWER
+
+
+class Jax(Convention):
+    name = "jax"
+    title = "JAX"
+    api = "jax.lax.conv_transpose"
+    defaults = {
+        "strides": None,
+        "padding": "SAME",
+        "rhs_dilation": None,
+        "dimension_numbers": None,
+        "transpose_kernel": False,
+        "use_consistent_padding": False,
+    }
+    #: generic CLI option -> this framework's argument
+    cli_names = {"stride": "strides", "padding": "padding", "dilation": "rhs_dilation"}
+    rule = (
+        "jax.lax.conv_transpose pads the stride-dilated input by (pad_a, pad_b) and correlates: 'SAME' gives "
+        "i*s, 'VALID' (i-1)*s + max(K, s), and explicit pairs are that padding itself unless "
+        "use_consistent_padding=True makes them PyTorch-style crops"
+    )
+
+    def per_axis_names(self) -> tuple[str, ...]:
+        return ("strides", "rhs_dilation")
+
+    def _build(self, input_shape, kernel_size, args) -> Geometry:
+        ndim = len(input_shape)
+        if args["strides"] is None:
+            raise ConfigError("strides is required by jax.lax.conv_transpose (a sequence of one int per spatial axis)")
+        strides = per_axis("strides", args["strides"], ndim, self.title, minimum=1)
+        dilation = per_axis("rhs_dilation", 1 if args["rhs_dilation"] is None else args["rhs_dilation"], ndim, self.title, minimum=1)
+        if not isinstance(args["transpose_kernel"], bool):
+            raise ConfigError(f"transpose_kernel={args['transpose_kernel']!r} must be True or False")
+        consistent = args["use_consistent_padding"]
+        if not isinstance(consistent, bool):
+            raise ConfigError(f"use_consistent_padding={consistent!r} must be True or False")
+        padding = args["padding"]
+        notes = []
+        explicit = None
+        if isinstance(padding, str):
+            if padding not in ("SAME", "VALID"):
+                if padding.upper() not in ("SAME", "VALID", "SAME_LOWER"):
+                    raise ConfigError(
+                        f"padding={padding!r} is not recognised by jax.lax.conv_transpose: use 'SAME', 'VALID' "
+                        "or a sequence of (low, high) pairs"
+                    )
+                if consistent:
+                    raise ConfigError(
+                        f"padding={padding!r} with use_consistent_padding=True: lax only knows the exact strings "
+                        "'SAME' and 'VALID' there and fails on others"
+                    )
+                notes.append(
+                    f"jax.lax.conv_transpose only recognises the exact strings 'SAME' and 'VALID': padding="
+                    f"{padding!r} is passed to conv_general_dilated as the padding of a stride-1 convolution "
+                    "over the dilated input, which keeps a different window than 'SAME'/'VALID'"
+                )
+        else:
+            if isinstance(padding, (list, tuple)) and padding and all(isinstance(p, int) for p in padding):
+                raise ConfigError(
+                    f"padding={padding!r}: jax.lax.conv_transpose takes a sequence of (low, high) pairs, one per axis"
+                )
+            explicit = pairs("padding", padding, ndim, self.title)
+        axes = []
+        for n, (i, k, s, d) in enumerate(zip(input_shape, kernel_size, strides, dilation)):
+            K = d * (k - 1) + 1
+            if explicit is not None and consistent:
+                begin, end = explicit[n]
+            else:
+                if explicit is not None:
+                    pad_a, pad_b = explicit[n]
+                elif padding in ("SAME", "VALID"):
+                    pad_a, pad_b = lax_pads(K, s, padding)
+                else:
+                    pad_a, pad_b = forward_string_pads((i - 1) * s + 1, K, padding)
+                begin, end = K - 1 - pad_a, K - 1 - pad_b
+            full = (i - 1) * s + K
+            if full - begin - end == 0:
+                raise ConfigError(
+                    f"JAX would return an empty output on axis {n} (size 0: the padding removes all "
+                    f"{full} elements of the uncropped output); tconv treats an empty output as an error"
+                )
+            axes.append(self.axis(str(n), i, k, s, d, begin, end))
+        normalized = {
+            "strides": strides,
+            "padding": padding if explicit is None else [tuple(p) for p in explicit],
+            "rhs_dilation": dilation,
+            "transpose_kernel": args["transpose_kernel"],
+            "use_consistent_padding": consistent,
+        }
+        if args["dimension_numbers"] is not None:
+            normalized["dimension_numbers"] = args["dimension_numbers"]
+        return self.geometry(axes, normalized, notes)
+
+    def _candidates(self, geometry: Geometry) -> Iterable[dict]:
+        base = {"strides": geometry.stride}
+        if any(d != 1 for d in geometry.dilation):
+            base["rhs_dilation"] = geometry.dilation
+        yield {**base, "padding": "SAME"}
+        yield {**base, "padding": "VALID"}
+        yield {**base, "padding": [ax.conv_padding for ax in geometry]}
+
+
+CONVENTION = Jax()

@@ -1,0 +1,160 @@
+"""Keras 3: ``Conv{1,2,3}DTranspose`` and ``keras.ops.conv_transpose`` (tf.keras 2 alike).
+
+With K = d*(k-1) + 1 the dilated kernel:
+
+=========  ==============  =========================
+padding    output_padding  output size
+=========  ==============  =========================
+valid      None            (i-1)*s + max(K, s)
+valid      op              (i-1)*s + K + op
+same       None            i*s
+same       op              (i-1)*s + K % 2 + op
+=========  ==============  =========================
+
+'same' keeps the window that starts ``K-1-left`` into the uncropped output,
+where ``left = min(ceil(pad_len/2), K-1)`` and ``pad_len = s+K-2`` (op None) or
+``K + K%2 - 2 + op``: an odd surplus is cropped at the END (TensorFlow's
+alignment). The TensorFlow backend gets there through ``tf.nn.conv_transpose``
+with an explicit output shape, and TF's own crop rule gives the same window.
+tf.keras 2 computes the same sizes (``conv_utils.deconv_output_length``) and
+goes through the same TF op, so the rules and the quirks below are shared.
+"""
+from __future__ import annotations
+
+from itertools import product
+from typing import Iterable
+
+from ..errors import ConfigError
+from ..geometry import Geometry
+from ._base import Convention, choice, per_axis
+
+
+def same_crop_begin(dilated_kernel: int, stride: int, output_padding: int | None) -> int:
+    """Where Keras 'same' starts its kept window in the uncropped output.
+
+    >>> same_crop_begin(3, 2, None), same_crop_begin(4, 2, None), same_crop_begin(5, 1, None)
+    (0, 1, 2)
+    """
+    K = dilated_kernel
+    pad_len = stride + K - 2 if output_padding is None else K + K % 2 - 2 + output_padding
+    left = min(-(-pad_len // 2), K - 1)
+    return K - 1 - left
+
+
+class Keras(Convention):
+    name = "keras"
+    title = "Keras"
+    api = "Conv*DTranspose / keras.ops.conv_transpose"
+    defaults = {
+        "strides": 1,
+        "padding": "valid",
+        "output_padding": None,
+        "dilation_rate": 1,
+        "data_format": None,
+    }
+    #: generic CLI option -> this framework's argument
+    cli_names = {"stride": "strides", "padding": "padding", "dilation": "dilation_rate", "output_padding": "output_padding"}
+    rule = (
+        "Keras 'same' gives i*s (or (i-1)*s + K%2 + output_padding) and crops an odd surplus at the END; "
+        "'valid' gives (i-1)*s + max(K, s) (or + K + output_padding), padding with zeros at the end when s > K"
+    )
+
+    def per_axis_names(self) -> tuple[str, ...]:
+        return ("strides", "dilation_rate", "output_padding")
+
+    def _build(self, input_shape, kernel_size, args) -> Geometry:
+        ndim = len(input_shape)
+        padding = choice("padding", args["padding"], ("valid", "same"), self.title, case_sensitive=False)
+        strides = per_axis("strides", args["strides"], ndim, self.title, minimum=1)
+        dilation = per_axis("dilation_rate", args["dilation_rate"], ndim, self.title, minimum=1)
+        if args["data_format"] is not None:
+            choice("data_format", args["data_format"], ("channels_last", "channels_first"), self.title, case_sensitive=False)
+        output_padding = args["output_padding"]
+        if output_padding is not None:
+            output_padding = per_axis("output_padding", output_padding, ndim, self.title, minimum=0)
+            for s, op in zip(strides, output_padding):
+                if op >= s:
+                    raise ConfigError(
+                        f"output_padding={op} must be smaller than strides ({s}) in Keras "
+                        f"(\"Strides must be greater than output padding\"); legal: 0..{s - 1} or None"
+                    )
+        if any(s > 1 for s in strides) and any(d > 1 for d in dilation):
+            raise ConfigError(
+                f"strides={strides} together with dilation_rate={dilation}: Keras does not support "
+                "strides > 1 in conjunction with dilation_rate > 1; use one or the other"
+            )
+        notes = []
+        axes = []
+        for n, (i, k, s, d) in enumerate(zip(input_shape, kernel_size, strides, dilation)):
+            op = None if output_padding is None else output_padding[n]
+            K = d * (k - 1) + 1
+            full = (i - 1) * s + K
+            if padding == "valid":
+                out = (i - 1) * s + (max(K, s) if op is None else K + op)
+                begin = 0
+            else:
+                out = i * s if op is None else (i - 1) * s + K % 2 + op
+                begin = same_crop_begin(K, s, op)
+                if op is not None and K % 2 + op == 0:
+                    notes.append(
+                        f"Keras' TensorFlow backend fails on this layer (axis {n}: even kernel extent {K}, "
+                        "padding='same', output_padding=0): it asks tf.nn.conv_transpose for an output of "
+                        f"{out}, which TF's SAME rule rejects ({(i - 1) * s + 1}..{i * s} are legal). "
+                        "The JAX and PyTorch backends return the size shown"
+                    )
+            axes.append(self.axis(str(n), i, k, s, d, begin, full - out - begin))
+        if any(d > 1 for d in dilation):
+            notes.append(
+                "Keras' TensorFlow backend on CPU rejects dilation_rate > 1 when the layer runs "
+                "(TF's CPU conv_transpose kernel supports no dilation); the JAX and PyTorch backends run it"
+            )
+        normalized = {
+            "strides": strides,
+            "padding": padding,
+            "output_padding": output_padding,
+            "dilation_rate": dilation,
+        }
+        return self.geometry(axes, normalized, notes)
+
+    def formula(self, geometry: Geometry) -> list[str]:
+        lines = []
+        ops = geometry.args.get("output_padding")
+        for n, ax in enumerate(geometry):
+            i, s, K = ax.input_size, ax.stride, ax.dilated_kernel
+            op = None if ops is None else ops[n]
+            if geometry.args.get("padding") == "same":
+                text = (f"padding='same', output_padding=None: out = i*s = {i}*{s} = {ax.output_size}" if op is None else
+                        f"padding='same': out = (i-1)*s + K%2 + output_padding = ({i}-1)*{s} + {K % 2} + {op} = {ax.output_size}")
+            else:
+                text = (f"padding='valid', output_padding=None: out = (i-1)*s + max(K, s) = ({i}-1)*{s} + max({K}, {s}) = {ax.output_size}"
+                        if op is None else
+                        f"padding='valid': out = (i-1)*s + K + output_padding = ({i}-1)*{s} + {K} + {op} = {ax.output_size}")
+            lines.append(text)
+        return lines
+
+    def _candidates(self, geometry: Geometry) -> Iterable[dict]:
+        strides = _one(geometry.stride)
+        dilation = _one(geometry.dilation)
+        extra = {} if dilation == 1 else {"dilation_rate": dilation}
+        for padding in ("same", "valid"):
+            yield {"strides": strides, "padding": padding, **extra}
+        options = [range(s) for s in geometry.stride]
+        if _count(options) <= 4096:
+            for padding in ("same", "valid"):
+                for op in product(*options):
+                    yield {"strides": strides, "padding": padding, "output_padding": _one(op), **extra}
+
+
+def _one(values):
+    values = tuple(values)
+    return values[0] if len(set(values)) == 1 else values
+
+
+def _count(options) -> int:
+    total = 1
+    for o in options:
+        total *= len(o)
+    return total
+
+
+CONVENTION = Keras()

@@ -1,0 +1,68 @@
+"""MXNet: ``Deconvolution`` (checked against its documented formula; MXNet is retired and not installable here).
+
+``out = s*(i-1) + K - 2*pad + adj``: the window is ``full[pad : full - pad + adj]``.
+With ``target_shape`` T: ``t = full - T``, ``adj = t % 2``, ``pad = ceil(t/2)``, so
+an odd surplus is cropped at the START.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..errors import ConfigError
+from ..geometry import Geometry
+from ._base import Convention, integer, per_axis, sizes
+
+
+class MXNet(Convention):
+    name = "mxnet"
+    title = "MXNet"
+    api = "Deconvolution"
+    defaults = {"stride": 1, "dilate": 1, "pad": 0, "adj": 0, "target_shape": None, "num_group": 1, "num_filter": None, "layout": None}
+    #: generic CLI option -> this framework's argument
+    cli_names = {"stride": "stride", "padding": "pad", "dilation": "dilate", "output_padding": "adj", "output_size": "target_shape", "groups": "num_group"}
+    rule = "MXNet keeps full[pad : full - pad + adj]; target_shape T sets pad = ceil((full-T)/2) and adj = (full-T) % 2"
+
+    def per_axis_names(self) -> tuple[str, ...]:
+        return ("stride", "dilate", "pad", "adj", "target_shape")
+
+    def _build(self, input_shape, kernel_size, args) -> Geometry:
+        ndim = len(input_shape)
+        stride = per_axis("stride", args["stride"], ndim, self.title, 1)
+        dilate = per_axis("dilate", args["dilate"], ndim, self.title, 1)
+        pad = per_axis("pad", args["pad"], ndim, self.title, 0)
+        adj = per_axis("adj", args["adj"], ndim, self.title, 0)
+        groups = integer("num_group", args["num_group"], self.title, 1)
+        target = args["target_shape"]
+        if target is not None and not (isinstance(target, (list, tuple)) and all(t == 0 for t in target)):
+            target = sizes("target_shape", target, ndim, self.title)
+        else:
+            target = None
+        axes = []
+        for n, (i, k, s, d) in enumerate(zip(input_shape, kernel_size, stride, dilate)):
+            full = (i - 1) * s + d * (k - 1) + 1
+            if target is not None:
+                t = full - target[n]
+                if t < 0:
+                    raise ConfigError(f"target_shape[{n}]={target[n]} is larger than the uncropped output {full}: MXNet: too big target shape")
+                p, a = -(-t // 2), t % 2
+            else:
+                p, a = pad[n], adj[n]
+                if a >= s and a >= d:
+                    raise ConfigError(f"adj[{n}]={a} must be smaller than stride ({s}) or dilate ({d}) in MXNet")
+            axes.append(self.axis(str(n), i, k, s, d, p, p - a))
+        normalized = {"stride": stride, "dilate": dilate, "pad": tuple(ax.crop_begin for ax in axes),
+                      "adj": tuple(ax.crop_begin - ax.crop_end for ax in axes), "num_group": groups}
+        return self.geometry(axes, normalized, groups=groups)
+
+    def _candidates(self, geometry: Geometry) -> Iterable[dict]:
+        pads, adjs = [], []
+        for ax in geometry:
+            p = max(ax.crop_begin, 0)
+            a = min(max(p - ax.crop_end, 0), max(ax.stride, ax.dilation) - 1)
+            pads.append(p)
+            adjs.append(a)
+        yield {"stride": geometry.stride, "dilate": geometry.dilation, "pad": tuple(pads), "adj": tuple(adjs)}
+        yield {"stride": geometry.stride, "dilate": geometry.dilation, "target_shape": geometry.output_shape}
+
+
+CONVENTION = MXNet()

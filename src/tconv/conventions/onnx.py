@@ -1,0 +1,176 @@
+"""ONNX ``ConvTranspose``, as onnxruntime (>= 1.13, checked on 1.31) runs it.
+
+``out = s*(i-1) + op + K - pads_begin - pads_end``; the kept window is
+``full[pads_begin : full + op - pads_end]``.
+
+With ``output_shape`` O (or ``auto_pad`` SAME_UPPER/SAME_LOWER, which ask for
+``O = i*s``), the total padding is ``max(full + op - O, 0)``. SAME_UPPER puts
+an odd extra at the END of the crop; NOTSET, SAME_LOWER and VALID put it at the
+START. When O exceeds ``full + op`` the output is padded with zeros at the end.
+
+Where onnxruntime differs from the ONNX specification (and from the onnx
+Python reference, ``onnx.reference``):
+
+* the spec says SAME_* give ``i*s``; onnxruntime gives ``full + op`` when that
+  is smaller (``K + op < s``), since it clamps the total padding at 0;
+* onnxruntime first checks ``output_padding < max(stride, dilation)`` and then
+  that the output maps back to the input, ``floor((O + pads - K)/s) + 1 == i``,
+  which in effect requires ``output_padding < stride``;
+* onnxruntime before 1.13 swapped SAME_UPPER and SAME_LOWER.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..errors import ConfigError
+from ..geometry import Geometry
+from ._base import Convention, choice, integer, per_axis, sizes
+
+
+def _ints(name: str, value, length: int, framework: str, minimum: int) -> tuple[int, ...]:
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{name}={value!r} must be a list of {length} ints in ONNX (attributes are lists)")
+    if len(value) != length:
+        raise ConfigError(f"{name}={list(value)!r} has {len(value)} entries; ONNX needs {length} here")
+    return tuple(integer(f"{name}[{n}]", v, framework, minimum) for n, v in enumerate(value))
+
+
+class Onnx(Convention):
+    name = "onnx"
+    title = "ONNX"
+    api = "ConvTranspose (onnxruntime)"
+    defaults = {
+        "auto_pad": "NOTSET",
+        "pads": None,
+        "strides": None,
+        "output_padding": None,
+        "output_shape": None,
+        "dilations": None,
+        "group": 1,
+        "kernel_shape": None,
+    }
+    #: generic CLI option -> this framework's argument
+    cli_names = {"stride": "strides", "padding": "pads", "dilation": "dilations", "output_padding": "output_padding", "output_size": "output_shape", "groups": "group"}
+    rule = (
+        "ONNX keeps full[pads_begin : full + output_padding - pads_end]; with output_shape or SAME_* the total "
+        "crop max(full + output_padding - O, 0) is split with the odd extra at the end for SAME_UPPER and at "
+        "the start otherwise"
+    )
+
+    def native_args(self, generic: dict, ndim: int) -> dict:
+        args = super().native_args(generic, ndim)
+        if isinstance(args.get("pads"), str):
+            args["auto_pad"] = args.pop("pads").upper()
+        for key in ("strides", "dilations", "output_padding", "output_shape"):
+            if key in args and not isinstance(args[key], (list, tuple)):
+                args[key] = [args[key]] * ndim
+        if "pads" in args:
+            pads = args["pads"] if isinstance(args["pads"], (list, tuple)) else [args["pads"]] * ndim
+            args["pads"] = list(pads) * 2 if len(pads) == ndim else list(pads)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()}
+
+    def per_axis_names(self) -> tuple[str, ...]:
+        return ("strides", "dilations", "output_padding", "kernel_shape", "output_shape")
+
+    def _build(self, input_shape, kernel_size, args) -> Geometry:
+        ndim = len(input_shape)
+        auto_pad = choice("auto_pad", args["auto_pad"], ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"), self.title)
+        one = [1] * ndim
+        strides = _ints("strides", one if args["strides"] is None else args["strides"], ndim, self.title, 1)
+        dilations = _ints("dilations", one if args["dilations"] is None else args["dilations"], ndim, self.title, 1)
+        output_padding = _ints("output_padding", [0] * ndim if args["output_padding"] is None else args["output_padding"], ndim, self.title, 0)
+        group = integer("group", args["group"], self.title, minimum=1)
+        if args["kernel_shape"] is not None:
+            kernel_shape = _ints("kernel_shape", args["kernel_shape"], ndim, self.title, 1)
+            if kernel_shape != tuple(kernel_size):
+                raise ConfigError(f"kernel_shape={list(kernel_shape)} does not match the weight's spatial shape {list(kernel_size)}")
+        if args["pads"] is not None and auto_pad != "NOTSET":
+            raise ConfigError(
+                f"pads={args['pads']!r} with auto_pad={auto_pad!r}: the pads attribute cannot be used "
+                "simultaneously with auto_pad; use auto_pad='NOTSET' with pads, or drop pads"
+            )
+        pads = _ints("pads", [0] * (2 * ndim) if args["pads"] is None else args["pads"], 2 * ndim, self.title, 0)
+        output_shape = None
+        if args["output_shape"] is not None:
+            output_shape = _ints("output_shape", args["output_shape"], ndim, self.title, 1)
+
+        axes = []
+        for n, (i, k, s, d, op) in enumerate(zip(input_shape, kernel_size, strides, dilations, output_padding)):
+            K = d * (k - 1) + 1
+            full = (i - 1) * s + K
+            if op >= max(s, d):
+                raise ConfigError(
+                    f"output_padding[{n}] ({op}) must be less than max(stride, dilation) ({max(s, d)}) in "
+                    f"onnxruntime; legal: 0..{max(s, d) - 1}"
+                )
+            target = output_shape[n] if output_shape is not None else (i * s if auto_pad.startswith("SAME") else None)
+            if target is None:
+                begin = pads[n] if auto_pad == "NOTSET" else 0
+                end_pad = pads[n + ndim] if auto_pad == "NOTSET" else 0
+                out = full + op - begin - end_pad
+            else:
+                total = max(full + op - target, 0)
+                begin = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+                out = full + op - total if output_shape is None else target
+                end_pad = full + op - out - begin
+            if out < 1:
+                raise ConfigError(
+                    f"ONNX: the computed output dimension is {out} (<= 0) on axis {n}: s*(i-1) + op + K - "
+                    f"pads = {s}*({i}-1) + {op} + {K} - {begin + end_pad}; the pads may remove at most "
+                    f"{full + op - 1} elements in all"
+                )
+            if (out + max(full + op - out, 0) - K) // s + 1 != i:
+                hi = full + s - 1
+                raise ConfigError(
+                    f"the output size {out} on axis {n} is inconsistent with input {i}: onnxruntime requires "
+                    f"floor((out + pads - K)/stride) + 1 == input, so output_padding ({op}) must be smaller than "
+                    f"stride ({s}) and output_shape at most {hi} here"
+                )
+            axes.append(self.axis(str(n), i, k, s, d, begin, full - out - begin))
+        normalized = {
+            "auto_pad": auto_pad,
+            "strides": strides,
+            "dilations": dilations,
+            "output_padding": output_padding,
+            "group": group,
+        }
+        if auto_pad == "NOTSET" and output_shape is None:
+            normalized["pads"] = pads
+        if output_shape is not None:
+            normalized["output_shape"] = output_shape
+        return self.geometry(axes, normalized, groups=group)
+
+    def formula(self, geometry: Geometry) -> list[str]:
+        ops = geometry.args["output_padding"]
+        return [
+            f"out = s*(i-1) + output_padding + K - pads_begin - pads_end = {ax.stride}*({ax.input_size}-1) + {op} + "
+            f"{ax.dilated_kernel} - {ax.crop_begin} - {ax.crop_end + op} = {ax.output_size}"
+            for ax, op in zip(geometry, ops)
+        ]
+
+    def _candidates(self, geometry: Geometry) -> Iterable[dict]:
+        base = {"strides": list(geometry.stride)}
+        if any(d != 1 for d in geometry.dilation):
+            base["dilations"] = list(geometry.dilation)
+        if geometry.groups != 1:
+            base["group"] = geometry.groups
+        begins, ends, ops = [], [], []
+        for ax in geometry:
+            begin = max(ax.crop_begin, 0)
+            op = min(max(-ax.crop_end, 0), ax.stride - 1)
+            begins.append(begin)
+            ends.append(max(ax.crop_end + op, 0))
+            ops.append(op)
+        args = {**base, "pads": begins + ends}
+        if any(ops):
+            args["output_padding"] = ops
+        yield args
+        yield {**base, "auto_pad": "SAME_UPPER"}
+        yield {**base, "auto_pad": "SAME_LOWER"}
+        yield {**base, "output_shape": list(geometry.output_shape)}
+        yield {**base, "auto_pad": "SAME_UPPER", "output_shape": list(geometry.output_shape)}
+
+
+CONVENTION = Onnx()

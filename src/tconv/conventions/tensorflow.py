@@ -1,0 +1,151 @@
+"""TensorFlow: ``tf.nn.conv{1,2,3}d_transpose`` and ``tf.nn.conv_transpose``.
+
+The output shape ``O`` is explicit. TF computes the layer as the gradient of
+the forward convolution of an ``O``-sized input, so ``O`` is legal only when
+that forward convolution gives back ``i``:
+
+* SAME: ``ceil(O/s) == i``, i.e. ``O`` in ``(i-1)*s+1 .. i*s``;
+* VALID: ``ceil((O-K+1)/s) == i``, i.e. ``O`` in ``(i-1)*s+K .. (i-1)*s+K+s-1``;
+* explicit ``[lo, hi]``: ``floor((O+lo+hi-K)/s) + 1 == i``.
+
+The kept window starts at the forward convolution's ``pad_before``:
+``max(full-O, 0)//2`` for SAME, 0 for VALID, ``lo`` for explicit padding.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..errors import ConfigError
+from ..geometry import Geometry
+from ._base import Convention, choice, integer, pairs, spatial_shape
+
+
+def _tf_list(name: str, value, ndim: int, channels_first: bool, framework: str) -> tuple[int, ...]:
+    """TF's strides/dilations: an int, or a list of 1, ndim or ndim+2 ints."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        value = [value]
+    value = list(value)
+    if len(value) == 1:
+        value = value * ndim
+    elif len(value) == ndim + 2:
+        outer = (value[0], value[1]) if channels_first else (value[0], value[-1])
+        if any(v != 1 for v in outer):
+            raise ConfigError(
+                f"{name}={value!r}: TensorFlow does not support {name} in the batch and depth "
+                "dimensions; their entries must be 1"
+            )
+        value = value[2:] if channels_first else value[1:-1]
+    elif len(value) != ndim:
+        raise ConfigError(f"{name}={value!r} must have 1, {ndim} or {ndim + 2} entries in TensorFlow")
+    return tuple(integer(f"{name}[{n}]", v, framework, minimum=1) for n, v in enumerate(value))
+
+
+class TensorFlow(Convention):
+    name = "tensorflow"
+    title = "TensorFlow"
+    api = "tf.nn.conv_transpose"
+    defaults = {
+        "output_shape": None,
+        "strides": 1,
+        "padding": "SAME",
+        "data_format": None,
+        "dilations": None,
+    }
+    #: generic CLI option -> this framework's argument
+    cli_names = {"stride": "strides", "padding": "padding", "dilation": "dilations", "output_size": "output_shape"}
+    rule = (
+        "TensorFlow takes the output shape O explicitly; O is legal only if the forward convolution of an "
+        "O-sized input gives back the input, and the kept window starts at that convolution's pad_before"
+    )
+
+    def per_axis_names(self) -> tuple[str, ...]:
+        return ()
+
+    def _build(self, input_shape, kernel_size, args) -> Geometry:
+        ndim = len(input_shape)
+        data_format = args["data_format"]
+        channels_first = isinstance(data_format, str) and data_format.upper().startswith("NC")
+        if data_format is not None:
+            choice("data_format", data_format, ("NWC", "NCW", "NHWC", "NCHW", "NDHWC", "NCDHW"), self.title)
+        if args["output_shape"] is None:
+            raise ConfigError(
+                "output_shape is required by tf.nn.conv_transpose: TensorFlow does not infer the output size "
+                f"(for this input, SAME accepts {', '.join(f'{(i - 1)}*s+1..{i}*s' for i in input_shape)})"
+            )
+        output = spatial_shape("output_shape", args["output_shape"], ndim, self.title, channels_first)
+        strides = _tf_list("strides", args["strides"], ndim, channels_first, self.title)
+        dilations = _tf_list("dilations", 1 if args["dilations"] is None else args["dilations"], ndim, channels_first, self.title)
+        padding = args["padding"]
+        explicit = None
+        if isinstance(padding, str):
+            padding = choice("padding", padding, ("SAME", "VALID"), self.title)
+        else:
+            if isinstance(padding, (list, tuple)) and len(padding) == ndim + 2:
+                outer = (padding[0], padding[1]) if channels_first else (padding[0], padding[-1])
+                if any(tuple(p) != (0, 0) for p in outer if isinstance(p, (list, tuple))):
+                    raise ConfigError(f"padding={padding!r}: TensorFlow allows no padding in the batch and depth dimensions")
+                padding = padding[2:] if channels_first else padding[1:-1]
+            explicit = pairs("padding", padding, ndim, self.title, minimum=0)
+        axes = []
+        for n, (i, k, s, d, O) in enumerate(zip(input_shape, kernel_size, strides, dilations, output)):
+            K = d * (k - 1) + 1
+            full = (i - 1) * s + K
+            if padding == "SAME":
+                legal = ((i - 1) * s + 1, i * s)
+                begin = max(full - O, 0) // 2
+            elif padding == "VALID":
+                legal = ((i - 1) * s + K, (i - 1) * s + K + s - 1)
+                begin = 0
+            else:
+                lo, hi = explicit[n]
+                # floor((O + lo + hi - K)/s) + 1 == i  <=>  (i-1)*s <= O + lo + hi - K < i*s
+                legal = (max((i - 1) * s + K - lo - hi, 1), i * s + K - lo - hi - 1)
+                begin = lo
+            if not legal[0] <= O <= legal[1]:
+                shown = padding if explicit is None else f"explicit padding {list(explicit[n])}"
+                raise ConfigError(
+                    f"output_shape={tuple(output)} is not legal for input {tuple(input_shape)} with {shown} "
+                    f"on axis {n}: TensorFlow requires the forward convolution of the output to give back "
+                    f"the input; legal sizes there are {legal[0]}..{legal[1]} (TF: \"Conv2DCustomBackpropInput: "
+                    "Size of out_backprop doesn't match computed\")"
+                )
+            axes.append(self.axis(str(n), i, k, s, d, begin, full - O - begin))
+        notes = []
+        if any(d > 1 for d in dilations):
+            notes.append(
+                "TensorFlow's CPU kernel for conv_transpose rejects dilations > 1 when it runs; "
+                "GPU builds compute it"
+            )
+        normalized = {
+            "output_shape": output,
+            "strides": strides,
+            "padding": padding if explicit is None else [list(p) for p in explicit],
+            "dilations": dilations,
+        }
+        return self.geometry(axes, normalized, notes)
+
+    def formula(self, geometry: Geometry) -> list[str]:
+        return [
+            f"out = output_shape = {ax.output_size}; kept window starts at pad_before = {ax.crop_begin} "
+            f"(full - out = {ax.full} - {ax.output_size} = {ax.full - ax.output_size})"
+            for ax in geometry
+        ]
+
+    def _candidates(self, geometry: Geometry) -> Iterable[dict]:
+        output = geometry.output_shape
+        base = {"output_shape": output, "strides": geometry.stride}
+        if any(d != 1 for d in geometry.dilation):
+            base["dilations"] = geometry.dilation
+        yield {**base, "padding": "SAME"}
+        yield {**base, "padding": "VALID"}
+        explicit = []
+        for ax in geometry:
+            lo = max(ax.crop_begin, 0)
+            hi = max(ax.crop_end, 0)
+            explicit.append([lo, hi])
+        yield {**base, "padding": explicit}
+
+
+CONVENTION = TensorFlow()

@@ -1,0 +1,74 @@
+"""TFLite / LiteRT: the ``TRANSPOSE_CONV`` builtin (2-D, NHWC input, OHWI weights).
+
+The output shape O is an input tensor. TFLite computes the padding as for the
+forward convolution of an O-sized input: with ``n = ceil(O/s)`` (SAME) or
+``floor((O-k)/s) + 1`` (VALID), ``total = max((n-1)*s + k - O, 0)`` and the
+kept window starts at ``total // 2``. It has no dilation, and it does NOT
+check that O fits the input: for an inconsistent O it silently computes a
+window of a different layer (tconv warns).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..errors import ConfigError
+from ..geometry import Geometry
+from ._base import Convention, choice, integer, spatial_shape
+
+
+class TFLite(Convention):
+    name = "tflite"
+    title = "TFLite"
+    api = "TRANSPOSE_CONV"
+    max_ndim = 2
+    defaults = {"output_shape": None, "padding": "SAME", "stride_h": None, "stride_w": None, "strides": None}
+    #: generic CLI option -> this framework's argument
+    cli_names = {"stride": "strides", "padding": "padding", "output_size": "output_shape"}
+    rule = (
+        "TFLite TRANSPOSE_CONV takes the output shape O as an input and starts the kept window at the forward "
+        "convolution's pad_before for O; it has no dilation and does not validate O"
+    )
+
+    def infer_ndim(self, input_shape, kernel_size, args) -> int:
+        return 2
+
+    def _build(self, input_shape, kernel_size, args) -> Geometry:
+        padding = choice("padding", args["padding"], ("SAME", "VALID"), self.title)
+        if args["output_shape"] is None:
+            raise ConfigError("output_shape is required: TRANSPOSE_CONV takes it as its first input tensor (int32[4], NHWC)")
+        output = spatial_shape("output_shape", args["output_shape"], 2, self.title, channels_first=False)
+        if args["strides"] is not None and (args["stride_h"] is not None or args["stride_w"] is not None):
+            raise ConfigError("give either strides=(h, w) or stride_h/stride_w, not both")
+        if args["strides"] is not None:
+            strides = args["strides"] if isinstance(args["strides"], (list, tuple)) else (args["strides"],) * 2
+            if len(strides) != 2:
+                raise ConfigError(f"strides={args['strides']!r} must be (stride_h, stride_w)")
+        else:
+            strides = (1 if args["stride_h"] is None else args["stride_h"], 1 if args["stride_w"] is None else args["stride_w"])
+        strides = tuple(integer(name, v, self.title, minimum=1) for name, v in zip(("stride_h", "stride_w"), strides))
+        notes = []
+        axes = []
+        for n, (i, k, s, O) in enumerate(zip(input_shape, kernel_size, strides, output)):
+            implied = -(-O // s) if padding == "SAME" else (O - k) // s + 1
+            total = max((implied - 1) * s + k - O, 0)
+            begin = total // 2
+            full = (i - 1) * s + k
+            if implied != i:
+                notes.append(
+                    f"TFLite does not validate output_shape: on axis {n} the forward convolution of {O} elements "
+                    f"({padding}, k={k}, s={s}) has {implied} positions, not the input's {i}, and TFLite runs anyway "
+                    "with the padding of that other layer (TensorFlow would reject this output_shape)"
+                )
+            axes.append(self.axis(str(n), i, k, s, 1, begin, full - O - begin))
+        normalized = {"output_shape": output, "padding": padding, "stride_h": strides[0], "stride_w": strides[1]}
+        return self.geometry(axes, normalized, notes)
+
+    def _candidates(self, geometry: Geometry) -> Iterable[dict]:
+        if any(d != 1 for d in geometry.dilation):
+            raise ConfigError("TFLite TRANSPOSE_CONV has no dilation")
+        for padding in ("SAME", "VALID"):
+            yield {"output_shape": geometry.output_shape, "padding": padding,
+                   "stride_h": geometry.stride[0], "stride_w": geometry.stride[-1]}
+
+
+CONVENTION = TFLite()
