@@ -29,6 +29,7 @@ EXTRA_COMMANDS: list[str] = [
     "tconv.draw.cli",
     "tconv.solve_cli",
     "tconv.kernels.bench_cli",
+    "tconv.torch.cli",
 ]
 
 # Frameworks whose padding strings are upper case; the CLI accepts any case for them.
