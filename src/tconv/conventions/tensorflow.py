@@ -146,6 +146,8 @@ class TensorFlow(Convention):
             hi = max(ax.crop_end, 0)
             explicit.append([lo, hi])
         yield {**base, "padding": explicit}
+        # Always legal: the whole uncropped output, leaving the window to an extra slice or pad.
+        yield {**base, "output_shape": geometry.full_shape, "padding": "VALID"}
 
 
 CONVENTION = TensorFlow()
