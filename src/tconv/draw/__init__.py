@@ -287,9 +287,9 @@ def draw(input_shape: Any, kernel_size: Any = None, framework: str = "pytorch", 
     5
     >>> d.steps[-1]
     'PyTorch stride=2, padding=1 keeps the window: output 2x2'
-    >>> n = tconv.draw(3, 3, "keras", strides=2, padding="same", numbers=True)
+    >>> n = tconv.draw(3, 3, "keras", strides=2, padding="same", numbers=True)  # x = 1 2 3, w = 1 2 1
     >>> n.values.tolist()
-    [1, 2, 3, 4, 5, 3]
+    [1, 2, 3, 4, 5, 6]
     >>> tconv.draw((8, 8), 3, "keras", view="overlap", strides=2, padding="same").steps
     ['uneven overlap: the checkerboard (some cells get more kernel taps than their neighbours)']
     """
@@ -335,7 +335,7 @@ def draw(input_shape: Any, kernel_size: Any = None, framework: str = "pytorch", 
                 f"numbers mode shows every value, which needs a small layer (at most {sc.MAX_AXIS_CELLS} cells along "
                 f"an axis of the full or padded output); draw without numbers for a summary"
             )
-        x = _values("input_values", input_values, geom.input_shape, 3)
+        x = _values("input_values", input_values, geom.input_shape, 4)
         w = _values("kernel_values", kernel_values, geom.kernel_size, 2)
     if large:
         frames = [sc.Frame(s.title, [s], s.lines) for s in (sc.summary(g) for g in geoms)]

@@ -18,7 +18,7 @@ FILL = {
     sc.KERNEL: ORANGE, sc.OUT: "#F4F4F4", sc.DONE: "#9FD9C6", sc.CROP: "#FFFFFF", sc.EXTEND: YELLOW, sc.COUNT: "#CFE3F2",
 }
 HATCH = {sc.CROP: "///", sc.SLICED: "xx"}
-HATCH_COLOR = {sc.CROP: PURPLE, sc.SLICED: VERMILLION}
+HATCH_COLOR = {sc.CROP: PURPLE, sc.SLICED: "#EBA77A"}  # a light vermillion keeps values on sliced cells legible
 BOX = {
     "kept": dict(edgecolor=BLUE, linewidth=3.0, linestyle="-"),
     "current": dict(edgecolor=VERMILLION, linewidth=2.5, linestyle="-"),
@@ -83,7 +83,7 @@ def _layout(frame: sc.Frame, n_legend: int):
     width = min(max(panels_w, text_w, 6.0), MAX_WIDTH_IN + 2)
     ncol = max(1, min(n_legend, int(width // LEGEND_ITEM_IN)))
     legend_rows = -(-n_legend // ncol) if n_legend else 0
-    titles = [_wrap_title(p.title, max(p.shape[1] * cell + gap_in * 0.8, 1.6)) for p in grids]
+    titles = [_wrap_title(p.title, max(p.shape[1] * cell + gap_in * 0.95, 2.4)) for p in grids]
     title_lines = max(t.count("\n") + 1 for t in titles)
     frame_title = _wrap_title(frame.title, width - 0.4).replace("\n", "\n")
     frame_title_lines = frame_title.count("\n") + 1
@@ -152,7 +152,7 @@ def _draw_panel(ax, panel: sc.Panel, n: int, cell_pt: float, heat_max: float, ti
                 rect.set_edgecolor(HATCH_COLOR[kind])
                 rect.set_linewidth(0.4)
             rect.set_gid(f"cell-{n}-{r}-{c}")
-            ax.add_patch(rect)
+            ax.add_artist(rect)  # add_patch would recompute data limits per cell (slow); limits are set below
             label = panel.text[r, c] if panel.text is not None else ""
             if label:
                 size = min(10.0, cell_pt * 0.42, cell_pt * 1.1 / max(len(label), 1))

@@ -26,7 +26,7 @@ KIND_NAMES = {
     SLICED: "sliced off (negative border)",
     KERNEL: "kernel tap",
     OUT: "output, not computed yet",
-    DONE: "output",
+    DONE: "output (sums so far)",
     CROP: "cropped by the padding rule",
     EXTEND: "added zeros (negative crop)",
     COUNT: "kernel taps reaching the cell",
@@ -328,7 +328,7 @@ def scatter_frames(geom: Geometry, x: np.ndarray | None, w: np.ndarray | None) -
             boxes.append(Box(r * ar.stride, c * ac.stride, r * ar.stride + ar.dilated_kernel, c * ac.stride + ac.dilated_kernel, "current"))
             where = f"x[{c}]" if one_d else f"x[{r},{c}]"
             pos = f"{c * ac.stride}" if one_d else f"{r * ar.stride},{c * ac.stride}"
-            words.append(f"{where}={x2[r, c]} adds {x2[r, c]}*w at {pos}" if numbers else f"{where} stamps the kernel at {pos}")
+            words.append(f"{where}={x2[r, c]} adds {x2[r, c]}*w at ({pos})" if numbers else f"{where} stamps the kernel at ({pos})")
         if len(group) == 1:
             title = words[0]
         else:
@@ -421,7 +421,7 @@ def zero_insertion_frames(geom: Geometry, x: np.ndarray | None, w: np.ndarray | 
         [(r, c) for c in range(out_shape[1])] for r in range(out_shape[0])]
     kernel = _kernel_panel((ar, ac), one_d, w2, flipped=True)
     in_title = (f"zero-inserted input {fmt_shape((ac.zero_inserted_size,) if one_d else (ar.zero_inserted_size, ac.zero_inserted_size))}"
-                f"\nborder {_pad_words(ar, ac, one_d)}")
+                f"\nborder K-1-crop: {_pad_words(ar, ac, one_d)}")
     frames = []
     for group in groups:
         terms_text = ""
@@ -440,7 +440,7 @@ def zero_insertion_frames(geom: Geometry, x: np.ndarray | None, w: np.ndarray | 
             done[orow, ocol] = True
             where = f"out[{ocol}]" if one_d else f"out[{orow},{ocol}]"
             if numbers:
-                terms_text = f"{where} = " + (" + ".join(terms) if terms else "0 (only zeros under the kernel)") + (f" = {total}" if len(terms) > 1 else "")
+                terms_text = f"{where} = " + (" + ".join(terms) if terms else "0 (only zeros under the kernel)") + (f" = {total}" if terms else "")
             else:
                 terms_text = f"{where}: {len(terms)} input element{'s' if len(terms) != 1 else ''} under the kernel"
         last_r, last_c = group[-1]
@@ -457,7 +457,8 @@ def zero_insertion_frames(geom: Geometry, x: np.ndarray | None, w: np.ndarray | 
         else:
             ok = np.where(done, DONE, OUT).astype(np.int8)
             out_panel = Panel(f"output {fmt_shape(geom.output_shape)}", ok, None, one_d=one_d)
-        out_panel.boxes.append(Box(last_r, last_c, last_r + 1, last_c + 1, "current"))
+        first_r, first_c = group[0]
+        out_panel.boxes.append(Box(first_r, first_c, last_r + 1, last_c + 1, "current"))
         frames.append(Frame(title, [in_panel, kernel, out_panel], [label, _pad_caption(ar, ac, one_d)]))
     frames[-1].caption.append(f"output {fmt_shape(geom.output_shape)} complete")
     frames[-1].out_values = out  # type: ignore[attr-defined]
@@ -467,17 +468,21 @@ def zero_insertion_frames(geom: Geometry, x: np.ndarray | None, w: np.ndarray | 
 def _pad_words(ar, ac, one_d) -> str:
     def one(ax):
         b, e = ax.conv_padding
-        return f"{b} before, {e} after"
+        return f"{b} before, {e} after" + (" (sliced)" if min(b, e) < 0 else "")
     if one_d or ar.conv_padding == ac.conv_padding:
         return one(ac)
-    return f"rows {one(ar)}; cols {one(ac)}"
+    return f"rows {one(ar)}\ncols {one(ac)}"
 
 
 def _pad_caption(ar, ac, one_d) -> str:
-    def one(ax, name):
+    def one(ax):
         b, e = ax.conv_padding
-        return f"{name}: border K-1-crop = {ax.dilated_kernel - 1}-{ax.crop_begin}={b} before, {ax.dilated_kernel - 1}-{ax.crop_end}={e} after"
-    return one(ac, "length") if one_d else one(ar, "rows") + "; " + one(ac, "cols")
+        return f"{ax.dilated_kernel - 1}-{ax.crop_begin}={b} before, {ax.dilated_kernel - 1}-{ax.crop_end}={e} after"
+    if one_d:
+        return "border K-1-crop: " + one(ac)
+    if (ar.dilated_kernel, ar.crop_begin, ar.crop_end) == (ac.dilated_kernel, ac.crop_begin, ac.crop_end):
+        return "border K-1-crop, rows and cols: " + one(ac)
+    return f"border K-1-crop: rows {one(ar)}; cols {one(ac)}"
 
 
 def overlap_frames(geom: Geometry) -> list[Frame]:

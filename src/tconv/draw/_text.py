@@ -32,8 +32,13 @@ def panel_lines(panel: sc.Panel):
     from rich.text import Text
 
     rows, cols = panel.shape
-    cells = [[(panel.text[r, c] if panel.text is not None and panel.text[r, c] else SYMBOL[int(panel.kinds[r, c])])
-              for c in range(cols)] for r in range(rows)]
+    def cell(r, c):
+        kind = int(panel.kinds[r, c])
+        if kind in (sc.PAD, sc.SLICED) or panel.text is None or not panel.text[r, c]:
+            return SYMBOL[kind]  # border and sliced zeros keep their symbol so plain text tells them apart
+        return panel.text[r, c]
+
+    cells = [[cell(r, c) for c in range(cols)] for r in range(rows)]
     r0, c0 = panel.origin
     width = max([len(s) for row in cells for s in row] + [len(str(c + c0)) for c in range(cols)])
     kept = next((b for b in panel.boxes if b.style == "kept"), None)
