@@ -73,32 +73,43 @@ def _wrap_title(title: str, width_in: float) -> str:
 def _layout(frame: sc.Frame, n_legend: int):
     """Sizes in inches: the figure, one cell, each panel's rectangle, and where text goes."""
     grids = frame.panels
-    cols = sum(p.shape[1] for p in grids)
-    rows = max(p.shape[0] for p in grids)
     gap_in, left_in = 0.8, 0.6
-    cell = min(CELL_IN, (MAX_WIDTH_IN - left_in - gap_in * len(grids)) / max(cols, 1), 6.0 / max(rows, 1))
+    # 1-D layers side by side would be long thin strips: stack them instead.
+    vertical = len(grids) > 1 and all(p.one_d for p in grids)
+    cols = max(p.shape[1] for p in grids) if vertical else sum(p.shape[1] for p in grids)
+    rows = max(p.shape[0] for p in grids)
+    n_across = 1 if vertical else len(grids)
+    cell = min(CELL_IN, (MAX_WIDTH_IN - left_in - gap_in * n_across) / max(cols, 1), 6.0 / max(rows, 1))
     cell = max(cell, 0.12)
-    panels_w = left_in + sum(p.shape[1] * cell for p in grids) + gap_in * len(grids)
+    panels_w = left_in + cols * cell + gap_in * n_across
     text_w = max([len(line) * CHAR_IN + 0.4 for line in frame.caption] + [len(frame.title) * 0.1 + 0.4])
     width = min(max(panels_w, text_w, 6.0), MAX_WIDTH_IN + 2)
     ncol = max(1, min(n_legend, int(width // LEGEND_ITEM_IN)))
     legend_rows = -(-n_legend // ncol) if n_legend else 0
-    titles = [_wrap_title(p.title, max(p.shape[1] * cell + gap_in * 0.95, 2.4)) for p in grids]
+    title_w = [max((cols if vertical else p.shape[1]) * cell + gap_in * 0.95, 2.4) for p in grids]
+    titles = [_wrap_title(p.title, tw) for p, tw in zip(grids, title_w)]
     title_lines = max(t.count("\n") + 1 for t in titles)
-    frame_title = _wrap_title(frame.title, width - 0.4).replace("\n", "\n")
+    frame_title = _wrap_title(frame.title, width - 0.4)
     frame_title_lines = frame_title.count("\n") + 1
-    top_in = 0.15 + 0.28 * frame_title_lines + 0.1 + 0.2 * title_lines + 0.1
+    title_in = 0.2 * title_lines + 0.1
+    top_in = 0.15 + 0.28 * frame_title_lines + 0.1 + title_in
     caption_in = 0.2 * len(frame.caption)
     legend_in = 0.19 * legend_rows + 0.12
     bottom_in = 0.5 + caption_in + legend_in
-    height = top_in + rows * cell + bottom_in
+    # Vertical: each extra panel needs its own title and tick labels.
+    stack_in = (rows * cell + 0.5 + title_in) if vertical else 0.0
+    height = top_in + rows * cell + bottom_in + stack_in * (len(grids) - 1)
     # Centre the panels when text makes the figure wider than they are.
-    x = left_in + max(0.0, (width - panels_w) / 2)
+    x0 = left_in + max(0.0, (width - panels_w) / 2)
     rects = []
-    for p in grids:
+    x = x0
+    for n, p in enumerate(grids):
         w, h = p.shape[1] * cell, p.shape[0] * cell
-        rects.append((x, bottom_in + (rows * cell - h), w, h))
-        x += w + gap_in
+        if vertical:
+            rects.append((x0, bottom_in + stack_in * (len(grids) - 1 - n), w, h))
+        else:
+            rects.append((x, bottom_in + (rows * cell - h), w, h))
+            x += w + gap_in
     return dict(size=(width, height), cell=cell, rects=rects, titles=titles, frame_title=frame_title,
                 top=top_in, caption_top=legend_in + caption_in, legend_h=legend_in, ncol=ncol)
 
@@ -117,7 +128,8 @@ def render_frame(frame: sc.Frame):
     if frame.panels and isinstance(frame.panels[0], sc.Summary):
         return _render_summary(frame.panels[0])
     used_kinds, used_boxes = _legend_entries(frame)
-    heat_max = max((np.nanmax(p.heat) for p in frame.panels if p.heat is not None and np.any(~np.isnan(p.heat))), default=1)
+    heat_max = max((p.heat_max if p.heat_max is not None else np.nanmax(p.heat)
+                    for p in frame.panels if p.heat is not None and np.any(~np.isnan(p.heat))), default=1)
     handles = _legend_handles(used_kinds, used_boxes, heat_max)
     lay = _layout(frame, len(handles))
     width, height = lay["size"]

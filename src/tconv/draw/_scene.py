@@ -26,7 +26,7 @@ KIND_NAMES = {
     SLICED: "sliced off (negative border)",
     KERNEL: "kernel tap",
     OUT: "output, not computed yet",
-    DONE: "output (sums so far)",
+    DONE: "output value (sum of the stamps)",
     CROP: "cropped by the padding rule",
     EXTEND: "added zeros (negative crop)",
     COUNT: "kernel taps reaching the cell",
@@ -72,6 +72,7 @@ class Panel:
     origin: tuple[int, int] = (0, 0)
     notes: list[str] = field(default_factory=list)
     one_d: bool = False
+    heat_max: float | None = None  # fixed colour scale, so an animation's colours do not shift
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -336,6 +337,7 @@ def scatter_frames(geom: Geometry, x: np.ndarray | None, w: np.ndarray | None) -
         out_panel = _full_panel(geom, f"full output {fmt_shape(geom.full_shape)} (uncropped)",
                                 full.copy() if numbers else None, None if numbers else _counts_so_far(done, full), done.copy(), False)
         out_panel.boxes.extend(_shift(boxes, out_panel.origin))
+        out_panel.heat_max = None if numbers else float(overlap_counts(axes).max())
         frames.append(Frame(title, [_input_panel(x2.shape, one_d, x2 if numbers else None, group, None), kernel, out_panel],
                             [label]))
     final = _full_panel(geom, f"full {fmt_shape(geom.full_shape)} -> output {fmt_shape(geom.output_shape)}",
