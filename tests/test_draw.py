@@ -226,7 +226,8 @@ def test_terminal_text_shows_sizes_window_and_steps():
     text = tconv.draw((3,), 3, "keras", strides=2, padding="same", numbers=True).text()
     assert "full 7 -> output 6" in text
     assert "length: crop 1 at the end -> keep 0..5 of 0..6" in text
-    assert "│1 2 3 4 5 6│3" in text  # the kept window boxed, the cropped value outside
+    # the kept window boxed, the cropped value outside, the indices above the values
+    assert "index │0 1 2 3 4 5│6\ncell  │1 2 3 4 5 6│3" in text
     assert "x[2]=3 adds 3*w at (4)" in text
 
 

@@ -338,7 +338,7 @@ def draw(input_shape: Any, kernel_size: Any = None, framework: str = "pytorch", 
         x = _values("input_values", input_values, geom.input_shape, 4)
         w = _values("kernel_values", kernel_values, geom.kernel_size, 2)
     if large:
-        frames = [sc.Frame(s.title, [s], s.lines) for s in (sc.summary(g) for g in geoms)]
+        frames = [sc.Frame(s.title, [s], []) for s in (sc.summary(g) for g in geoms)]
     elif view_name == "scatter":
         frames = sc.scatter_frames(geom, x, w)
     elif view_name == "zero-insertion":

@@ -492,18 +492,24 @@ def overlap_frames(geom: Geometry) -> list[Frame]:
     (ar, ac), one_d = as_2d(geom)
     counts = overlap_counts((ar, ac))
     panel = _full_panel(geom, f"kernel taps per cell, full output {fmt_shape(geom.full_shape)}", None, counts, None, True)
-    caption = [layer_label(geom)]
+    caption = [layer_label(geom)] + crop_lines((ar, ac), one_d)
     names = axis_names(one_d)
-    for ax, name, line in ((ar, names[0], counts[:, counts.shape[1] // 2]), (ac, names[1], counts[counts.shape[0] // 2, :])):
-        if one_d and ax is ar:
-            continue
-        phases = phase_counts(ax)
-        caption.append(f"{name}: taps per output phase (full index mod {ax.stride}): "
-                       + ", ".join(f"r={r}: {n}" for r, n in phases.items()))
+    same = (ar.kernel_size, ar.stride, ar.dilation) == (ac.kernel_size, ac.stride, ac.dilation)
+    axes = [(ac, names[1])] if one_d else ([(ac, "rows and cols")] if same else [(ar, names[0]), (ac, names[1])])
+    for ax, name in axes:
+        caption.append(f"{name}: taps per phase r = index mod {ax.stride}: " + _phase_words(ax))
     uneven = any(len(set(phase_counts(ax).values())) > 1 for ax in (ar, ac))
     title = ("uneven overlap: the checkerboard (some cells get more kernel taps than their neighbours)" if uneven
              else "even overlap: every interior cell gets the same number of taps")
     return [Frame(title, [panel], caption)]
+
+
+def _phase_words(ax: AxisGeometry) -> str:
+    counts = phase_counts(ax)
+    if ax.dilation == 1:  # the closed form, with the numbers, next to the stamped count
+        K, st = ax.dilated_kernel, ax.stride
+        return ", ".join(f"r={r}: {n}" + (f" = floor(({K}-1-{r})/{st})+1" if r < K else "") for r, n in counts.items())
+    return ", ".join(f"r={r}: {n}" for r, n in counts.items())
 
 
 def phase_counts(ax: AxisGeometry) -> dict[int, int]:

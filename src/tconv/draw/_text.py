@@ -16,7 +16,7 @@ STYLE = {
 }
 LEGEND = {
     sc.INPUT: "x input", sc.ZERO: "0 inserted zero", sc.PAD: "· border zero (K-1-crop)", sc.SLICED: "× sliced off",
-    sc.KERNEL: "w kernel tap", sc.CROP: "/ cropped (values struck through in colour)", sc.EXTEND: "+ added zero (negative crop)",
+    sc.KERNEL: "w kernel tap", sc.CROP: "cells outside the │─ box are cropped", sc.EXTEND: "+ added zero (negative crop)",
 }
 
 
@@ -43,7 +43,8 @@ def panel_lines(panel: sc.Panel):
     width = max([len(s) for row in cells for s in row] + [len(str(c + c0)) for c in range(cols)])
     kept = next((b for b in panel.boxes if b.style == "kept"), None)
     current = [b for b in panel.boxes if b.style == "current"]
-    label_w = 0 if panel.one_d else max(len(str(r + r0)) for r in range(rows))
+    # 1-D grids say which line is the index and which the cell; 2-D grids number their rows.
+    label_w = 5 if panel.one_d else max(len(str(r + r0)) for r in range(rows))
 
     def vbar(c):
         return kept is not None and c in (kept.c0, kept.c1)
@@ -52,14 +53,14 @@ def panel_lines(panel: sc.Panel):
         return "│" if vbar(c) else " "
 
     lines = [Text(panel.title, style="bold")]
-    header = Text(" " * (label_w + 1))
+    header = Text("index " if panel.one_d else " " * (label_w + 1), style="grey50")
     for c in range(cols):
         header.append(gap(c) + str(c + c0).rjust(width), style="grey50")
     lines.append(header)
     for r in range(rows):
         if kept is not None and r in (kept.r0, kept.r1) and not panel.one_d:
             lines.append(_hline(label_w, width, cols, kept))
-        line = Text("" if panel.one_d else str(r + r0).rjust(label_w) + " ", style="grey50")
+        line = Text("cell  " if panel.one_d else str(r + r0).rjust(label_w) + " ", style="grey50")
         for c in range(cols):
             line.append(gap(c), style="bold #0072B2")
             style = STYLE.get(int(panel.kinds[r, c]), "")
@@ -107,7 +108,7 @@ def render(drawing, color: bool = False, width: int = 120) -> str:
     kinds = {int(k) for p in final.panels if isinstance(p, sc.Panel) for k in p.kinds.flat}
     legend = [LEGEND[k] for k in LEGEND if k in kinds]
     if any(isinstance(p, sc.Panel) and any(b.style == "kept" for b in p.boxes) for p in final.panels):
-        legend.append("│─ kept window (the output)")
+        legend.append("inside │─: the kept window (the output)")
     if legend:
         console.print()
         console.print("legend: " + "; ".join(legend))
@@ -116,4 +117,5 @@ def render(drawing, color: bool = False, width: int = 120) -> str:
         console.print(Text("steps:", style="bold"))
         for n, frame in enumerate(drawing.frames, 1):
             console.print(f"{n:>3}. {frame.title}")
-    return buf.getvalue().rstrip("\n")
+    # No trailing blanks: the text pastes cleanly into documents and diffs.
+    return "\n".join(line.rstrip() for line in buf.getvalue().rstrip("\n").split("\n"))
