@@ -321,8 +321,8 @@ def draw(input_shape: Any, kernel_size: Any = None, framework: str = "pytorch", 
             raise ConfigError(f"compared layers must share input and kernel sizes; got {g.input_shape}/{g.kernel_size} vs {geom.input_shape}/{geom.kernel_size}")
         sc.as_2d(g)
     numbers = bool(numbers or input_values is not None or kernel_values is not None)
-    if output is not None:
-        _format(Path(output), fmt)  # fail on a bad format before any work
+    if output is not None or fmt is not None:
+        _format(Path(output) if output is not None else None, fmt)  # fail on a bad format before any work
 
     large = any(sc.too_large(g) for g in geoms)
     x = w = None

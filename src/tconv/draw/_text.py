@@ -56,6 +56,7 @@ def panel_lines(panel: sc.Panel):
     header = Text("index " if panel.one_d else " " * (label_w + 1), style="grey50")
     for c in range(cols):
         header.append(gap(c) + str(c + c0).rjust(width), style="grey50")
+    header.append(gap(cols), style="grey50")
     lines.append(header)
     for r in range(rows):
         if kept is not None and r in (kept.r0, kept.r1) and not panel.one_d:
