@@ -264,3 +264,18 @@ def test_cli_errors_are_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and err.startswith("tconv: error:")
+
+
+def test_tconv_draw_is_callable_after_the_subpackage_is_imported():
+    import tconv.draw as module
+
+    assert tconv.draw is module and callable(tconv.draw)
+    assert tconv.draw.draw(2, 2).steps == tconv.draw(2, 2).steps
+
+
+def test_terminal_flag_prints_text_and_writes_the_file(tmp_path, capsys):
+    path = tmp_path / "x.svg"
+    assert main(["draw", "2x2", "-k", "2", "-s", "2", "-p", "1", "--view", "zero-insertion", "--out", str(path), "--terminal"]) == 0
+    out = capsys.readouterr().out
+    assert "zero-inserted input 3x3" in out and "border K-1-crop: 0 before, 0 after" in out
+    assert path.read_text().count('id="cell-0-') == 9
