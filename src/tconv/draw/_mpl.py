@@ -47,6 +47,8 @@ def _require():
 
 def _heat_color(value: float, vmax: float) -> str:
     # Light sky to Okabe-Ito blue: more taps, darker.
+    if value <= 0:
+        return "#FFFFFF"  # no tap reaches it (stride larger than the kernel): a gap, not a light count
     lo, hi = np.array([0xE3, 0xF1, 0xFA]) / 255, np.array([0x00, 0x5A, 0x8C]) / 255
     t = 0.0 if vmax <= 1 else (value - 1) / (vmax - 1)
     t = min(max(t, 0.0), 1.0)
@@ -207,7 +209,7 @@ def _legend_handles(kinds: set, boxes: set, heat_max: float) -> list:
         label = sc.KIND_NAMES[kind]
         fill = FILL[kind] if kind != sc.COUNT else _heat_color(max(heat_max, 1), max(heat_max, 1))
         if kind == sc.COUNT:
-            label += f" (1..{int(heat_max)}, darker = more)"
+            label += f" (1..{int(heat_max)}, darker = more; white = none)" if heat_max > 1 else " (white = none)"
         handles.append(Patch(facecolor=fill, edgecolor=HATCH_COLOR.get(kind, "#9A9A9A"), hatch=HATCH.get(kind), label=label))
     for style in ("kept", "current", "tap", "window"):
         if style in boxes:

@@ -501,7 +501,9 @@ def overlap_frames(geom: Geometry) -> list[Frame]:
     for ax, name in axes:
         caption.append(f"{name}: taps per phase r = index mod {ax.stride}: " + _phase_words(ax))
     uneven = any(len(set(phase_counts(ax).values())) > 1 for ax in (ar, ac))
-    title = ("uneven overlap: the checkerboard (some cells get more kernel taps than their neighbours)" if uneven
+    gaps = any(0 in phase_counts(ax).values() for ax in (ar, ac))
+    title = ("gaps: the stride is larger than the kernel, so no tap reaches some cells" if gaps else
+             "uneven overlap: the checkerboard (some cells get more kernel taps than their neighbours)" if uneven
              else "even overlap: every interior cell gets the same number of taps")
     return [Frame(title, [panel], caption)]
 
