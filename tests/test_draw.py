@@ -279,3 +279,20 @@ def test_terminal_flag_prints_text_and_writes_the_file(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "zero-inserted input 3x3" in out and "border K-1-crop: 0 before, 0 after" in out
     assert path.read_text().count('id="cell-0-') == 9
+
+
+@pytest.mark.parametrize("input_shape, args", [((2, 2), dict(stride=2, padding=1)), ((4, 4), dict(stride=2))])
+def test_zero_insertion_steps_are_the_calculation(torch, input_shape, args):
+    d = tconv.draw(input_shape, 3, "pytorch", view="zero-insertion", numbers=True, **args)
+    expected = _torch_conv_transpose(torch, sc.default_values(input_shape, 4), sc.default_values((3, 3), 2), **args)
+    shown = np.zeros_like(expected)
+    for step in d.steps:
+        cell = re.match(r"out\[(\d+),(\d+)\] = .* = (-?\d+)$", step)
+        row = re.match(r"output row (\d+): .*out\[\d+,:\] = ([-\d ]+)$", step)
+        if cell:
+            shown[int(cell[1]), int(cell[2])] = int(cell[3])
+        elif row:
+            shown[int(row[1])] = [int(v) for v in row[2].split()]
+        else:
+            pytest.fail(f"step {step!r} does not show its sum")
+    np.testing.assert_array_equal(shown, expected)

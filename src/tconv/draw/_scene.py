@@ -335,7 +335,9 @@ def scatter_frames(geom: Geometry, x: np.ndarray | None, w: np.ndarray | None) -
         if len(group) == 1:
             title = words[0]
         else:
-            title = f"input row {group[0][0]}: each element stamps the kernel, {ar.stride if not one_d else ac.stride} apart"
+            row = group[0][0]
+            title = f"input row {row}: each element stamps the kernel, {ac.stride} apart" + (
+                f"; x[{row},:] = " + " ".join(str(v) for v in x2[row]) if numbers else "")
         out_panel = _full_panel(geom, f"full output {fmt_shape(geom.full_shape)} (uncropped)",
                                 full.copy() if numbers else None, None if numbers else _counts_so_far(done, full), done.copy(), False)
         out_panel.boxes.extend(_shift(boxes, out_panel.origin))
@@ -444,11 +446,17 @@ def zero_insertion_frames(geom: Geometry, x: np.ndarray | None, w: np.ndarray | 
             done[orow, ocol] = True
             where = f"out[{ocol}]" if one_d else f"out[{orow},{ocol}]"
             if numbers:
-                terms_text = f"{where} = " + (" + ".join(terms) if terms else "0 (only zeros under the kernel)") + (f" = {total}" if terms else "")
+                terms_text = f"{where} = " + (" + ".join(terms) if terms else "only zeros under the kernel") + f" = {total}"
             else:
                 terms_text = f"{where}: {len(terms)} input element{'s' if len(terms) != 1 else ''} under the kernel"
         last_r, last_c = group[-1]
-        title = terms_text if len(group) == 1 else f"output row {group[0][0]}: the flipped kernel slides along the row"
+        if len(group) == 1:
+            title = terms_text
+        elif numbers:  # the row's sums, so the frames still are the calculation
+            row = group[0][0]
+            title = f"output row {row}: the flipped kernel slides along it; out[{row},:] = " + " ".join(str(v) for v in out[row])
+        else:
+            title = f"output row {group[0][0]}: the flipped kernel slides along the row"
         in_panel = Panel(in_title, kinds.copy(), text.copy(), origin=(r_lo, c_lo), one_d=one_d)
         in_panel.boxes.append(Box(last_r - pr0 - r_lo, last_c - pc0 - c_lo, last_r - pr0 - r_lo + Kr, last_c - pc0 - c_lo + Kc, "current"))
         for t, v in zip(*np.nonzero(taps)):
