@@ -110,7 +110,7 @@ class Drawing:
         """One frame as PNG bytes."""
         from . import _mpl
 
-        return _mpl.figure_bytes(self.figure(frame), "png")
+        return _mpl.figure_bytes(_mpl.render_frame(self._frame(frame), fast=True), "png")
 
     def gif(self) -> bytes:
         """Every frame as an animated GIF (about one step a second; the last frame stays longer)."""

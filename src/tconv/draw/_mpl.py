@@ -122,8 +122,8 @@ def _legend_entries(frame: sc.Frame) -> tuple[set, set]:
     return kinds, boxes
 
 
-def render_frame(frame: sc.Frame):
-    """A matplotlib Figure (not attached to pyplot) for one frame."""
+def render_frame(frame: sc.Frame, fast: bool = False):
+    """A matplotlib Figure (not attached to pyplot) for one frame; ``fast`` for raster output."""
     _require()
     from matplotlib.figure import Figure
 
@@ -141,7 +141,7 @@ def render_frame(frame: sc.Frame):
     cell_pt = lay["cell"] * 72
     for n, (panel, (x, y, w, h), title) in enumerate(zip(frame.panels, lay["rects"], lay["titles"])):
         ax = fig.add_axes((x / width, y / height, w / width, h / height))
-        _draw_panel(ax, panel, n, cell_pt, heat_max, title)
+        _draw_panel(ax, panel, n, cell_pt, heat_max, title, fast)
     for i, line in enumerate(frame.caption):
         fig.text(0.2 / width, (lay["caption_top"] - 0.2 * i) / height, line, ha="left", va="top", fontsize=9)
     if handles:
@@ -150,29 +150,48 @@ def render_frame(frame: sc.Frame):
     return fig
 
 
-def _draw_panel(ax, panel: sc.Panel, n: int, cell_pt: float, heat_max: float, title: str) -> None:
+#: Above this many cells per panel, the zeros' "0" labels are left out: the colour says it.
+QUIET_ZEROS_ABOVE = 400
+
+
+def _draw_panel(ax, panel: sc.Panel, n: int, cell_pt: float, heat_max: float, title: str, fast: bool = False) -> None:
+    """Cells, labels and boxes of one panel.
+
+    SVG gets one element per cell (``id="cell-PANEL-ROW-COL"``), so the file is
+    searchable and countable; raster output (``fast``) draws the fills as a few
+    collections, which is many times quicker for animations of larger layers.
+    """
+    from matplotlib.collections import PolyCollection
     from matplotlib.patches import Rectangle
 
     rows, cols = panel.shape
+    quiet = rows * cols > QUIET_ZEROS_ABOVE
+    groups: dict = {}
     for r in range(rows):
         for c in range(cols):
             kind = int(panel.kinds[r, c])
             fill = FILL[kind]
             if kind == sc.COUNT and panel.heat is not None and not np.isnan(panel.heat[r, c]):
                 fill = _heat_color(panel.heat[r, c], heat_max)
-            rect = Rectangle((c, r), 1, 1, facecolor=fill, edgecolor="#9A9A9A", linewidth=0.6,
-                             hatch=HATCH.get(kind))
-            if kind in HATCH_COLOR:
-                rect.set_edgecolor(HATCH_COLOR[kind])
-                rect.set_linewidth(0.4)
-            rect.set_gid(f"cell-{n}-{r}-{c}")
-            ax.add_artist(rect)  # add_patch would recompute data limits per cell (slow); limits are set below
+            edge, width = (HATCH_COLOR[kind], 0.4) if kind in HATCH_COLOR else ("#9A9A9A", 0.6)
+            if fast:
+                group = groups.setdefault((HATCH.get(kind), edge, width), ([], []))
+                group[0].append(((c, r), (c + 1, r), (c + 1, r + 1), (c, r + 1)))
+                group[1].append(fill)
+            else:
+                rect = Rectangle((c, r), 1, 1, facecolor=fill, edgecolor=edge, linewidth=width, hatch=HATCH.get(kind))
+                rect.set_gid(f"cell-{n}-{r}-{c}")
+                ax.add_artist(rect)  # add_patch would recompute data limits per cell (slow); limits are set below
             label = panel.text[r, c] if panel.text is not None else ""
-            if label:
+            zero_label = kind in (sc.ZERO, sc.PAD, sc.SLICED, sc.EXTEND) and label == "0"
+            if label and not (quiet and zero_label):
                 size = min(10.0, cell_pt * 0.42, cell_pt * 1.1 / max(len(label), 1))
-                color = "#8A8A8A" if kind in (sc.ZERO, sc.PAD, sc.SLICED, sc.EXTEND) and label == "0" else _text_color(fill)
+                color = "#8A8A8A" if zero_label else _text_color(fill)
                 ax.text(c + 0.5, r + 0.52, label, ha="center", va="center", fontsize=size, color=color,
                         fontweight="bold" if kind in (sc.COUNT,) else "normal")
+    for (hatch, edge, width), (verts, fills) in groups.items():
+        ax.add_collection(PolyCollection(verts, facecolors=fills, edgecolors=edge, linewidths=width, hatch=hatch),
+                          autolim=False)
     for box in panel.boxes:
         style = BOX[box.style]
         inset = 0.12 if box.style == "tap" else 0.0
@@ -280,7 +299,7 @@ def gif_bytes(frames: Sequence[sc.Frame]) -> bytes:
 
     images = []
     for frame in frames:
-        fig = render_frame(frame)
+        fig = render_frame(frame, fast=True)
         canvas = FigureCanvasAgg(fig)
         canvas.draw()
         images.append(Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy()))

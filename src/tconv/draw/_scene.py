@@ -427,7 +427,7 @@ def zero_insertion_frames(geom: Geometry, x: np.ndarray | None, w: np.ndarray | 
         [(r, c) for c in range(out_shape[1])] for r in range(out_shape[0])]
     kernel = _kernel_panel((ar, ac), one_d, w2, flipped=True)
     in_title = (f"zero-inserted input {fmt_shape((ac.zero_inserted_size,) if one_d else (ar.zero_inserted_size, ac.zero_inserted_size))}"
-                f"\nborder K-1-crop: {_pad_words(ar, ac, one_d)}")
+                "\nborder K-1-crop:" + ("\n" if "\n" in _pad_words(ar, ac, one_d) else " ") + _pad_words(ar, ac, one_d))
     frames = []
     for group in groups:
         terms_text = ""
