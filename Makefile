@@ -32,3 +32,6 @@ bench: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
+
+gallery: $(VENV)/.installed-test
+	$(BIN)/python docs/gallery/make_gallery.py
