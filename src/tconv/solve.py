@@ -82,7 +82,8 @@ class Solution:
     def __str__(self) -> str:
         kernel = _collapse(self.kernel_size)
         args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
-        windows = ", ".join(f"full[{a}:{b}] of {ax.full}" for ax, (a, b) in zip(self.geometry, self.kept))
+        shown = [f"full[{a}:{b}] of {ax.full}" for ax, (a, b) in zip(self.geometry, self.kept)]
+        windows = shown[0] if len(set(shown)) == 1 else ", ".join(shown)
         return f"kernel_size={kernel!r}, {args}  keeps {windows}"
 
 
