@@ -162,16 +162,32 @@ def convert(input_shape: Any, kernel_size: Any, source: str = "keras", target: s
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FrameworkQuirkWarning)
         src = _geometry(input_shape, kernel_size, source, **source_args)
-        expressed = conventions.get(target).from_geometry(src)
-    args = dict(expressed.args)
+        try:
+            expressed = conventions.get(target).from_geometry(src, avoid_quirks=True)
+        except ConfigError:
+            if target != "tensorflow":
+                raise
+            expressed = None  # TF rejects this output_shape outright; the fallback below slices instead
+    if expressed is not None:
+        args, crop, target_geometry = dict(expressed.args), expressed.extra_crop, expressed.geometry
+    if target == "tensorflow" and (expressed is None or src.ndim != 2 and not isinstance(args.get("padding"), str)):
+        # tf.nn.conv1d_transpose / conv3d_transpose take only 'SAME'/'VALID' (explicit pairs are 2-D only),
+        # and some windows have no legal output_shape: keep the whole uncropped output with VALID
+        # (always legal) and slice the source's window out of it.
+        args = {"output_shape": src.full_shape, "strides": src.stride, "padding": "VALID"}
+        if any(d != 1 for d in src.dilation):
+            args["dilations"] = src.dilation
+        target_geometry = _geometry(src.input_shape, src.kernel_size, "tensorflow", **args)
+        crop = tuple((want.crop_begin - have.crop_begin, want.crop_end - have.crop_end)
+                     for want, have in zip(src.axes, target_geometry.axes))
     if target == "tensorflow" and isinstance(args.get("padding"), list):
         # tf.nn.conv_transpose takes explicit padding with the batch and channel entries
         args["padding"] = [[0, 0]] + [list(p) for p in args["padding"]] + [[0, 0]]
     if target not in _GROUPED:
         args.pop("groups", None)
     kernel = src.kernel_size
-    code = _code(target, args, expressed.extra_crop, kernel, src)
-    return Conversion(source, target, args, expressed.extra_crop, code, src, expressed.geometry, kernel, src.groups, dict(source_args))
+    code = _code(target, args, crop, kernel, src)
+    return Conversion(source, target, args, crop, code, src, target_geometry, kernel, src.groups, dict(source_args))
 
 
 # ---------------------------------------------------------------------------
@@ -262,7 +278,7 @@ def convert_weights(
         out = np.moveaxis(canonical, (0, 1), (spatial + 1, spatial))
     else:
         out = np.moveaxis(np.flip(canonical, axis=tuple(range(2, w.ndim))), (0, 1), (spatial, spatial + 1))
-    return np.ascontiguousarray(out)
+    return out.copy(order="C")  # fresh strides: torch rejects the negative ones np.flip leaves
 
 
 def _dense(w: np.ndarray, groups: int) -> np.ndarray:
