@@ -314,13 +314,15 @@ def _axis_solutions(framework: str, family: _Family, i: int, o: int, kernels: Se
     return found
 
 
-def _values_range(name: str, given: Any, ndim: int, default_max: int, upper: int | None) -> list[list[int]]:
-    """Per axis, the values to try: the given int/tuple, an explicit range/list, or 1..max."""
+def _values_range(name: str, given: Any, ndim: int, default_max: int, upper: int | None) -> list[Sequence[int]]:
+    """Per axis, the values to try: the given int/tuple, a range, or 1..max (ranges stay lazy until bounded)."""
     if given is None:
         top = default_max if upper is None else upper
-        return [list(range(1, top + 1))] * ndim
+        return [range(1, top + 1)] * ndim
     if isinstance(given, range):
-        return [list(given)] * ndim
+        if len(given) and given[0] < 1:
+            raise ConfigError(f"{name}={given!r} must hold positive integers")
+        return [given] * ndim
     if isinstance(given, (list, tuple)):
         if len(given) != ndim:
             raise ConfigError(f"{name}={given!r} has {len(given)} entries but the input has {ndim} spatial axes")
