@@ -178,7 +178,9 @@ def test_too_large_a_search_space_gets_bounds_not_a_hang():
     with pytest.raises(tconv.ConfigError, match=r"too large.*bound of 4096.*kernels 1\.\.7, strides 1\.\.4"):
         tconv.solve(8, 16, "pytorch", kernel_size=range(1, 10**9), stride=range(1, 10**6))
     with pytest.raises(tconv.ConfigError, match="exceed the bound"):
-        tconv.solve((5, 6, 7), (40, 41, 42), "jax", max_kernel=12, max_stride=8)
+        tconv.solve((5, 6, 7), (20, 21, 22), "onnx", max_kernel=7, max_stride=4)
+    with pytest.raises(Unreachable, match="nearest reachable: none nearby"):
+        tconv.solve(10**6, 10**9, "jax", kernel_size=3, stride=2)  # bounded, no scan over a billion sizes
 
 
 def test_bad_sizes():

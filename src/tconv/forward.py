@@ -147,7 +147,7 @@ def forward_axes(input_shape: Any, kernel_size: Any, framework: str = "pytorch",
         elif isinstance(padding, str):
             options = {
                 "pytorch": ("same", "valid"), "keras": ("same", "valid"), "tensorflow": ("SAME", "VALID"),
-                "jax": ("SAME", "SAME_LOWER", "VALID"), "flax": ("SAME", "SAME_LOWER", "VALID", "CIRCULAR"),
+                "jax": ("SAME", "SAME_LOWER", "VALID"), "flax": ("SAME", "SAME_LOWER", "VALID"),
                 "tflite": ("SAME", "VALID"),
             }.get(name)
             if options is None:

@@ -101,17 +101,19 @@ def _collapse(values: Sequence[Any]) -> Any:
     return values[0] if len(set(values)) == 1 else values
 
 
-def _window_begins(full: int, out: int) -> range:
-    # Windows of an explicit-padding framework, one per kept window: those inside the
-    # uncropped output (when it is longer) or containing it (when it is shorter).
-    surplus = full - out
-    return range(min(0, surplus), max(0, surplus) + 1)
-
-
 def _windows(i: int, k: int, s: int, d: int, out: int) -> Iterator[AxisGeometry]:
+    """The sensible windows of an explicit-padding framework, one per kept window.
+
+    Each end may crop at most ``K-1`` (more would drop whole kernel footprints, as no
+    'same'/'valid' mode does) and add at most ``stride-1`` zeros (as output_padding
+    can): ``-(s-1) <= crop <= K-1`` on both sides. This also bounds the search.
+    """
     full = full_size(i, k, s, d)
-    for begin in _window_begins(full, out):
-        yield AxisGeometry(i, k, s, d, begin, full - out - begin)
+    K = d * (k - 1) + 1
+    low, high = -(s - 1), K - 1
+    surplus = full - out
+    for begin in range(max(low, surplus - high), min(high, surplus - low) + 1):
+        yield AxisGeometry(i, k, s, d, begin, surplus - begin)
 
 
 class _Family:
@@ -195,11 +197,11 @@ class _TensorFlow(_Family):
     def options(self, i, k, s, d, o):
         yield ("SAME",), {}
         yield ("VALID",), {}
-        full = full_size(i, k, s, d)
-        for begin in range(0, max(full - o, 0) + 1):
-            # One pair per window: the end padding only has to pass TF's check that the
-            # forward conv of the output gives back the input; the window's own end is canonical.
-            yield ("explicit",), {"pad": [begin, max(full - o - begin, 0)]}
+        for ax in _windows(i, k, s, d, o):
+            if ax.crop_begin >= 0:
+                # One pair per window: the end padding only has to pass TF's check that the
+                # forward conv of the output gives back the input; the window's own end is canonical.
+                yield ("explicit",), {"pad": [ax.crop_begin, max(ax.crop_end, 0)]}
 
     def assemble(self, mode, values, strides, dilations, outputs):
         args = {"output_shape": tuple(outputs), "strides": tuple(strides)}
@@ -380,8 +382,9 @@ def solve(
         Simplest first: fewest arguments away from the defaults, then the
         smallest stride, kernel and padding. Frameworks with explicit padding
         pairs (TensorFlow, JAX, Flax, ONNX pads) list one pair per kept window,
-        for windows inside the uncropped output or containing it. Axes with
-        the same input, output and constraints get the same arguments.
+        for windows that crop at most ``K-1`` and add at most ``stride-1``
+        zeros at each end. Axes with the same input, output and constraints
+        get the same arguments.
 
     Raises
     ------
@@ -467,6 +470,8 @@ def solve(
         axes = [entry[0] for entry in chosen]
         values = [entry[2] for entry in chosen]
         mode = chosen[0][1]
+        if framework == "tensorflow" and ndim != 2 and mode == ("explicit",):
+            continue  # tf.nn.conv1d/3d_transpose reject explicit padding ("Expected string for argument 'padding'")
         args = family.assemble(mode, values, tuple(a[2] for a in axes), tuple(a[3] for a in axes), outputs)
         got = _check(framework, family, axes, mode, values, ndim)
         if got is None:
@@ -530,8 +535,9 @@ def _unreachable(framework, family, inputs, outputs, empty, problems) -> Unreach
     nearest_all = []
     for key in empty:
         i, o, kernels, strides, dilations = key
-        below = next((x for x in range(o - 1, 0, -1) if _reachable(framework, family, i, x, key)), None)
-        above = next((x for x in range(o + 1, o + 4 * max(strides) * max(kernels) + 64) if _reachable(framework, family, i, x, key)), None)
+        reach = 4 * max(strides) * max(kernels) + 64  # look this far on each side, no further
+        below = next((x for x in range(o - 1, max(o - reach, 0), -1) if _reachable(framework, family, i, x, key)), None)
+        above = next((x for x in range(o + 1, o + reach) if _reachable(framework, family, i, x, key)), None)
         nearest = tuple(x for x in (below, above) if x is not None)
         nearest_all.append(nearest)
         axes = ", ".join(map(str, problems[key]))
