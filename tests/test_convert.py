@@ -260,6 +260,11 @@ def test_unknown_framework_lists_known_ones():
         tconv.convert_weights(np.zeros((1, 1, 3)), "pytorch", "tflite")
 
 
+def test_circular_cannot_be_converted_and_says_so():
+    with pytest.raises(tconv.ConfigError, match="CIRCULAR.*no slice or pad"):
+        tconv.convert((4, 4), (3, 3), "flax", "pytorch", strides=(2, 2), padding="CIRCULAR")
+
+
 def test_weights_that_do_not_fit_the_groups():
     with pytest.raises(tconv.ConfigError, match="groups=2"):
         tconv.convert_weights(np.zeros((3, 1, 3)), "pytorch", "keras", groups=2)

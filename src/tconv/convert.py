@@ -162,6 +162,12 @@ def convert(input_shape: Any, kernel_size: Any, source: str = "keras", target: s
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FrameworkQuirkWarning)
         src = _geometry(input_shape, kernel_size, source, **source_args)
+        if src.wrap and target != "flax":
+            raise ConfigError(
+                f"{source} padding='CIRCULAR' folds the output periodically; {conventions.get(target).title} has no "
+                "wrapping transposed convolution, and no slice or pad reproduces it: convert from padding 'VALID' "
+                "and fold the result yourself"
+            )
         try:
             expressed = conventions.get(target).from_geometry(src, avoid_quirks=True)
         except ConfigError:
