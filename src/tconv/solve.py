@@ -17,7 +17,7 @@ import sys
 import types
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from . import conventions
 from .api import geometry as _geometry

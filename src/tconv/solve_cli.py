@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from . import conventions
-from .cli import CliError, add_layer_options, fmt_shape, layer_from_args, parse_assignment, parse_sizes, parse_value
+from .cli import CliError, add_layer_options, layer_from_args, parse_assignment, parse_sizes, parse_value
 
 SOLVE_EPILOG = """\
 examples:
@@ -40,10 +40,6 @@ _FORWARD_NAMES = {
     "mxnet": {"stride": "stride", "padding": "pad", "dilation": "dilate"},
     "caffe": {"stride": "stride", "padding": "pad", "dilation": "dilation"},
 }
-
-
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog)
 
 
 def register(subparsers) -> None:
