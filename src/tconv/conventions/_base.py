@@ -96,13 +96,23 @@ class Convention:
             warnings.warn(note, FrameworkQuirkWarning, stacklevel=4)
         return geometry
 
-    def from_geometry(self, geometry: Geometry) -> Expressed:
+    def from_geometry(self, geometry: Geometry, *, avoid_quirks: bool = False) -> Expressed:
         """The simplest arguments of this framework that reproduce ``geometry``.
 
         When no arguments reproduce it exactly, the result carries the extra
         slice (or zero pad) per axis that does. Raises ConfigError when even
         that cannot help (wrapping outputs, unsupported dilation, ...).
+        With ``avoid_quirks``, arguments the framework is known to mishandle
+        (their geometry has notes) are used only when nothing else works.
         """
+        if avoid_quirks:
+            try:
+                return self._from_geometry(geometry, skip_quirks=True)
+            except ConfigError:
+                pass
+        return self._from_geometry(geometry, skip_quirks=False)
+
+    def _from_geometry(self, geometry: Geometry, skip_quirks: bool) -> Expressed:
         best: Expressed | None = None
         reasons: list[str] = []
         for args in self._candidates(geometry):
@@ -115,10 +125,17 @@ class Convention:
                 continue
             if got.wrap != geometry.wrap or got.wrap and got.axes != geometry.axes:
                 continue
+            if skip_quirks and got.notes:
+                reasons.append(got.notes[0])
+                continue
             extra = tuple(
                 (want.crop_begin - have.crop_begin, want.crop_end - have.crop_end)
                 for want, have in zip(geometry.axes, got.axes)
             )
+            if any((b < 0 and have.crop_begin > 0) or (e < 0 and have.crop_end > 0)
+                   for (b, e), have in zip(extra, got.axes)):
+                # zeros may only be added past the ends of the uncropped output, never over values it has
+                continue
             candidate = Expressed(self.name, args, extra, got)
             if candidate.exact:
                 return candidate

@@ -1,0 +1,147 @@
+"""``tconv solve``, ``tconv convert`` and ``tconv invert``: the command-line side of solve/convert/invert."""
+from __future__ import annotations
+
+import argparse
+
+from . import conventions
+from .cli import CliError, add_layer_options, layer_from_args, parse_assignment, parse_sizes, parse_value
+
+SOLVE_EPILOG = """\
+examples:
+  tconv solve 8x8 16x16 -f pytorch -k 3            # every PyTorch setting with k=3 taking 8x8 to 16x16
+  tconv solve 8x8 16x16 -f keras -k 3 -s 2
+  tconv solve 12,16 24,32 -f onnx --limit 5        # kernels 1..7 and strides 1..4 are searched
+  tconv solve 8 17 -f caffe -k 4 -s 2              # unreachable: says why and the nearest sizes
+"""
+
+CONVERT_EPILOG = """\
+examples:
+  tconv convert 8x8 -k 3 --from keras --to pytorch -s 2 -p same    # needs a slice: stride=2, padding=0, drop the last row/column
+  tconv convert 8x8 -k 4 --from keras --to pytorch -s 2 -p same    # exact: stride=2, padding=1
+  tconv convert 8x8 -k 3 --from pytorch --to onnx -s 2 -p 1 --op 1 --code   # print a runnable onnx.helper snippet
+"""
+
+INVERT_EPILOG = """\
+examples:
+  tconv invert 28 -f pytorch -k 5 -s 2          # Conv2d(k=5, s=2): 28 -> 12; output_padding=1 restores 28
+  tconv invert 28x28 -f keras -k 3 -s 2 -p same
+  tconv invert 27 -f onnx -k 3 -s 2 -p same_lower
+"""
+
+# generic option -> each framework's FORWARD convolution argument
+_FORWARD_NAMES = {
+    "pytorch": {"stride": "stride", "padding": "padding", "dilation": "dilation"},
+    "keras": {"stride": "strides", "padding": "padding", "dilation": "dilation_rate"},
+    "tensorflow": {"stride": "strides", "padding": "padding", "dilation": "dilations"},
+    "jax": {"stride": "window_strides", "padding": "padding", "dilation": "rhs_dilation"},
+    "flax": {"stride": "strides", "padding": "padding", "dilation": "kernel_dilation"},
+    "onnx": {"stride": "strides", "padding": "pads", "dilation": "dilations"},
+    "tflite": {"stride": "strides", "padding": "padding"},
+    "mxnet": {"stride": "stride", "padding": "pad", "dilation": "dilate"},
+    "caffe": {"stride": "stride", "padding": "pad", "dilation": "dilation"},
+}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "solve", help="list the arguments that give a wanted output size",
+        description="List every legal argument set of a framework that takes INPUT to OUTPUT, simplest first, "
+        "with the kept window of the uncropped output.",
+        epilog=SOLVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", help="spatial input size: 8x8, 96,128 or 28")
+    p.add_argument("output", help="wanted spatial output size")
+    p.add_argument("-f", "--framework", default="pytorch", help="framework (default pytorch)")
+    p.add_argument("-k", "--kernel", help="fixed kernel size (default: search 1..--max-kernel)")
+    p.add_argument("-s", "--stride", help="fixed stride (default: search 1..--max-stride)")
+    p.add_argument("-d", "--dilation", help="dilation (default 1)")
+    p.add_argument("--max-kernel", type=int, default=None, help="largest kernel searched (default 7)")
+    p.add_argument("--max-stride", type=int, default=None, help="largest stride searched (default 4)")
+    p.add_argument("--limit", type=int, default=None, help="print at most this many solutions")
+    p.set_defaults(func=cmd_solve)
+
+    p = subparsers.add_parser(
+        "convert", help="write a layer in another framework, exactly",
+        description="The target framework's arguments that reproduce the source layer's values, plus the exact "
+        "slice or pad when the target cannot express it. Layer options are the SOURCE framework's.",
+        epilog=CONVERT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_layer_options(p)
+    p.add_argument("--from", dest="framework", help="source framework (same as -f)")
+    p.add_argument("--to", dest="target", required=True, help="target framework")
+    p.add_argument("--code", action="store_true", help="print the runnable target snippet")
+    p.set_defaults(func=cmd_convert)
+
+    p = subparsers.add_parser(
+        "invert", help="the transposed layer that restores a forward conv's input size",
+        description="Given a forward convolution (the framework's conv arguments) and its input size, print the "
+        "transposed-convolution arguments of the same framework that give the input size back.",
+        epilog=INVERT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", help="the forward convolution's spatial input size")
+    p.add_argument("-f", "--framework", default="pytorch", help="framework (default pytorch)")
+    p.add_argument("-k", "--kernel", required=True, help="kernel size")
+    p.add_argument("-s", "--stride", help="the conv's stride(s)")
+    p.add_argument("-p", "--padding", help="the conv's padding: 1, 1x2, same, valid, same_lower ...")
+    p.add_argument("-d", "--dilation", help="the conv's dilation(s)")
+    p.add_argument("-a", "--arg", action="append", default=[], metavar="NAME=VALUE", help="any forward-conv argument by its own name")
+    p.set_defaults(func=cmd_invert)
+
+
+def _optional_sizes(text, name):
+    return None if text is None else parse_sizes(text, name)
+
+
+def cmd_solve(ns: argparse.Namespace) -> int:
+    from .solve import DEFAULT_MAX_KERNEL, DEFAULT_MAX_STRIDE, solve
+
+    for name in ("max_kernel", "max_stride", "limit"):
+        value = getattr(ns, name)
+        if value is not None and value < 1:
+            raise CliError(f"--{name.replace('_', '-')} must be at least 1")
+    solutions = solve(
+        parse_sizes(ns.input, "input size"), parse_sizes(ns.output, "output size"), ns.framework,
+        kernel_size=_optional_sizes(ns.kernel, "kernel size"), stride=_optional_sizes(ns.stride, "stride"),
+        dilation=_optional_sizes(ns.dilation, "dilation"),
+        max_kernel=ns.max_kernel or DEFAULT_MAX_KERNEL, max_stride=ns.max_stride or DEFAULT_MAX_STRIDE,
+        limit=ns.limit,
+    )
+    for solution in solutions:
+        print(solution)
+    return 0
+
+
+def cmd_convert(ns: argparse.Namespace) -> int:
+    from .convert import convert
+
+    input_shape, kernel, framework, args = layer_from_args(ns)
+    conversion = convert(input_shape, kernel, framework, conventions.canonical(ns.target), **args)
+    print(conversion.code if ns.code else conversion, end="" if ns.code else "\n")
+    return 0
+
+
+def cmd_invert(ns: argparse.Namespace) -> int:
+    from .solve import invert
+
+    framework = conventions.canonical(ns.framework)
+    names = _FORWARD_NAMES[framework]
+    input_shape = parse_sizes(ns.input, "input size")
+    kernel = parse_sizes(ns.kernel, "kernel size")
+    ndim = len(input_shape) if isinstance(input_shape, tuple) else (len(kernel) if isinstance(kernel, tuple) else 1)
+    args = {}
+    for key in ("stride", "padding", "dilation"):
+        raw = getattr(ns, key)
+        if raw is None:
+            continue
+        if key not in names:
+            raise CliError(f"{conventions.get(framework).title}'s forward convolution has no {key} option")
+        value = parse_value(raw)
+        if framework == "onnx" and key == "padding":
+            if isinstance(value, str):
+                args["auto_pad"] = value.upper()
+                continue
+            value = list(value) * 2 if isinstance(value, tuple) else [value] * (2 * ndim)
+        args[names[key]] = value
+    args.update(parse_assignment(a) for a in ns.arg)
+    print(invert(input_shape, kernel, framework, **args))
+    return 0
