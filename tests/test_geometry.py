@@ -69,6 +69,9 @@ def test_from_geometry_round_trip(axis_list, target):
     for want, have, (extra_begin, extra_end) in zip(wanted, got, expressed.extra_crop):
         assert have.crop_begin + extra_begin == want.crop_begin
         assert have.crop_end + extra_end == want.crop_end
+        # Zeros may be added only past the ends of the uncropped output, never over cropped values.
+        assert extra_begin >= 0 or have.crop_begin <= 0
+        assert extra_end >= 0 or have.crop_end <= 0
 
 
 @pytest.mark.parametrize(

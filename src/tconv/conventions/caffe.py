@@ -48,6 +48,7 @@ class Caffe(Convention):
     def _candidates(self, geometry: Geometry) -> Iterable[dict]:
         pads = tuple(max(min(ax.crop_begin, ax.crop_end), 0) for ax in geometry)
         yield {"stride": geometry.stride, "pad": pads, "dilation": geometry.dilation}
+        yield {"stride": geometry.stride, "dilation": geometry.dilation}
 
 
 CONVENTION = Caffe()

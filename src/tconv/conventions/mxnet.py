@@ -57,12 +57,16 @@ class MXNet(Convention):
     def _candidates(self, geometry: Geometry) -> Iterable[dict]:
         pads, adjs = [], []
         for ax in geometry:
+            limit = max(ax.stride, ax.dilation) - 1
             p = max(ax.crop_begin, 0)
-            a = min(max(p - ax.crop_end, 0), max(ax.stride, ax.dilation) - 1)
+            a = min(max(p - ax.crop_end, 0), limit)
+            if p - a > ax.crop_end >= 0:
+                p = ax.crop_end + a  # adj cannot reach: crop less at the start, slice the rest
             pads.append(p)
             adjs.append(a)
         yield {"stride": geometry.stride, "dilate": geometry.dilation, "pad": tuple(pads), "adj": tuple(adjs)}
         yield {"stride": geometry.stride, "dilate": geometry.dilation, "target_shape": geometry.output_shape}
+        yield {"stride": geometry.stride, "dilate": geometry.dilation}
 
 
 CONVENTION = MXNet()

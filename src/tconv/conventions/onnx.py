@@ -171,6 +171,7 @@ class Onnx(Convention):
         yield {**base, "auto_pad": "SAME_LOWER"}
         yield {**base, "output_shape": list(geometry.output_shape)}
         yield {**base, "auto_pad": "SAME_UPPER", "output_shape": list(geometry.output_shape)}
+        yield base
 
 
 CONVENTION = Onnx()
