@@ -1,0 +1,45 @@
+"""``col2im``: one GEMM, then overlap-add (what Caffe and PyTorch's slow path do).
+
+The GEMM multiplies every input element by the whole kernel at once:
+``columns[j, t] = x[j] @ w[t]``, a ``(N*prod(I), Ci) x (Ci, prod(k)*Co)`` product
+per group. Then each tap's plane ``columns[:, t]`` is added into the output at
+positions ``j*s + d*t`` (a strided slice); only the part inside the kept window
+is added. Memory: the column buffer holds ``prod(k)`` output values per input
+element.
+"""
+from __future__ import annotations
+
+from itertools import product
+from math import prod
+
+import numpy as np
+
+from ._core import Problem, channel_mix, tap_positions
+
+__all__ = ["compute"]
+
+
+def compute(problem: Problem) -> np.ndarray:
+    """The window of the transposed convolution, by GEMM + overlap-add (see the module docstring)."""
+    x, w, axes = problem.x, problem.w, problem.axes
+    n = problem.ndim
+    kernel = w.shape[:n]
+    groups, ci, co = w.shape[n:]
+    taps = prod(kernel)
+    rows = x.shape[0] * prod(x.shape[1 : 1 + n])
+    # (G, Ci, taps*Co): every tap's matrix side by side, so one GEMM covers all of them
+    matrix = w.reshape(taps, groups, ci, co).transpose(1, 2, 0, 3).reshape(groups, ci, taps * co)
+    columns = channel_mix(x.reshape(rows, groups, ci), matrix).reshape(*x.shape[: 1 + n], groups, taps, co)
+    out = problem.empty_output()
+    for index, tap in enumerate(product(*(range(k) for k in kernel))):
+        source, target = [slice(None)], [slice(None)]
+        for ax, t, (start, stop) in zip(axes, tap, problem.window):
+            hit = tap_positions(ax, t, start, stop)
+            if hit is None:
+                break
+            j_lo, j_hi, first = hit
+            source.append(slice(j_lo, j_hi))
+            target.append(slice(first, first + (j_hi - j_lo - 1) * ax.stride + 1, ax.stride))
+        else:
+            out[tuple(target)] += columns[(*source, slice(None), index)]
+    return out
