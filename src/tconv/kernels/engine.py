@@ -375,33 +375,37 @@ def conv(y: Any, w: Any, b: Any = None, framework: str = "pytorch", input_shape:
 
 
 def _find_input_shape(out_spatial: tuple[int, ...], kernel: tuple[int, ...], framework: str, args: dict) -> tuple[int, ...]:
-    """The input shape whose transposed convolution has ``out_spatial`` (each axis is monotone in its input)."""
-    n = len(out_spatial)
-    lo, hi = [1] * n, [max(o, 1) * 2 + 2 for o in out_spatial]
-    convention = conventions.get(framework)
-    for _ in range(64):
-        if lo == hi:
-            break
-        mid = [(a + b) // 2 for a, b in zip(lo, hi)]
-        try:
-            import warnings
+    """The input shape whose transposed convolution has ``out_spatial``.
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                got = convention.to_geometry(tuple(mid), kernel, **args).output_shape
-        except ConfigError:
-            break
-        for a in range(n):
-            if lo[a] == hi[a]:
-                continue
-            if got[a] < out_spatial[a]:
-                lo[a] = mid[a] + 1
-            else:
-                hi[a] = mid[a]
-    candidate = tuple(lo)
+    A binary search per axis (each axis's output grows with its input), the other
+    axes held at a generous size; a rejected size counts as too small.
+    """
+    import warnings
+
+    convention = conventions.get(framework)
+    generous = [2 * max(o, 1) + 2 for o in out_spatial]
+
+    def output(shape):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return convention.to_geometry(tuple(shape), kernel, **args).output_shape
+
+    found = list(generous)
+    for a, wanted in enumerate(out_spatial):
+        lo, hi = 1, generous[a]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            trial = list(generous)
+            trial[a] = mid
+            try:
+                too_small = output(trial)[a] < wanted
+            except ConfigError:
+                too_small = True
+            lo, hi = (mid + 1, hi) if too_small else (lo, mid)
+        found[a] = lo
     try:
-        if convention.to_geometry(candidate, kernel, **args).output_shape == out_spatial:
-            return candidate
+        if output(found) == tuple(out_spatial):
+            return tuple(found)
     except ConfigError:
         pass
     raise ConfigError(
