@@ -255,7 +255,8 @@ def conv_transpose(x: Any, w: Any, b: Any = None, framework: str = "pytorch", al
         _check_integer_range(x, w, b, (call.in_channels // call.groups) * prod(geometry.kernel_size) * folds)
     xi = layout.input_to_internal(x).astype(compute_dtype, copy=False)
     wt = layout.weight_to_torch(w).astype(compute_dtype, copy=False)
-    y = transposed_internal(xi, wt, geometry, algorithm)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf propagate silently, as in the frameworks
+        y = transposed_internal(xi, wt, geometry, algorithm)
     if b is not None:
         y += b.astype(compute_dtype, copy=False)
     return layout.internal_to_output(y.astype(result_dtype, copy=False))
