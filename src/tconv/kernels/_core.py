@@ -3,7 +3,7 @@
 Every algorithm computes the same thing on the same canonical arrays:
 
 * ``x``: the input, ``(N, *I, G, Ci)`` (batch, spatial, groups, channels per group);
-* ``w``: the weight, ``(*k, G, Ci, Co)``; tap ``t`` maps ``Ci`` to ``Co`` channels and
+* ``w``: the weight, ``(G, *k, Ci, Co)``, C-contiguous; tap ``t`` of group ``g`` maps ``Ci`` to ``Co`` channels and
   ``full[j*s + d*t] += x[j] @ w[t]`` (PyTorch's meaning, no flip);
 * ``window``: per axis the ``[start, stop)`` part of the uncropped output to compute,
   already clipped to ``[0, full)``;
@@ -94,7 +94,7 @@ def correlate(
     source : ndarray, shape (N, *S, G, Ci)
     origin, size : per-axis ints
     offsets : one per-axis offset tuple per tap
-    w_taps : ndarray, shape (taps, G, Ci, Co)
+    w_taps : ndarray, shape (G, taps, Ci, Co)
 
     Returns
     -------
@@ -116,7 +116,7 @@ def correlate(
         for tap, offset in enumerate(offsets):
             stacked[..., tap, :] = view(offset)
         columns = stacked.reshape(rows, groups, taps * ci)
-    kernel = w_taps.transpose(1, 0, 2, 3).reshape(groups, taps * ci, co)
+    kernel = w_taps.reshape(groups, taps * ci, co)
     return channel_mix(columns, kernel).reshape(n, *size, groups, co)
 
 

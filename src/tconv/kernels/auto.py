@@ -27,7 +27,7 @@ def choose(problem: Problem) -> str:
 
     >>> import numpy as np
     >>> from tconv.geometry import AxisGeometry
-    >>> p = Problem(np.zeros((1, 4, 1, 3)), np.zeros((2, 1, 3, 5)), (AxisGeometry(4, 2, 2, 1, 0, 0),), ((0, 8),))
+    >>> p = Problem(np.zeros((1, 4, 1, 3)), np.zeros((1, 2, 3, 5)), (AxisGeometry(4, 2, 2, 1, 0, 0),), ((0, 8),))
     >>> choose(p)
     'col2im'
     """

@@ -23,12 +23,11 @@ def compute(problem: Problem) -> np.ndarray:
     """The window of the transposed convolution, by GEMM + overlap-add (see the module docstring)."""
     x, w, axes = problem.x, problem.w, problem.axes
     n = problem.ndim
-    kernel = w.shape[:n]
-    groups, ci, co = w.shape[n:]
+    groups, *kernel, ci, co = w.shape
     taps = prod(kernel)
     rows = x.shape[0] * prod(x.shape[1 : 1 + n])
     # (G, Ci, taps*Co): every tap's matrix side by side, so one GEMM covers all of them
-    matrix = w.reshape(taps, groups, ci, co).transpose(1, 2, 0, 3).reshape(groups, ci, taps * co)
+    matrix = w.reshape(groups, taps, ci, co).transpose(0, 2, 1, 3).reshape(groups, ci, taps * co)
     columns = channel_mix(x.reshape(rows, groups, ci), matrix).reshape(*x.shape[: 1 + n], groups, taps, co)
     out = problem.empty_output()
     for index, tap in enumerate(product(*(range(k) for k in kernel))):

@@ -140,10 +140,10 @@ def _tf_output_shape_channels(call: _Call, framework: str, args: dict, batch: in
 
 
 def _canonical_weight(w_torch: np.ndarray, groups: int) -> np.ndarray:
-    """``(C_in, C_out/g, *k)`` -> ``(*k, G, Ci, Co)``."""
+    """``(C_in, C_out/g, *k)`` -> ``(G, *k, Ci, Co)``, C-contiguous (one copy of the weight)."""
     cin, co, *kernel = w_torch.shape
     grouped = w_torch.reshape(groups, cin // groups, co, *kernel)
-    return np.moveaxis(grouped, (0, 1, 2), (-3, -2, -1))
+    return np.ascontiguousarray(np.moveaxis(grouped, (1, 2), (-2, -1)))
 
 
 def _algorithm(name: str) -> Callable[[_core.Problem], np.ndarray]:
@@ -292,14 +292,14 @@ def conv_internal(y: np.ndarray, w_torch: np.ndarray, geometry: Geometry) -> np.
     """``(N, *O, C_out)`` -> ``(N, *I, C_in)``: the adjoint of :func:`transposed_internal`."""
     groups = geometry.groups
     n = y.shape[0]
-    wc = _canonical_weight(w_torch, groups)  # (*k, G, Ci, Co)
+    wc = _canonical_weight(w_torch, groups)  # (G, *k, Ci, Co)
     ci, co = wc.shape[-2:]
     full = _embed_full(y, geometry).reshape(n, *geometry.full_shape, groups, co)
     rows = n * prod(geometry.input_shape)
     x = np.zeros((rows, groups, ci), y.dtype)
     for tap in np.ndindex(*geometry.kernel_size):
         view = _tap_view(full, geometry, tap).reshape(rows, groups, co)
-        x += _core.channel_mix(view, wc[tap].transpose(0, 2, 1))
+        x += _core.channel_mix(view, wc[(slice(None), *tap)].transpose(0, 2, 1))
     return x.reshape(n, *geometry.input_shape, groups * ci)
 
 

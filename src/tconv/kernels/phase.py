@@ -68,7 +68,9 @@ def compute(problem: Problem) -> np.ndarray:
         size = tuple(count for _, count, _, _ in combination)
         taps = list(product(*(taps for *_, taps in combination)))
         offsets = [tuple(-c for _, c in tap) for tap in taps]
-        w_taps = np.stack([w[tuple(t for t, _ in tap)] for tap in taps])
+        # (G, T, Ci, Co): the phase's sub-kernel, gathered in one copy in product() order
+        sub_kernel = w[(slice(None), *np.ix_(*([t for t, _ in taps_of_axis] for *_, taps_of_axis in combination)))]
+        w_taps = sub_kernel.reshape(w.shape[0], len(taps), *w.shape[-2:])
         values = correlate(source, origin, size, offsets, w_taps)
         target = tuple(slice(o0, o0 + (count - 1) * ax.stride + 1, ax.stride)
                        for (o0, count, _, _), ax in zip(combination, axes))

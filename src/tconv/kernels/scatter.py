@@ -20,11 +20,11 @@ def compute(problem: Problem) -> np.ndarray:
     x, w, axes = problem.x, problem.w, problem.axes
     n = problem.ndim
     full = np.zeros((problem.batch, *(ax.full for ax in axes), problem.groups, problem.out_channels), x.dtype)
-    # (N, G, Ci) x (*k, G, Ci, Co) -> (N, *k, G, Co): the stamp of one input element
+    # (N, G, Ci) x (G, *k, Ci, Co) -> (N, *k, G, Co): the stamp of one input element
     letters = "abcdef"[:n]
-    stamp_rule = f"ngi,{letters}gio->n{letters}go"
+    stamp_rule = f"ngi,g{letters}io->n{letters}go"
     for j in np.ndindex(*x.shape[1 : 1 + n]):
-        stamp = np.einsum(stamp_rule, x[(slice(None), *j)], w)
+        stamp = np.einsum(stamp_rule, x[(slice(None), *j)], w, optimize=True)
         region = tuple(slice(jj * ax.stride, jj * ax.stride + ax.dilated_kernel, ax.dilation) for jj, ax in zip(j, axes))
         full[(slice(None), *region)] += stamp
     return full[(slice(None), *(slice(start, stop) for start, stop in problem.window))]

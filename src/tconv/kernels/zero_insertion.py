@@ -42,6 +42,6 @@ def compute(problem: Problem) -> np.ndarray:
     padded = pad_or_slice(z, amounts)
     taps = list(product(*(range(ax.kernel_size) for ax in axes)))
     offsets = [tuple(ax.dilation * u for ax, u in zip(axes, tap)) for tap in taps]
-    flipped = problem.w[(slice(None, None, -1),) * problem.ndim]
-    w_taps = np.stack([flipped[tap] for tap in taps])
+    flipped = problem.w[(slice(None), *(slice(None, None, -1),) * problem.ndim)]
+    w_taps = flipped.reshape(flipped.shape[0], len(taps), *flipped.shape[-2:])  # taps in product() order
     return correlate(padded, (0,) * problem.ndim, problem.window_shape, offsets, w_taps)
