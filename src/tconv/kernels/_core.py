@@ -55,8 +55,10 @@ class Problem:
     def window_shape(self) -> tuple[int, ...]:
         return tuple(stop - start for start, stop in self.window)
 
-    def empty_output(self) -> np.ndarray:
-        return np.zeros((self.batch, *self.window_shape, self.groups, self.out_channels), self.x.dtype)
+    def empty_output(self, zeros: bool = True) -> np.ndarray:
+        """The output buffer; ``zeros=False`` when every element will be written."""
+        allocate = np.zeros if zeros else np.empty
+        return allocate((self.batch, *self.window_shape, self.groups, self.out_channels), np.result_type(self.x, self.w))
 
 
 def channel_mix(a: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -109,6 +111,13 @@ def correlate(
         return source[(slice(None),) + tuple(slice(o + f, o + f + m) for o, f, m in zip(origin, offset, size))]
 
     rows = n * prod(size)
+    if ci == 1 and groups > 1:  # depthwise: a GEMM per group would be 1 x 1; multiply-accumulate instead
+        result = np.zeros((n, *size, groups, co), np.result_type(source, w_taps))
+        term = np.empty_like(result)
+        for tap, offset in enumerate(offsets):
+            np.multiply(view(offset), w_taps[:, tap, 0, :], out=term)
+            result += term
+        return result
     if taps == 1:  # a shifted view is already the column matrix (no copy when contiguous)
         columns = view(offsets[0]).reshape(rows, groups, ci)
     else:

@@ -1,12 +1,22 @@
 """``auto``: pick an algorithm per shape, by a fixed rule measured with benchmarks/bench_algorithms.py.
 
-The rule:
+Both fast algorithms do exactly the useful multiplications; they differ in the
+memory traffic around the GEMM. ``col2im`` writes a column buffer of
+``prod(k) * C_out`` values per input element and adds it into the output;
+``phase`` copies ``prod(k) * C_in`` input values per input element into its
+stacked views and writes each output once. Hence the rule:
 
-* ``phase`` in general: it does the fewest multiplications (exactly the
-  non-zero ones), and its GEMMs contract over ``taps_per_phase * C_in``.
-* ``col2im`` when no tap overlaps another (``d*(k-1) < s`` on every axis, e.g.
-  k2s2 decoders) and the column buffer is small: then the overlap-add is a
-  plain interleave, and one GEMM over all taps beats ``prod(s)`` smaller ones.
+* ``phase`` for depthwise layers (one input channel per group): it runs as a
+  multiply-accumulate over taps with no GEMM and no column buffer;
+* ``col2im`` when ``C_out/groups <= C_in/groups`` (decoders usually halve the
+  channels), or when no two taps overlap (``d*(k-1) < s``, or a single input
+  position as in a generator's first layer) so the overlap-add is a plain copy,
+  and the column buffer stays under ``COLUMN_BUFFER_LIMIT``;
+* ``phase`` otherwise (more output than input channels, or a column buffer
+  too large to be worth its memory).
+
+``scatter`` and ``zero_insertion`` are never picked: they exist to be read and
+compared.
 
 Integer inputs follow the same rule (both are exact in int64).
 """
@@ -27,15 +37,20 @@ def choose(problem: Problem) -> str:
 
     >>> import numpy as np
     >>> from tconv.geometry import AxisGeometry
-    >>> p = Problem(np.zeros((1, 4, 1, 3)), np.zeros((1, 2, 3, 5)), (AxisGeometry(4, 2, 2, 1, 0, 0),), ((0, 8),))
-    >>> choose(p)
+    >>> ax = AxisGeometry(4, 3, 2, 1, 0, 0)
+    >>> choose(Problem(np.zeros((1, 4, 1, 8)), np.zeros((1, 3, 8, 4)), (ax,), ((0, 9),)))
     'col2im'
+    >>> choose(Problem(np.zeros((1, 4, 1, 8)), np.zeros((1, 3, 8, 16)), (ax,), ((0, 9),)))
+    'phase'
     """
     axes = problem.axes
-    no_overlap = all(ax.dilation * (ax.kernel_size - 1) < ax.stride for ax in axes)
+    in_channels, out_channels = problem.x.shape[-1], problem.out_channels
+    if in_channels == 1 and problem.groups > 1:
+        return "phase"
     columns = problem.x.shape[0] * prod(ax.input_size for ax in axes) * prod(ax.kernel_size for ax in axes)
-    columns *= problem.groups * problem.out_channels * problem.x.dtype.itemsize
-    if no_overlap and columns <= COLUMN_BUFFER_LIMIT:
+    columns *= problem.groups * out_channels * problem.x.dtype.itemsize
+    copy_like = all(ax.dilation * (ax.kernel_size - 1) < ax.stride or ax.input_size == 1 for ax in axes)
+    if (out_channels <= in_channels or copy_like) and columns <= COLUMN_BUFFER_LIMIT:
         return "col2im"
     return "phase"
 
