@@ -239,3 +239,11 @@ def test_conv_reconstructs_the_seed_003_input_shape():
     assert tconv.conv_transpose(down, w, stride=2, output_padding=1).shape == x.shape
     with pytest.raises(tconv.ConfigError, match="input_shape"):
         tconv.conv(x, w, stride=2)  # 28 is not the output of any input with output_padding=0
+
+
+def test_bench_command_rejects_bad_options(capsys):
+    from tconv.cli import main
+
+    assert main(["bench", "--repeat", "0"]) == 2
+    assert "--repeat 0 must be at least 1" in capsys.readouterr().err
+    assert main(["bench", "--threads", "0"]) == 2

@@ -114,8 +114,12 @@ def correlate(
     if ci == 1 and groups > 1:  # depthwise: a GEMM per group would be 1 x 1; multiply-accumulate instead
         result = np.zeros((n, *size, groups, co), np.result_type(source, w_taps))
         term = np.empty_like(result)
+        flat = co == 1  # drop the unit channel axis so the inner loops run along the groups
         for tap, offset in enumerate(offsets):
-            np.multiply(view(offset), w_taps[:, tap, 0, :], out=term)
+            if flat:
+                np.multiply(view(offset)[..., 0], w_taps[:, tap, 0, 0], out=term[..., 0])
+            else:
+                np.multiply(view(offset), w_taps[:, tap, 0, :], out=term)
             result += term
         return result
     if taps == 1:  # a shifted view is already the column matrix (no copy when contiguous)

@@ -1,7 +1,9 @@
-"""``tconv bench``: run the algorithm benchmark (tconv.kernels.benchmark) from the command line."""
+"""``tconv bench``: run the algorithm benchmark (tconv.kernels.benchmark) in a fresh process."""
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 
 
 def register(subparsers) -> None:
@@ -15,15 +17,23 @@ def register(subparsers) -> None:
     )
     p.add_argument("--quick", action="store_true", help="batch/4 and 2 repeats: a fast smoke run")
     p.add_argument("--repeat", type=int, default=None, help="timed runs per algorithm and layer (median; default 5)")
+    p.add_argument("--threads", type=int, default=None, help="threads for NumPy's BLAS and torch (default: all cores)")
     p.add_argument("--out", default=None, help="folder for algorithms.md/.json/.png (default: print only)")
     p.set_defaults(func=_run)
 
 
 def _run(ns: argparse.Namespace) -> int:
     from ..cli import CliError
-    from .benchmark import main
+    from .benchmark import thread_environment
 
-    repeat = ns.repeat if ns.repeat is not None else (2 if ns.quick else 5)
-    if repeat < 1:
-        raise CliError(f"--repeat {repeat} must be at least 1")
-    return main(repeat=repeat, quick=ns.quick, out=ns.out)
+    if ns.repeat is not None and ns.repeat < 1:
+        raise CliError(f"--repeat {ns.repeat} must be at least 1")
+    if ns.threads is not None and ns.threads < 1:
+        raise CliError(f"--threads {ns.threads} must be at least 1")
+    argv = [sys.executable, "-m", "tconv.kernels.benchmark"]
+    argv += ["--quick"] if ns.quick else []
+    for flag in ("repeat", "threads", "out"):
+        if getattr(ns, flag) is not None:
+            argv += [f"--{flag}", str(getattr(ns, flag))]
+    # a fresh process, so that the thread count reaches BLAS before NumPy loads
+    return subprocess.call(argv, env=thread_environment(ns.threads))

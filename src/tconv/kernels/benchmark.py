@@ -98,7 +98,7 @@ def _peak(fn: Callable[[], object]) -> int:
 
 
 def run(layers: list[Layer] | None = None, repeat: int = 5, quick: bool = False, with_torch: bool = True,
-        log: Callable[[str], None] = print) -> list[Row]:
+        log: Callable[[str], None] = print, threads: int | None = None) -> list[Row]:
     """Time every algorithm (and torch, if installed) on every layer; returns the rows."""
     layers = SUITE if layers is None else layers
     torch = None
@@ -108,7 +108,7 @@ def run(layers: list[Layer] | None = None, repeat: int = 5, quick: bool = False,
         except ImportError:
             log("torch is not installed: the torch columns are left out")
         else:
-            torch.set_num_threads(os.cpu_count() or 1)
+            torch.set_num_threads(threads or os.cpu_count() or 1)
     rows = []
     rng = np.random.default_rng(0)
     for layer in layers:
@@ -124,7 +124,8 @@ def run(layers: list[Layer] | None = None, repeat: int = 5, quick: bool = False,
         for name in NUMPY_ALGORITHMS:
             def call(name=name):
                 return conv_transpose(x, w, algorithm=name, **layer.args)
-            call()  # warm up
+            if name != "scatter":  # the reference is slow by design: one timed run, no warm-up
+                call()
             row.seconds[name] = _median_time(call, 1 if name == "scatter" else repeat)
             row.peak_bytes[name] = _peak(call)
         if torch is not None:
@@ -224,13 +225,15 @@ def plot(rows: list[Row], path: Path) -> None:
 
 
 def main(repeat: int = 5, quick: bool = False, out: str | os.PathLike | None = None, with_plot: bool = True,
-         log: Callable[[str], None] = print) -> int:
+         log: Callable[[str], None] = print, threads: int | None = None) -> int:
     """Run the suite, print the table and the targets, save markdown, JSON and the plot."""
     import platform
 
+    blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", "all")
     log(f"tconv algorithm benchmark ({'quick, batch/4' if quick else 'full'}, median of {repeat}; "
-        f"{os.cpu_count()} cores, numpy {np.__version__}, {platform.processor() or platform.machine()})")
-    rows = run(repeat=repeat, quick=quick, log=log)
+        f"{os.cpu_count()} cores, threads: numpy BLAS {blas_threads}, torch {threads or os.cpu_count()}; "
+        f"numpy {np.__version__}, {platform.processor() or platform.machine()})")
+    rows = run(repeat=repeat, quick=quick, log=log, threads=threads)
     table = markdown(rows)
     targets = summary(rows)
     log("")
@@ -255,4 +258,39 @@ def main(repeat: int = 5, quick: bool = False, out: str | os.PathLike | None = N
     return 0
 
 
-__all__ = ["Layer", "SUITE", "run", "summary", "markdown", "plot", "main", "ALGORITHMS"]
+def parser():
+    import argparse
+
+    p = argparse.ArgumentParser(prog="bench_algorithms", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="batch/4 and 2 repeats: a fast smoke run")
+    p.add_argument("--repeat", type=int, default=None, help="timed runs per algorithm and layer (median; default 5)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for NumPy's BLAS and torch (default: all cores); set before NumPy loads")
+    p.add_argument("--out", default=None, help="folder for algorithms.md/.json/.png (default: print only)")
+    return p
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """Command-line entry (``python -m tconv.kernels.benchmark``); ``--threads`` must be in the environment already."""
+    ns = parser().parse_args(argv)
+    repeat = ns.repeat if ns.repeat is not None else (2 if ns.quick else 5)
+    if repeat < 1:
+        raise SystemExit(f"--repeat {repeat} must be at least 1")
+    return main(repeat=repeat, quick=ns.quick, out=ns.out, threads=ns.threads)
+
+
+def thread_environment(threads: int | None) -> dict:
+    """The environment that pins BLAS/OpenMP threads (must be set before NumPy is imported)."""
+    env = dict(os.environ)
+    if threads:
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[name] = str(threads)
+    return env
+
+
+__all__ = ["Layer", "SUITE", "run", "summary", "markdown", "plot", "main", "cli", "ALGORITHMS"]
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(cli(sys.argv[1:]))
