@@ -3,7 +3,9 @@
 Every algorithm computes the same thing on the same canonical arrays:
 
 * ``x``: the input, ``(N, *I, G, Ci)`` (batch, spatial, groups, channels per group);
-* ``w``: the weight, ``(G, *k, Ci, Co)``, C-contiguous; tap ``t`` of group ``g`` maps ``Ci`` to ``Co`` channels and
+* ``w_grouped``: the weight as PyTorch stores it, split by group, ``(G, Ci, Co, *k)``
+  (a view); ``w`` is the same weight reordered as ``(G, *k, Ci, Co)``, C-contiguous, made
+  on first use; tap ``t`` of group ``g`` maps ``Ci`` to ``Co`` channels and
   ``full[j*s + d*t] += x[j] @ w[t]`` (PyTorch's meaning, no flip);
 * ``window``: per axis the ``[start, stop)`` part of the uncropped output to compute,
   already clipped to ``[0, full)``;
@@ -15,6 +17,7 @@ framework arrays into this form and places the window into the framework's outpu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from math import prod
 from typing import Sequence
 
@@ -30,9 +33,14 @@ class Problem:
     """One transposed convolution in canonical form (see the module docstring)."""
 
     x: np.ndarray
-    w: np.ndarray
+    w_grouped: np.ndarray
     axes: tuple[AxisGeometry, ...]
     window: tuple[tuple[int, int], ...]
+
+    @cached_property
+    def w(self) -> np.ndarray:
+        """``(G, *k, Ci, Co)``, C-contiguous: each tap's ``Ci x Co`` matrix in one block."""
+        return np.ascontiguousarray(np.moveaxis(self.w_grouped, (1, 2), (-2, -1)))
 
     @property
     def ndim(self) -> int:
@@ -49,7 +57,7 @@ class Problem:
     @property
     def out_channels(self) -> int:
         """Output channels per group."""
-        return self.w.shape[-1]
+        return self.w_grouped.shape[2]
 
     @property
     def window_shape(self) -> tuple[int, ...]:
@@ -58,7 +66,7 @@ class Problem:
     def empty_output(self, zeros: bool = True) -> np.ndarray:
         """The output buffer; ``zeros=False`` when every element will be written."""
         allocate = np.zeros if zeros else np.empty
-        return allocate((self.batch, *self.window_shape, self.groups, self.out_channels), np.result_type(self.x, self.w))
+        return allocate((self.batch, *self.window_shape, self.groups, self.out_channels), np.result_type(self.x, self.w_grouped))
 
 
 def channel_mix(a: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -38,9 +38,9 @@ def choose(problem: Problem) -> str:
     >>> import numpy as np
     >>> from tconv.geometry import AxisGeometry
     >>> ax = AxisGeometry(4, 3, 2, 1, 0, 0)
-    >>> choose(Problem(np.zeros((1, 4, 1, 8)), np.zeros((1, 3, 8, 4)), (ax,), ((0, 9),)))
+    >>> choose(Problem(np.zeros((1, 4, 1, 8)), np.zeros((1, 8, 4, 3)), (ax,), ((0, 9),)))
     'col2im'
-    >>> choose(Problem(np.zeros((1, 4, 1, 8)), np.zeros((1, 3, 8, 16)), (ax,), ((0, 9),)))
+    >>> choose(Problem(np.zeros((1, 4, 1, 8)), np.zeros((1, 8, 16, 3)), (ax,), ((0, 9),)))
     'phase'
     """
     axes = problem.axes

@@ -196,8 +196,8 @@ def _auto_choice(layer: Layer) -> str:
 
     g = geometry(layer.spatial, layer.kernel, "pytorch", **layer.args)
     x = np.empty((layer.batch, *layer.spatial, layer.groups, layer.in_channels // layer.groups), np.float32)
-    w = np.empty((layer.groups, *(layer.kernel,) * len(layer.spatial), layer.in_channels // layer.groups,
-                  layer.out_channels // layer.groups), np.float32)
+    w = np.empty((layer.groups, layer.in_channels // layer.groups, layer.out_channels // layer.groups,
+                  *(layer.kernel,) * len(layer.spatial)), np.float32)
     return auto.choose(_core.Problem(x, w, g.axes, tuple(ax.kept for ax in g.axes)))
 
 

@@ -21,13 +21,14 @@ __all__ = ["compute"]
 
 def compute(problem: Problem) -> np.ndarray:
     """The window of the transposed convolution, by GEMM + overlap-add (see the module docstring)."""
-    x, w, axes = problem.x, problem.w, problem.axes
+    x, axes = problem.x, problem.axes
     n = problem.ndim
-    groups, *kernel, ci, co = w.shape
+    groups, ci, co, *kernel = problem.w_grouped.shape
     taps = prod(kernel)
     rows = x.shape[0] * prod(x.shape[1 : 1 + n])
     # (G, Ci, taps*Co): every tap's matrix side by side, so one GEMM covers all of them
-    matrix = w.reshape(groups, taps, ci, co).transpose(0, 2, 1, 3).reshape(groups, ci, taps * co)
+    # (made straight from PyTorch's weight layout: one copy)
+    matrix = problem.w_grouped.reshape(groups, ci, co, taps).transpose(0, 1, 3, 2).reshape(groups, ci, taps * co)
     columns = channel_mix(x.reshape(rows, groups, ci), matrix).reshape(*x.shape[: 1 + n], groups, taps, co)
     out = problem.empty_output()
     for index, tap in enumerate(product(*(range(k) for k in kernel))):

@@ -160,8 +160,8 @@ def transposed_internal(x: np.ndarray, w_torch: np.ndarray, geometry: Geometry, 
     compute = _algorithm(algorithm)
     groups, axes = geometry.groups, geometry.axes
     n, *spatial, cin = x.shape
-    wc = _canonical_weight(w_torch, groups)
-    co = wc.shape[-1]
+    cin_total, co, *kernel = w_torch.shape
+    w_grouped = w_torch.reshape(groups, cin_total // groups, co, *kernel)
     x5 = x.reshape(n, *spatial, groups, cin // groups)
     if geometry.wrap:
         window = tuple((0, ax.full) for ax in axes)
@@ -170,7 +170,7 @@ def transposed_internal(x: np.ndarray, w_torch: np.ndarray, geometry: Geometry, 
     out_shape = (n, *geometry.output_shape, groups, co)
     if n == 0 or any(stop <= start for start, stop in window):
         return np.zeros(out_shape, x.dtype).reshape(n, *geometry.output_shape, groups * co)
-    values = compute(_core.Problem(x5, wc, axes, window))
+    values = compute(_core.Problem(x5, w_grouped, axes, window))
     if geometry.wrap:
         y = _core.fold(values, axes)
     elif all(start == ax.crop_begin and stop == ax.full - ax.crop_end for (start, stop), ax in zip(window, axes)):
