@@ -19,6 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("--repeat", type=int, default=None, help="timed runs per algorithm and layer (median; default 5)")
     p.add_argument("--threads", type=int, default=None, help="threads for NumPy's BLAS and torch (default: all cores)")
     p.add_argument("--out", default=None, help="folder for algorithms.md/.json/.png (default: print only)")
+    p.add_argument("--only", action="append", default=[], metavar="TEXT",
+                   help="run only the layers whose name contains TEXT (repeatable), e.g. --only DCGAN")
     p.set_defaults(func=_run)
 
 
@@ -35,5 +37,7 @@ def _run(ns: argparse.Namespace) -> int:
     for flag in ("repeat", "threads", "out"):
         if getattr(ns, flag) is not None:
             argv += [f"--{flag}", str(getattr(ns, flag))]
+    for text in ns.only:
+        argv += ["--only", text]
     # a fresh process, so that the thread count reaches BLAS before NumPy loads
     return subprocess.call(argv, env=thread_environment(ns.threads))

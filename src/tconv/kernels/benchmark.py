@@ -225,7 +225,7 @@ def plot(rows: list[Row], path: Path) -> None:
 
 
 def main(repeat: int = 5, quick: bool = False, out: str | os.PathLike | None = None, with_plot: bool = True,
-         log: Callable[[str], None] = print, threads: int | None = None) -> int:
+         log: Callable[[str], None] = print, threads: int | None = None, only: list[str] | None = None) -> int:
     """Run the suite, print the table and the targets, save markdown, JSON and the plot."""
     import platform
 
@@ -233,7 +233,11 @@ def main(repeat: int = 5, quick: bool = False, out: str | os.PathLike | None = N
     log(f"tconv algorithm benchmark ({'quick, batch/4' if quick else 'full'}, median of {repeat}; "
         f"{os.cpu_count()} cores, threads: numpy BLAS {blas_threads}, torch {threads or os.cpu_count()}; "
         f"numpy {np.__version__}, {platform.processor() or platform.machine()})")
-    rows = run(repeat=repeat, quick=quick, log=log, threads=threads)
+    layers = [layer for layer in SUITE if not only or any(o.lower() in layer.name.lower() for o in only)]
+    if not layers:
+        log(f"no layer matches {only}; the layers are: " + "; ".join(layer.name for layer in SUITE))
+        return 2
+    rows = run(layers, repeat=repeat, quick=quick, log=log, threads=threads)
     table = markdown(rows)
     targets = summary(rows)
     log("")
@@ -267,6 +271,8 @@ def parser():
     p.add_argument("--threads", type=int, default=None,
                    help="threads for NumPy's BLAS and torch (default: all cores); set before NumPy loads")
     p.add_argument("--out", default=None, help="folder for algorithms.md/.json/.png (default: print only)")
+    p.add_argument("--only", action="append", default=None, metavar="TEXT",
+                   help="run only the layers whose name contains TEXT (repeatable), e.g. --only DCGAN")
     return p
 
 
@@ -276,7 +282,7 @@ def cli(argv: list[str] | None = None) -> int:
     repeat = ns.repeat if ns.repeat is not None else (2 if ns.quick else 5)
     if repeat < 1:
         raise SystemExit(f"--repeat {repeat} must be at least 1")
-    return main(repeat=repeat, quick=ns.quick, out=ns.out, threads=ns.threads)
+    return main(repeat=repeat, quick=ns.quick, out=ns.out, threads=ns.threads, only=ns.only)
 
 
 def thread_environment(threads: int | None) -> dict:
