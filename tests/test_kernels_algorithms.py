@@ -249,11 +249,12 @@ def test_bench_command_rejects_bad_options(capsys):
     assert main(["bench", "--threads", "0"]) == 2
 
 
-def test_bench_command_runs_one_layer(tmp_path, capfd):
-    """A smoke run of `tconv bench` (one small layer, one repeat): it runs and writes its files; no timing is checked."""
-    from tconv.cli import main
+def test_benchmark_runs_one_layer(tmp_path, capsys):
+    """A smoke run of the benchmark (one small layer, one repeat): it runs and writes its files; no timing is checked."""
+    from tconv.kernels import benchmark
 
-    assert main(["bench", "--quick", "--repeat", "1", "--only", "depthwise", "--out", str(tmp_path)]) == 0
-    out = capfd.readouterr().out
+    assert benchmark.main(repeat=1, quick=True, out=tmp_path, only=["depthwise"]) == 0
+    out = capsys.readouterr().out
     assert "| depthwise k4s2" in out and "phase speed-up over zero_insertion" in out
     assert (tmp_path / "algorithms.md").exists() and (tmp_path / "algorithms.png").exists()
+    assert benchmark.main(repeat=1, only=["no such layer"]) == 2

@@ -215,7 +215,7 @@ def test_flax(flax_linen, ndim, data):
     every_algorithm(x, w, b, "flax", expected, 3 * np.prod(kernel) * 3, **args)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.integers(1, 2), st.data())
 def test_gradients_equal_jax_grad(jax, ndim, data):
     spatial = tuple(data.draw(st.integers(1, 4)) for _ in range(ndim))
@@ -282,3 +282,26 @@ def test_onnxruntime(ort, ndim, data):
     b = rng.normal(size=(2 * group,)).astype(np.float32)
     expected = run_onnx(ort, x, w, b, args)
     every_algorithm(x, w, b, "onnx", expected, 2 * np.prod(kernel), **args)
+
+
+# ---- MXNet and Caffe (not installable here): their documented layouts equal PyTorch's -------------
+@pytest.mark.formula_only
+@pytest.mark.parametrize(
+    "framework, args, torch_args",
+    [
+        ("mxnet", dict(stride=2, pad=1, adj=1, num_group=2), dict(stride=2, padding=1, output_padding=1, groups=2)),
+        ("mxnet", dict(stride=(2, 3), dilate=2, target_shape=(9, 11)), None),
+        ("caffe", dict(stride=2, pad=1, group=2, dilation=2), dict(stride=2, padding=1, groups=2, dilation=2)),
+    ],
+)
+def test_mxnet_and_caffe_compute_like_pytorch(torch, framework, args, torch_args):
+    rng = np.random.default_rng(11)
+    x, w = rng.normal(size=(2, 4, 5, 6)), rng.normal(size=(4, 3, 3, 3))
+    got = tconv.conv_transpose(x, w, framework=framework, **args)
+    if torch_args is None:  # target_shape: MXNet crops ceil(t/2) at the start and t - ceil(t/2) at the end
+        full = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), stride=(2, 3), dilation=2).numpy()
+        assert full.shape[2:] == (13, 20)  # t = (4, 9): crop (2, 2) and (5, 4)
+        expected = full[:, :, 2:11, 5:16]
+    else:
+        expected = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), **torch_args).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
