@@ -1,8 +1,9 @@
 """The algorithm benchmark: real decoder layers, every algorithm and torch's native kernel in one run.
 
 Run it with ``make bench``, ``python benchmarks/bench_algorithms.py`` or
-``tconv bench``. Timings are medians of ``repeat`` runs (``scatter``, the
-reference, runs once: it is written for clarity); GF/s counts the useful
+``tconv bench``. Timings are medians of ``repeat`` runs, taken round-robin
+(every competitor once per round, so background load hits all alike;
+``scatter``, the reference, runs once: it is written for clarity); GF/s counts the useful
 multiply-adds ``2 * N * prod(I) * C_in * C_out/groups * prod(k)``, the same for
 every algorithm. Peak memory is what ``tracemalloc`` sees NumPy allocate during
 one call, output included; torch's allocations are invisible to it ("-").
@@ -79,13 +80,10 @@ class Row:
     peak_bytes: dict[str, int] = field(default_factory=dict)
 
 
-def _median_time(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _no_grad(torch):
+    import contextlib
+
+    return torch.no_grad() if torch is not None else contextlib.nullcontext()
 
 
 def _peak(fn: Callable[[], object]) -> int:
@@ -121,25 +119,34 @@ def run(layers: list[Layer] | None = None, repeat: int = 5, quick: bool = False,
         x = np.moveaxis(x_last, -1, 1)
         w = rng.standard_normal((layer.in_channels, layer.out_channels // layer.groups, *(layer.kernel,) * nd), dtype=np.float32)
         row = Row(layer)
+        calls: dict[str, Callable[[], object]] = {}
         for name in NUMPY_ALGORITHMS:
-            def call(name=name):
-                return conv_transpose(x, w, algorithm=name, **layer.args)
-            if name != "scatter":  # the reference is slow by design: one timed run, no warm-up
-                call()
-            row.seconds[name] = _median_time(call, 1 if name == "scatter" else repeat)
-            row.peak_bytes[name] = _peak(call)
+            calls[name] = lambda name=name: conv_transpose(x, w, algorithm=name, **layer.args)
         if torch is not None:
             fn = getattr(torch.nn.functional, f"conv_transpose{nd}d")
             tw = torch.from_numpy(w)
             tx_first = torch.from_numpy(np.ascontiguousarray(x))
             formats = {2: torch.channels_last, 3: torch.channels_last_3d}
             tx_last = tx_first.contiguous(memory_format=formats[nd]) if nd in formats else tx_first
-            with torch.no_grad():
-                for label, tx in (("torch", tx_first), ("torch channels_last", tx_last)):
-                    def call(tx=tx):
-                        return fn(tx, tw, **layer.args)
+            for label, tx in (("torch", tx_first), ("torch channels_last", tx_last)):
+                calls[label] = lambda tx=tx: fn(tx, tw, **layer.args)
+        with _no_grad(torch):
+            for name, call in calls.items():
+                if name != "scatter":  # the reference is slow by design: one timed run, no warm-up
                     call()
-                    row.seconds[label] = _median_time(call, repeat)
+            # round-robin: on a busy machine every competitor sees the same background load
+            times: dict[str, list[float]] = {name: [] for name in calls}
+            for rep in range(repeat):
+                for name, call in calls.items():
+                    if name == "scatter" and rep > 0:
+                        continue
+                    start = time.perf_counter()
+                    call()
+                    times[name].append(time.perf_counter() - start)
+            for name in calls:
+                row.seconds[name] = statistics.median(times[name])
+                if name in NUMPY_ALGORITHMS:
+                    row.peak_bytes[name] = _peak(calls[name])
         rows.append(row)
         log(f"  {layer.name}: " + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in row.seconds.items()))
     return rows
