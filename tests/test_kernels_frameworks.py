@@ -305,3 +305,27 @@ def test_mxnet_and_caffe_compute_like_pytorch(torch, framework, args, torch_args
     else:
         expected = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), **torch_args).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+# ---- TFLite: the real interpreter, TRANSPOSE_CONV with OHWI weights ---------------------------
+@pytest.mark.parametrize("padding, strides, output", [("SAME", (2, 2), (10, 12)), ("VALID", (2, 3), (11, 18)), ("SAME", (3, 1), (14, 6))])
+def test_tflite(tf, padding, strides, output):
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(1, 5, 6, 3)).astype(np.float32)
+    filters = rng.normal(size=(3, 2, 4, 3)).astype(np.float32)  # TF's (kh, kw, out, in)
+
+    @tf.function(input_signature=[tf.TensorSpec(x.shape, tf.float32)])
+    def layer(a):
+        return tf.nn.conv2d_transpose(a, filters, output_shape=(1, *output, 4), strides=strides, padding=padding)
+
+    model = tf.lite.TFLiteConverter.from_concrete_functions([layer.get_concrete_function()], layer).convert()
+    interpreter = tf.lite.Interpreter(model_content=model)
+    interpreter.allocate_tensors()
+    assert "TRANSPOSE_CONV" in [op["op_name"] for op in interpreter._get_ops_details()]
+    weights = [t for t in interpreter.get_tensor_details() if tuple(t["shape"]) == (4, 3, 2, 3)]
+    assert weights, "TFLite stores the weight as OHWI (4, 3, 2, 3)"
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    expected = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    ohwi = np.transpose(filters, (2, 0, 1, 3))
+    every_algorithm(x, ohwi, None, "tflite", expected, 18, output_shape=(1, *output, 4), strides=strides, padding=padding)
