@@ -329,3 +329,19 @@ def test_tflite(tf, padding, strides, output):
     expected = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     ohwi = np.transpose(filters, (2, 0, 1, 3))
     every_algorithm(x, ohwi, None, "tflite", expected, 18, output_shape=(1, *output, 4), strides=strides, padding=padding)
+
+
+def test_keras_and_tf_channels_first(keras, tf):
+    # TF's CPU kernels reject NCHW transposed convolutions, so the real channels-last result is the
+    # reference: data_format moves the channels of input and output, never the kernel's axes.
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=(2, 5, 6, 3))
+    kernel = rng.normal(size=(3, 3, 4, 3))
+    expected = keras.ops.convert_to_numpy(keras.ops.conv_transpose(x, kernel, strides=2, padding="same"))
+    got = tconv.conv_transpose(np.moveaxis(x, -1, 1), kernel, framework="keras", strides=2, padding="same",
+                               data_format="channels_first")
+    np.testing.assert_allclose(got, np.moveaxis(expected, -1, 1), rtol=1e-12, atol=1e-12)
+    expected_tf = tf.nn.conv2d_transpose(x, kernel, (2, 10, 12, 4), 2, "SAME").numpy()
+    got_tf = tconv.conv_transpose(np.moveaxis(x, -1, 1), kernel, framework="tensorflow", output_shape=(2, 4, 10, 12),
+                                  strides=2, padding="SAME", data_format="NCHW")
+    np.testing.assert_allclose(got_tf, np.moveaxis(expected_tf, -1, 1), rtol=1e-12, atol=1e-12)

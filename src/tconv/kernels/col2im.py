@@ -30,7 +30,9 @@ def compute(problem: Problem) -> np.ndarray:
     # (made straight from PyTorch's weight layout: one copy)
     matrix = problem.w_grouped.reshape(groups, ci, co, taps).transpose(0, 1, 3, 2).reshape(groups, ci, taps * co)
     columns = channel_mix(x.reshape(rows, groups, ci), matrix).reshape(*x.shape[: 1 + n], groups, taps, co)
-    out = problem.empty_output()
+    # k == s with no dilation: every output position gets exactly one tap, so assign, don't add
+    tiling = all(ax.kernel_size == ax.stride and ax.dilation == 1 for ax in axes)
+    out = problem.empty_output(zeros=not tiling)
     for index, tap in enumerate(product(*(range(k) for k in kernel))):
         source, target = [slice(None)], [slice(None)]
         for ax, t, (start, stop) in zip(axes, tap, problem.window):
@@ -41,5 +43,8 @@ def compute(problem: Problem) -> np.ndarray:
             source.append(slice(j_lo, j_hi))
             target.append(slice(first, first + (j_hi - j_lo - 1) * ax.stride + 1, ax.stride))
         else:
-            out[tuple(target)] += columns[(*source, slice(None), index)]
+            if tiling:
+                out[tuple(target)] = columns[(*source, slice(None), index)]
+            else:
+                out[tuple(target)] += columns[(*source, slice(None), index)]
     return out
