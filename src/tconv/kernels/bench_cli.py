@@ -1,0 +1,43 @@
+"""``tconv bench``: run the algorithm benchmark (tconv.kernels.benchmark) in a fresh process."""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+
+def register(subparsers) -> None:
+    """Add the ``bench`` subcommand."""
+    p = subparsers.add_parser(
+        "bench",
+        help="time the four NumPy algorithms and torch on real decoder layers",
+        description="Time scatter, zero_insertion, col2im, phase and auto (and torch's native conv_transpose "
+        "when installed) on DCGAN, U-Net, 3-D U-Net, HiFi-GAN and depthwise layers; print medians, GF/s and "
+        "peak memory.",
+    )
+    p.add_argument("--quick", action="store_true", help="batch/4 and 2 repeats: a fast smoke run")
+    p.add_argument("--repeat", type=int, default=None, help="timed runs per algorithm and layer (median; default 5)")
+    p.add_argument("--threads", type=int, default=None, help="threads for NumPy's BLAS and torch (default: all cores)")
+    p.add_argument("--out", default=None, help="folder for algorithms.md/.json/.png (default: print only)")
+    p.add_argument("--only", action="append", default=[], metavar="TEXT",
+                   help="run only the layers whose name contains TEXT (repeatable), e.g. --only DCGAN")
+    p.set_defaults(func=_run)
+
+
+def _run(ns: argparse.Namespace) -> int:
+    from ..cli import CliError
+    from .benchmark import thread_environment
+
+    if ns.repeat is not None and ns.repeat < 1:
+        raise CliError(f"--repeat {ns.repeat} must be at least 1")
+    if ns.threads is not None and ns.threads < 1:
+        raise CliError(f"--threads {ns.threads} must be at least 1")
+    argv = [sys.executable, "-m", "tconv.kernels.benchmark"]
+    argv += ["--quick"] if ns.quick else []
+    for flag in ("repeat", "threads", "out"):
+        if getattr(ns, flag) is not None:
+            argv += [f"--{flag}", str(getattr(ns, flag))]
+    for text in ns.only:
+        argv += ["--only", text]
+    # a fresh process, so that the thread count reaches BLAS before NumPy loads
+    return subprocess.call(argv, env=thread_environment(ns.threads))

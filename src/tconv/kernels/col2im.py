@@ -1,0 +1,50 @@
+"""``col2im``: one GEMM, then overlap-add (what Caffe and PyTorch's slow path do).
+
+The GEMM multiplies every input element by the whole kernel at once:
+``columns[j, t] = x[j] @ w[t]``, a ``(N*prod(I), Ci) x (Ci, prod(k)*Co)`` product
+per group. Then each tap's plane ``columns[:, t]`` is added into the output at
+positions ``j*s + d*t`` (a strided slice); only the part inside the kept window
+is added. Memory: the column buffer holds ``prod(k)`` output values per input
+element.
+"""
+from __future__ import annotations
+
+from itertools import product
+from math import prod
+
+import numpy as np
+
+from ._core import Problem, channel_mix, tap_positions
+
+__all__ = ["compute"]
+
+
+def compute(problem: Problem) -> np.ndarray:
+    """The window of the transposed convolution, by GEMM + overlap-add (see the module docstring)."""
+    x, axes = problem.x, problem.axes
+    n = problem.ndim
+    groups, ci, co, *kernel = problem.w_grouped.shape
+    taps = prod(kernel)
+    rows = x.shape[0] * prod(x.shape[1 : 1 + n])
+    # (G, Ci, taps*Co): every tap's matrix side by side, so one GEMM covers all of them
+    # (made straight from PyTorch's weight layout: one copy)
+    matrix = problem.w_grouped.reshape(groups, ci, co, taps).transpose(0, 1, 3, 2).reshape(groups, ci, taps * co)
+    columns = channel_mix(x.reshape(rows, groups, ci), matrix).reshape(*x.shape[: 1 + n], groups, taps, co)
+    # k == s with no dilation: every output position gets exactly one tap, so assign, don't add
+    tiling = all(ax.kernel_size == ax.stride and ax.dilation == 1 for ax in axes)
+    out = problem.empty_output(zeros=not tiling)
+    for index, tap in enumerate(product(*(range(k) for k in kernel))):
+        source, target = [slice(None)], [slice(None)]
+        for ax, t, (start, stop) in zip(axes, tap, problem.window):
+            hit = tap_positions(ax, t, start, stop)
+            if hit is None:
+                break
+            j_lo, j_hi, first = hit
+            source.append(slice(j_lo, j_hi))
+            target.append(slice(first, first + (j_hi - j_lo - 1) * ax.stride + 1, ax.stride))
+        else:
+            if tiling:
+                out[tuple(target)] = columns[(*source, slice(None), index)]
+            else:
+                out[tuple(target)] += columns[(*source, slice(None), index)]
+    return out

@@ -1,0 +1,80 @@
+"""``phase``: the sub-pixel (polyphase) decomposition. No inserted zero is ever stored or multiplied.
+
+Along one axis, output position ``p`` receives ``x[j] @ w[t]`` exactly when
+``p = j*s + d*t``. Split the outputs by their *phase* ``r = p mod s``: the taps
+that can reach phase ``r`` are those with ``d*t = r (mod s)``, and for them
+``j = q - c_t`` with ``q = (p - r)/s`` and ``c_t = (d*t - r)/s``. So
+
+    out[q*s + r] = sum over phase-r taps of x[q - c_t] @ w[t]
+
+is a plain stride-1 correlation of the *undilated* input with the phase's
+sub-kernel (every ``s``-th tap). With several axes the phases are the
+``prod(s)`` combinations; each one is computed as one GEMM over stacked shifted
+views of the input and written into the output with a strided slice (the
+interleave, a.k.a. pixel shuffle). Phases with no tap (``s > d*(k-1)+1``) stay
+zero. Only the kept window is computed.
+
+This answers "how do I compute a transposed convolution without increasing the
+input's spatial size first?": run the ``prod(s)`` small convolutions on the
+input as it is and interleave their outputs.
+"""
+from __future__ import annotations
+
+from itertools import product
+
+import numpy as np
+
+from ..geometry import AxisGeometry
+from ._core import Problem, correlate, pad_or_slice
+
+__all__ = ["compute", "axis_phases"]
+
+
+def axis_phases(ax: AxisGeometry, start: int, stop: int) -> list[tuple[int, int, int, list[tuple[int, int]]]]:
+    """The phases of one axis that have taps and outputs in ``[start, stop)``.
+
+    Returns, per phase: ``(first output index relative to start, count, first q,
+    [(tap t, input shift c_t), ...])``.
+
+    >>> axis_phases(AxisGeometry(3, 4, 2, 1, 0, 0), 0, 8)
+    [(0, 4, 0, [(0, 0), (2, 1)]), (1, 4, 0, [(1, 0), (3, 1)])]
+    """
+    s, d = ax.stride, ax.dilation
+    phases = []
+    for r in range(s):
+        first = start + (r - start) % s
+        if first >= stop:
+            continue
+        taps = [(t, (d * t - r) // s) for t in range(ax.kernel_size) if (d * t) % s == r]
+        if taps:
+            phases.append((first - start, -((first - stop) // s), (first - r) // s, taps))
+    return phases
+
+
+def compute(problem: Problem) -> np.ndarray:
+    """The window of the transposed convolution, by phase decomposition (see the module docstring)."""
+    x, w, axes = problem.x, problem.w, problem.axes
+    per_axis = [axis_phases(ax, start, stop) for ax, (start, stop) in zip(axes, problem.window)]
+    # pad the (undilated) input only by what the border phases reach past its edges
+    amounts = []
+    for ax, phases in zip(axes, per_axis):
+        before = max([c - q0 for _, _, q0, taps in phases for _, c in taps] + [0])
+        after = max([q0 + count - 1 - c - (ax.input_size - 1) for _, count, q0, taps in phases for _, c in taps] + [0])
+        amounts.append((before, after))
+    source = pad_or_slice(x, amounts)
+    # every output position belongs to exactly one phase; only phases without taps leave zeros
+    covered = all(len(phases) == min(ax.stride, stop - start) for ax, phases, (start, stop) in zip(axes, per_axis, problem.window))
+    out = problem.empty_output(zeros=not covered)
+    for combination in product(*per_axis):
+        origin = tuple(q0 + before for (_, _, q0, _), (before, _) in zip(combination, amounts))
+        size = tuple(count for _, count, _, _ in combination)
+        taps = list(product(*(taps for *_, taps in combination)))
+        offsets = [tuple(-c for _, c in tap) for tap in taps]
+        # (G, T, Ci, Co): the phase's sub-kernel, gathered in one copy in product() order
+        sub_kernel = w[(slice(None), *np.ix_(*([t for t, _ in taps_of_axis] for *_, taps_of_axis in combination)))]
+        w_taps = sub_kernel.reshape(w.shape[0], len(taps), *w.shape[-2:])
+        values = correlate(source, origin, size, offsets, w_taps)
+        target = tuple(slice(o0, o0 + (count - 1) * ax.stride + 1, ax.stride)
+                       for (o0, count, _, _), ax in zip(combination, axes))
+        out[(slice(None), *target)] = values
+    return out

@@ -1,0 +1,260 @@
+"""The four algorithms agree with the definition (scatter) on every kind of window; input handling.
+
+No framework is needed here: the reference is ``scatter`` (the definition, one
+stamp per input element), checked in turn against the frameworks in
+test_kernels_frameworks.py. Windows are built directly from per-axis crops, so
+positive, zero, negative and asymmetric crops and Flax-style wrapping are all
+reached regardless of which framework could express them.
+"""
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tconv
+from tconv.geometry import AxisGeometry, Geometry
+from tconv.kernels import ALGORITHMS
+from tconv.kernels.engine import transposed_internal
+from tconv.kernels.zero_insertion import zero_inserted
+
+FAST = ["auto", "phase", "col2im", "zero_insertion"]
+
+
+@st.composite
+def problems(draw, max_ndim=3, wrap=False, group_choices=(1, 1, 2, 3), min_batch=0):
+    ndim = draw(st.integers(1, max_ndim))
+    axes = []
+    for _ in range(ndim):
+        i, k = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        s, d = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+        full = (i - 1) * s + d * (k - 1) + 1
+        begin = draw(st.integers(-3, full - 1))
+        end = draw(st.integers(-3, full - begin - 1))
+        axes.append(AxisGeometry(i, k, s, d, begin, end, wrap))
+    groups = draw(st.sampled_from(group_choices))
+    ci, co = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    batch = draw(st.integers(min_batch, 2))
+    seed = draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    geometry = Geometry(tuple(axes), groups=groups)
+    x = rng.normal(size=(batch, *geometry.input_shape, groups * ci))
+    w = rng.normal(size=(groups * ci, co, *geometry.kernel_size))
+    return x, w, geometry
+
+
+@settings(max_examples=60)
+@given(problems())
+def test_every_algorithm_equals_scatter(problem):
+    x, w, geometry = problem
+    reference = transposed_internal(x, w, geometry, "scatter")
+    assert reference.shape == (x.shape[0], *geometry.output_shape, w.shape[1] * geometry.groups)
+    for name in FAST:
+        np.testing.assert_allclose(transposed_internal(x, w, geometry, name), reference, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+@settings(max_examples=25)
+@given(problems(max_ndim=2, wrap=True))
+def test_wrapping_windows_equal_scatter(problem):
+    x, w, geometry = problem
+    reference = transposed_internal(x, w, geometry, "scatter")
+    for name in FAST:
+        np.testing.assert_allclose(transposed_internal(x, w, geometry, name), reference, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_scatter_is_the_definition_by_hand():
+    # 1-D, k=3, s=2, x=[1, 2], w=[1, 10, 100]: stamps at 0 and 2 overlap at position 2
+    x = np.array([[[1.0, 2.0]]])
+    w = np.array([[[1.0, 10.0, 100.0]]])
+    y = tconv.conv_transpose(x, w, stride=2, algorithm="scatter")
+    assert y.tolist() == [[[1.0, 10.0, 102.0, 20.0, 200.0]]]
+    # negative crop (zeros) and bias, through JAX's explicit padding of the dilated input
+    y = tconv.conv_transpose(x.transpose(0, 2, 1), w.transpose(2, 1, 0), np.array([0.5]), "jax", strides=(2,),
+                             padding=[(3, 3)], dimension_numbers=("NWC", "WIO", "NWC"), transpose_kernel=True)
+    assert y[0, :, 0].tolist() == [0.5, 1.5, 10.5, 102.5, 20.5, 200.5, 0.5]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("algorithm", list(ALGORITHMS))
+def test_dtypes(dtype, algorithm):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 4, 5, 3)).astype(dtype)
+    w = rng.normal(size=(4, 2, 3, 2)).astype(dtype)
+    b = rng.normal(size=(4,)).astype(dtype)
+    y = tconv.conv_transpose(x, w, b, stride=(2, 1), padding=1, groups=2, algorithm=algorithm)
+    exact = tconv.conv_transpose(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), stride=(2, 1),
+                                 padding=1, groups=2, algorithm="scatter")
+    assert y.dtype == dtype
+    tolerance = {np.float16: 2e-2, np.float32: 1e-5, np.float64: 1e-12}[dtype]
+    np.testing.assert_allclose(y.astype(np.float64), exact, rtol=tolerance, atol=tolerance * 12)
+
+
+def test_empty_batch():
+    y = tconv.conv_transpose(np.zeros((0, 3, 4)), np.ones((3, 2, 3)), np.ones(2), stride=2)
+    assert y.shape == (0, 2, 9)
+
+
+def test_window_entirely_outside_the_full_output_is_bias():
+    # ONNX output_shape larger than the full output: onnxruntime pads zeros at the end
+    x, w = np.ones((1, 1, 1)), np.ones((1, 1, 1))
+    y = tconv.conv_transpose(x, w, np.array([2.0]), "onnx", strides=[3], output_shape=[3])
+    assert y.tolist() == [[[3.0, 2.0, 2.0]]]
+
+
+@pytest.mark.parametrize("order", ["C", "F", "strided"])
+def test_non_contiguous_inputs(order):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 3, 6, 5))
+    w = rng.normal(size=(3, 2, 3, 3))
+    expected = tconv.conv_transpose(x, w, stride=2, algorithm="scatter")
+    if order == "F":
+        x_in, w_in = np.asfortranarray(x), np.asfortranarray(w)
+    elif order == "strided":
+        big = np.zeros((4, 3, 12, 10))
+        big[::2, :, ::2, ::2] = x
+        x_in = big[::2, :, ::2, ::2]
+        w_in = np.ascontiguousarray(w[:, :, ::-1, :])[:, :, ::-1, :]
+    else:
+        x_in, w_in = x, w
+    for name in ALGORITHMS:
+        np.testing.assert_allclose(tconv.conv_transpose(x_in, w_in, stride=2, algorithm=name), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_integers_are_exact_in_int64():
+    x = np.array([[[3, -2, 7]]], dtype=np.int8)
+    w = np.array([[[1, 2, 3]]], dtype=np.int16)
+    for name in ALGORITHMS:
+        y = tconv.conv_transpose(x, w, np.array([1], dtype=np.int32), stride=2, algorithm=name)
+        assert y.dtype == np.int64
+        assert y.tolist() == [[[4, 7, 8, -3, 2, 15, 22]]]  # by hand: x[0]*w at 0, x[1]*w at 2, x[2]*w at 4
+    # values that would need more than 64 bits are rejected, not wrapped around
+    big = np.array([[[2**40, 2**40]]], dtype=np.int64)
+    with pytest.raises(tconv.ConfigError, match="overflow"):
+        tconv.conv_transpose(big, np.array([[[2**30, 2**30]]]), stride=1)
+    # an integer input with a float weight is float, promoted as NumPy promotes
+    assert tconv.conv_transpose(x, w.astype(np.float32), stride=2).dtype == np.result_type(np.int8, np.float32)
+
+
+@pytest.mark.parametrize(
+    "x, w, b, args, message",
+    [
+        (np.ones((1, 3, 4)), np.ones((2, 1, 3)), None, {}, "3 channels but the weight"),
+        (np.ones((3, 4)), np.ones((3, 1, 3)), None, {}, "needs batch, channels"),
+        (np.ones((1, 3, 4)), np.ones((3, 1, 3, 3)), None, {}, "the weight has 4 dimensions"),
+        (np.ones((1, 3, 4)), np.ones((3, 1, 3)), np.ones(2), {}, "the bias has shape"),
+        (np.ones((1, 3, 4)), np.ones((3, 1, 3)), np.ones((1, 1)), {}, "the bias has shape"),
+        (np.ones((1, 3, 4)), np.ones((3, 1, 3)), None, {"groups": 2}, "groups=2"),
+        (np.array([[["a", "b"]]]), np.ones((1, 1, 3)), None, {}, "string"),
+        (np.ones((1, 1, 4), dtype=object), np.ones((1, 1, 3)), None, {}, "object"),
+        (np.ones((1, 1, 4), dtype=bool), np.ones((1, 1, 3)), None, {}, "boolean"),
+        (np.ones((1, 1, 4), dtype=complex), np.ones((1, 1, 3)), None, {}, "complex"),
+        ([[[1.0, 2.0], [3.0]]], np.ones((1, 1, 3)), None, {}, "cannot be read"),
+        (np.ones((1, 1, 4)), np.ones((1, 1, 3)), None, {"stride": 0}, "stride"),
+        (np.ones((1, 1, 4)), np.ones((1, 1, 3)), None, {"algorithm": "fft"}, "algorithm"),
+    ],
+)
+def test_bad_input_is_a_config_error(x, w, b, args, message):
+    with pytest.raises(tconv.ConfigError, match=message):
+        tconv.conv_transpose(x, w, b, **args)
+
+
+def test_keras_layout_errors_name_the_layout():
+    with pytest.raises(tconv.ConfigError, match=r"kernel \(\*k, C_out, C_in\)"):
+        tconv.conv_transpose(np.ones((1, 4, 4, 3)), np.ones((3, 3, 3, 5)), framework="keras", strides=2)
+
+
+def test_memory_of_phase_and_col2im_stays_below_the_zero_inserted_tensor():
+    # A stride-4 decoder layer (k=4, s=4, channels halved): the zero-inserted input is 16x the input.
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 32, 24, 24)).astype(np.float32)
+    w = rng.normal(size=(32, 16, 4, 4)).astype(np.float32)
+    zero_inserted_bytes = zero_inserted(np.moveaxis(x, 1, -1), (4, 4)).nbytes
+    output_bytes = 2 * 16 * 96 * 96 * 4
+    peaks = {}
+    for name in ["phase", "col2im", "zero_insertion"]:
+        tracemalloc.start()
+        tconv.conv_transpose(x, w, stride=4, algorithm=name)
+        peaks[name] = tracemalloc.get_traced_memory()[1] - output_bytes
+        tracemalloc.stop()
+    assert peaks["phase"] < zero_inserted_bytes, peaks
+    assert peaks["col2im"] < zero_inserted_bytes, peaks
+    assert peaks["zero_insertion"] > zero_inserted_bytes, peaks  # the measurement can tell
+
+
+def test_phase_never_builds_a_zero_inserted_tensor(monkeypatch):
+    from tconv.kernels import zero_insertion
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("phase must not insert zeros")
+
+    monkeypatch.setattr(zero_insertion, "zero_inserted", forbidden)
+    y = tconv.conv_transpose(np.ones((1, 2, 3, 3)), np.ones((2, 2, 3, 3)), stride=3, algorithm="phase")
+    assert y.shape == (1, 2, 9, 9)
+
+
+@settings(max_examples=30)
+@given(problems(max_ndim=3, group_choices=(1,), min_batch=1))
+def test_adjoint_identity(problem):
+    """<conv_transpose(x), y> == <x, conv(y)> for the same weight and arguments."""
+    x, w, geometry = problem
+    ax_args = dict(strides=geometry.stride, rhs_dilation=geometry.dilation, use_consistent_padding=True,
+                   padding=[(ax.crop_begin, ax.crop_end) for ax in geometry.axes], transpose_kernel=True)
+    # JAX with consistent padding expresses any crop; channels-first dimension numbers keep x as is
+    letters = "HWD"[: geometry.ndim]
+    dims = ("NC" + letters, "OI" + letters, "NC" + letters)
+    x_cf = np.moveaxis(x, -1, 1)
+    forward = tconv.conv_transpose(x_cf, w, framework="jax", dimension_numbers=dims, **ax_args)
+    rng = np.random.default_rng(7)
+    y = rng.normal(size=forward.shape)
+    back = tconv.conv(y, w, framework="jax", dimension_numbers=dims, input_shape=geometry.input_shape, **ax_args)
+    assert back.shape == x_cf.shape
+    left, right = float((forward * y).sum()), float((x_cf * back).sum())
+    assert abs(left - right) <= 1e-10 * (1 + abs(left))
+
+
+def test_adjoint_identity_with_groups_and_wrap():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(2, 6, 5, 4))
+    w = rng.normal(size=(6, 2, 3, 2))
+    args = dict(stride=2, padding=(1, 0), output_padding=(1, 0), dilation=(1, 2), groups=3)
+    y = rng.normal(size=tconv.conv_transpose(x, w, **args).shape)
+    assert np.isclose((tconv.conv_transpose(x, w, **args) * y).sum(), (x * tconv.conv(y, w, **args)).sum())
+    # Flax CIRCULAR: the adjoint of folding is tiling
+    xf, wf = rng.normal(size=(1, 5, 4, 2)), rng.normal(size=(3, 3, 2, 3))
+    forward = tconv.conv_transpose(xf, wf, framework="flax", strides=(2, 3), padding="CIRCULAR")
+    yf = rng.normal(size=forward.shape)
+    back = tconv.conv(yf, wf, framework="flax", strides=(2, 3), padding="CIRCULAR")
+    assert np.isclose((forward * yf).sum(), (xf * back).sum())
+
+
+def test_conv_reconstructs_the_seed_003_input_shape():
+    # seed 003: Conv2d(k=5, s=2) then ConvTranspose2d(k=5, s=2) with the same weight
+    x = np.random.default_rng(9).normal(size=(1, 1, 28, 28))
+    w = np.random.default_rng(10).normal(size=(1, 1, 5, 5))
+    down = tconv.conv(x, w, stride=2, output_padding=1)
+    assert down.shape == (1, 1, 12, 12)
+    assert tconv.conv_transpose(down, w, stride=2, output_padding=1).shape == x.shape
+    with pytest.raises(tconv.ConfigError, match="input_shape"):
+        tconv.conv(x, w, stride=2)  # 28 is not the output of any input with output_padding=0
+
+
+def test_bench_command_rejects_bad_options(capsys):
+    from tconv.cli import main
+
+    assert main(["bench", "--repeat", "0"]) == 2
+    assert "--repeat 0 must be at least 1" in capsys.readouterr().err
+    assert main(["bench", "--threads", "0"]) == 2
+
+
+def test_benchmark_runs_one_layer(tmp_path, capsys):
+    """A smoke run of the benchmark (one small layer, one repeat): it runs and writes its files; no timing is checked."""
+    from tconv.kernels import benchmark
+
+    assert benchmark.main(repeat=1, quick=True, out=tmp_path, only=["depthwise"]) == 0
+    out = capsys.readouterr().out
+    assert "| depthwise k4s2" in out and "phase speed-up over zero_insertion" in out
+    assert (tmp_path / "algorithms.md").exists() and (tmp_path / "algorithms.png").exists()
+    assert benchmark.main(repeat=1, only=["no such layer"]) == 2
