@@ -72,6 +72,13 @@ class Flax(Convention):
                         f"padding={padding!r} is not one of 'SAME', 'VALID', 'CIRCULAR' in Flax (or an int, "
                         "or a sequence of ints or (low, high) pairs)"
                     )
+                if any(s > 1 for s in strides):
+                    raise ConfigError(
+                        f"padding={padding!r} with strides={strides}: Flax and lax only recognise the exact "
+                        "strings 'SAME', 'VALID' and 'CIRCULAR'; any other string reaches conv_general_dilated, "
+                        "which fails for strides > 1 (\"String padding is not implemented for transposed "
+                        "convolution using this op\"); use 'SAME' or 'VALID'"
+                    )
                 notes.append(
                     f"Flax and lax only recognise the exact strings 'SAME', 'VALID' and 'CIRCULAR': padding="
                     f"{padding!r} reaches conv_general_dilated as the padding of a stride-1 convolution "
@@ -98,10 +105,11 @@ class Flax(Convention):
             else:
                 pad_a, pad_b = forward_string_pads((i - 1) * s + 1, K, padding)
             begin, end = K - 1 - pad_a, K - 1 - pad_b
-            if full - begin - end == 0:
+            if full - begin - end <= 0:
                 raise ConfigError(
-                    f"Flax would return an empty output on axis {n} (the padding removes all {full} elements "
-                    "of the uncropped output); tconv treats an empty output as an error"
+                    f"Flax would return an empty output on axis {n}: the padding removes {begin + end} elements "
+                    f"of an uncropped output of {full} (lax clamps the size at 0 and raises nothing); tconv "
+                    "treats an empty output as an error"
                 )
             axes.append(self.axis(str(n), i, k, s, d, begin, end))
         normalized = {
