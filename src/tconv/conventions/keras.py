@@ -105,8 +105,10 @@ class Keras(Convention):
             axes.append(self.axis(str(n), i, k, s, d, begin, full - out - begin))
         if any(d > 1 for d in dilation):
             notes.append(
-                "Keras' TensorFlow backend on CPU rejects dilation_rate > 1 when the layer runs "
-                "(TF's CPU conv_transpose kernel supports no dilation); the JAX and PyTorch backends run it"
+                "Keras' TensorFlow backend on CPU runs dilation_rate > 1 only through oneDNN (float32 on x86 "
+                "builds, the default); TF's plain CPU kernel (float64, or TF_ENABLE_ONEDNN_OPTS=0) fails with "
+                "\"Current CPU implementations do not yet support dilation rates larger than 1\"; "
+                "the JAX and PyTorch backends run it"
             )
         normalized = {
             "strides": strides,

@@ -122,8 +122,10 @@ class TensorFlow(Convention):
         notes = []
         if any(d > 1 for d in dilations):
             notes.append(
-                "TensorFlow's CPU kernel for conv_transpose rejects dilations > 1 when it runs; "
-                "GPU builds compute it"
+                "TensorFlow's plain CPU kernel for conv_transpose fails on dilations > 1 (\"Current CPU "
+                "implementations do not yet support dilation rates larger than 1\"): float64, explicit padding, "
+                "or TF_ENABLE_ONEDNN_OPTS=0; the oneDNN kernel (float32 'SAME'/'VALID' on x86 builds, the "
+                "default) and GPU builds compute it"
             )
         normalized = {
             "output_shape": output,
