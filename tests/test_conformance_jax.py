@@ -129,3 +129,69 @@ def test_flax_conv_transpose(torch, jax, flax_linen, config, seed):
         lambda: reference_full(torch, x, w, strides, dilation),
         context,
     )
+
+
+# Plain tables for the two quirks that random configurations reach only sometimes.
+LOWERCASE_TABLE = [
+    # input, kernel, dilation, padding: every stride 1 (lax raises for any stride > 1)
+    ((5,), (4,), (1,), "same"),
+    ((5, 4), (2, 4), (1, 2), "same"),
+    ((6,), (3,), (2,), "valid"),
+    ((4, 3), (4, 1), (1, 1), "SAME_LOWER"),
+]
+
+
+def test_lax_and_flax_lowercase_strings_are_a_forward_padding_at_stride_1(torch, jax, flax_linen):
+    """'same' (not 'SAME') pads the dilated input like a stride-1 forward conv: tconv's window, checked."""
+    for n, (inputs, kernel, dilation, padding) in enumerate(LOWERCASE_TABLE):
+        ndim = len(inputs)
+        x, w = make_data(n, inputs, kernel)
+        sp = LETTERS[ndim]
+        full = lambda: reference_full(torch, x, w, (1,) * ndim, dilation)  # noqa: E731
+        compare(
+            lambda: tconv.geometry(inputs, kernel, "jax", strides=(1,) * ndim, padding=padding, rhs_dilation=dilation),
+            lambda: channels_first(np.asarray(jax.lax.conv_transpose(
+                channels_last(x), lax_kernel(w, False), (1,) * ndim, padding, rhs_dilation=dilation,
+                dimension_numbers=("N" + sp + "C", sp + "IO", "N" + sp + "C")))),
+            full, f"lax {padding} {inputs} k={kernel} d={dilation}",
+        )
+        layer = flax_linen.ConvTranspose(2, kernel, strides=(1,) * ndim, padding=padding, kernel_dilation=dilation, use_bias=False)
+        compare(
+            lambda: tconv.geometry(inputs, kernel, "flax", strides=(1,) * ndim, padding=padding, kernel_dilation=dilation),
+            lambda: channels_first(np.asarray(layer.apply({"params": {"kernel": lax_kernel(w, False)}}, channels_last(x)))),
+            full, f"flax {padding} {inputs} k={kernel} d={dilation}",
+        )
+        # and the same string with stride 2 is an error in both
+        with_stride = tconv.geometry
+        try:
+            with_stride(inputs, kernel, "jax", strides=(2,) * ndim, padding=padding)
+        except tconv.ConfigError:
+            pass
+        else:
+            raise AssertionError("tconv accepted a lowercase padding string with stride 2")
+
+
+CIRCULAR_TABLE = [
+    # input, kernel, strides, dilation, transpose_kernel
+    ((5,), (3,), (2,), (1,), False),
+    ((5,), (4,), (2,), (1,), True),
+    ((3,), (7,), (1,), (2,), False),  # the full output wraps more than twice round
+    ((4, 3), (4, 3), (3, 2), (1, 1), False),
+    ((4, 3), (2, 5), (1, 3), (2, 1), True),
+]
+
+
+def test_flax_circular_folds_the_full_output(torch, jax, flax_linen):
+    for n, (inputs, kernel, strides, dilation, transpose_kernel) in enumerate(CIRCULAR_TABLE):
+        x, w = make_data(n, inputs, kernel)
+        layer = flax_linen.ConvTranspose(2, kernel, strides=strides, padding="CIRCULAR", kernel_dilation=dilation,
+                                         transpose_kernel=transpose_kernel, use_bias=False)
+        g = compare(
+            lambda: tconv.geometry(inputs, kernel, "flax", strides=strides, padding="CIRCULAR",
+                                   kernel_dilation=dilation, transpose_kernel=transpose_kernel),
+            lambda: channels_first(np.asarray(jax.jit(layer.apply)(
+                {"params": {"kernel": lax_kernel(w, transpose_kernel)}}, channels_last(x)))),
+            lambda: reference_full(torch, x, w, strides, dilation),
+            f"flax CIRCULAR {inputs} k={kernel} s={strides} d={dilation} transpose_kernel={transpose_kernel}",
+        )
+        assert g.wrap and g.output_shape == tuple(i * s for i, s in zip(inputs, strides))
