@@ -294,6 +294,7 @@ def _all_windows(full: np.ndarray, size: tuple[int, int]):
             yield padded[:, :, top:top + size[0], left:left + size[1]]
 
 
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 @pytest.mark.parametrize("row", range(len(TFLITE_TABLE)))
 def test_tflite_transpose_conv(torch, tflite_runs, row):
     inputs, kernel, strides, padding, output, x, w, results = tflite_runs[row]
