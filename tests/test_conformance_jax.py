@@ -90,14 +90,16 @@ def flax_configs(draw):
     kernel = _per_axis(draw, ndim, 1, 4 if small else 7)
     strides = _per_axis(draw, ndim, 1, 4)
     dilation = _per_axis(draw, ndim, 1, 3)
-    kind = draw(st.sampled_from(["SAME", "VALID", "CIRCULAR", "CIRCULAR", "int", "ints", "pairs", "same"]))
+    kind = draw(st.sampled_from(["SAME", "VALID", "CIRCULAR", "CIRCULAR", "int", "ints", "pairs", "list pairs", "same"]))
     spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
     if kind == "int":
         padding = draw(st.integers(-1, min(spans)))
     elif kind == "ints":
         padding = [draw(st.integers(-1, K)) for K in spans]
-    elif kind == "pairs":
+    elif kind in ("pairs", "list pairs"):
         padding = [(draw(st.integers(-1, K)), draw(st.integers(-1, K))) for K in spans]
+        if kind == "list pairs":
+            padding = [list(p) for p in padding]
     else:
         padding = kind
     return inputs, kernel, strides, dilation, padding, draw(st.booleans())

@@ -133,7 +133,11 @@ class Flax(Convention):
 
 
 def _canonical_padding(padding, ndim: int) -> tuple[tuple[int, int], ...]:
-    """Flax's ``canonicalize_padding``: an int, or ``ndim`` ints or (low, high) tuples."""
+    """Flax's ``canonicalize_padding``: an int, or ``ndim`` ints or (low, high) pairs.
+
+    Flax converts list attributes to tuples when the module is built, so ``[[1, 1]]``
+    works like ``[(1, 1)]`` (unlike ``lax.conv_transpose`` with use_consistent_padding).
+    """
     if isinstance(padding, int) and not isinstance(padding, bool):
         value = integer("padding", padding, "Flax", minimum=-(2**31))
         return ((value, value),) * ndim
@@ -143,7 +147,7 @@ def _canonical_padding(padding, ndim: int) -> tuple[tuple[int, int], ...]:
             if isinstance(p, int) and not isinstance(p, bool):
                 v = integer(f"padding[{n}]", p, "Flax", minimum=-(2**31))
                 result.append((v, v))
-            elif isinstance(p, tuple) and len(p) == 2:
+            elif isinstance(p, (tuple, list)) and len(p) == 2:  # Flax freezes list attributes into tuples
                 result.append(tuple(integer(f"padding[{n}]", v, "Flax", minimum=-(2**31)) for v in p))
             else:
                 break
