@@ -225,6 +225,24 @@ def test_tensorflow_float64_cpu_rejects_dilation(tf):
         assert tconv.output_shape((5, 5), 3, "tensorflow", output_shape=(9, 9), padding="VALID", dilations=2) == (9, 9)
 
 
+@pytest.mark.parametrize("data_format,inputs,kernel,strides,output", [
+    ("NCW", (5,), (3,), (2,), (10,)),
+    ("NCHW", (4, 5), (3, 2), (2, 3), (7, 15)),
+    ("NCDHW", (3, 2, 2), (2, 3, 1), (2, 1, 3), (6, 2, 6)),
+])
+def test_tensorflow_channels_first(torch, tf, data_format, inputs, kernel, strides, output):
+    """Channels-first runs through oneDNN in float32 (window checked); TF's plain CPU kernel refuses it."""
+    x, w = make_data(0, inputs, kernel)
+    with pytest.warns(FrameworkQuirkWarning, match="only channels-last"):
+        g = tconv.geometry(inputs, kernel, "tensorflow", output_shape=output, strides=strides, padding="SAME",
+                           data_format=data_format)
+    y = tf.nn.conv_transpose(x.astype(np.float32), tf_kernel(w).astype(np.float32), [1, 2, *output], list(strides),
+                             padding="SAME", data_format=data_format)
+    assert_window(y.numpy(), reference_full(torch, x, w, strides, (1,) * len(inputs)), g, data_format)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="only supports N"):
+        tf.nn.conv_transpose(x, tf_kernel(w), [1, 2, *output], list(strides), padding="SAME", data_format=data_format)
+
+
 # ---------------------------------------------------------------- TFLite ---
 TFLITE_TABLE = [
     # input (h, w), kernel (h, w), strides (h, w), padding, output_shape (h, w)

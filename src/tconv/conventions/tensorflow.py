@@ -120,6 +120,12 @@ class TensorFlow(Convention):
                 )
             axes.append(self.axis(str(n), i, k, s, d, begin, full - O - begin))
         notes = []
+        if channels_first:
+            notes.append(
+                f"TensorFlow's plain CPU kernel supports only channels-last data (\"Conv2DCustomBackpropInputOp "
+                f"only supports NHWC\"): data_format={data_format!r} runs on CPU only through oneDNN (float32 on "
+                "x86 builds, the default) and on GPU"
+            )
         if any(d > 1 for d in dilations):
             notes.append(
                 "TensorFlow's plain CPU kernel for conv_transpose fails on dilations > 1 (\"Current CPU "
