@@ -50,7 +50,8 @@ def onnx_configs(draw):
     attrs = {"strides": strides, "dilations": dilations}
     mode = draw(st.sampled_from(["pads", "pads", "SAME_UPPER", "SAME_LOWER", "VALID", "output_shape"]))
     if mode == "pads":
-        attrs["pads"] = [draw(st.integers(0, K)) for K in spans] + [draw(st.integers(0, K)) for K in spans]
+        # negative pads too: onnxruntime adds zeros there
+        attrs["pads"] = [draw(st.integers(-2, K)) for K in spans] + [draw(st.integers(-2, K)) for K in spans]
     elif mode == "output_shape":
         attrs["output_shape"] = [
             max(1, (i - 1) * s + K + draw(st.integers(-K, s))) for i, s, K in zip(inputs, strides, spans)
@@ -135,3 +136,28 @@ def test_onnx_reference_differs(torch, ort, row):
         assert ort_status == ref_status == "ok"
         agree = ort_value.shape == ref_value.shape and np.array_equal(ort_value, ref_value)
         assert agree == (expected == "same"), (ort_value, ref_value)
+
+
+NEGATIVE_PADS_TABLE = [
+    ((5,), 3, {"strides": [2], "dilations": [1], "pads": [-1, 0]}),
+    ((5,), 3, {"strides": [2], "dilations": [1], "pads": [0, -2]}),
+    ((4,), 2, {"strides": [3], "dilations": [1], "pads": [-2, -1], "output_padding": [2]}),
+    ((4,), 3, {"strides": [1], "dilations": [2], "pads": [-3, 1]}),
+    ((3, 2), (3, 2), {"strides": [2, 1], "dilations": [1, 1], "pads": [-2, 0, -2, -1]}),
+]
+
+
+@pytest.mark.parametrize("row", range(len(NEGATIVE_PADS_TABLE)))
+def test_onnxruntime_negative_pads_add_zeros(torch, ort, row):
+    """onnxruntime accepts negative pads: the window reaches past the full output (zeros there)."""
+    import onnx
+
+    inputs, kernel, attrs = NEGATIVE_PADS_TABLE[row]
+    x, w = make_data(row, inputs, kernel if isinstance(kernel, tuple) else (kernel,))
+    g = compare(
+        lambda: tconv.geometry(inputs, kernel, "onnx", **attrs),
+        lambda: run_ort(ort, onnx, x, w, attrs),
+        lambda: reference_full(torch, x, w, attrs["strides"], attrs["dilations"]),
+        f"onnxruntime {inputs} k={kernel} {attrs}",
+    )
+    assert g is not None and min(g.crop_begin + g.crop_end) < 0
