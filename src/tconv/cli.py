@@ -6,10 +6,11 @@ import ast
 import importlib
 import re
 import sys
+import warnings
 from typing import Any, Callable, Sequence
 
 from . import conventions
-from .errors import ConfigError
+from .errors import ConfigError, FrameworkQuirkWarning
 
 EPILOG = """\
 examples:
@@ -185,6 +186,11 @@ def _version() -> str:
     return f"tconv {__version__}"
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Framework quirks are part of the answer: one plain line each, no source excerpt."""
+    print(f"tconv: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 bad input)."""
     try:
@@ -193,7 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(ns, "func", None):
             parser.print_help()
             return 0
-        return int(ns.func(ns) or 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", FrameworkQuirkWarning)
+            warnings.showwarning = _one_line_warning
+            return int(ns.func(ns) or 0)
     except (CliError, ConfigError) as err:
         print(f"tconv: error: {err}", file=sys.stderr)
         return 2

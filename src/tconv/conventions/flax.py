@@ -72,6 +72,13 @@ class Flax(Convention):
                         f"padding={padding!r} is not one of 'SAME', 'VALID', 'CIRCULAR' in Flax (or an int, "
                         "or a sequence of ints or (low, high) pairs)"
                     )
+                if any(s > 1 for s in strides):
+                    raise ConfigError(
+                        f"padding={padding!r} with strides={strides}: Flax and lax only recognise the exact "
+                        "strings 'SAME', 'VALID' and 'CIRCULAR'; any other string reaches conv_general_dilated, "
+                        "which fails for strides > 1 (\"String padding is not implemented for transposed "
+                        "convolution using this op\"); use 'SAME' or 'VALID'"
+                    )
                 notes.append(
                     f"Flax and lax only recognise the exact strings 'SAME', 'VALID' and 'CIRCULAR': padding="
                     f"{padding!r} reaches conv_general_dilated as the padding of a stride-1 convolution "
@@ -98,10 +105,11 @@ class Flax(Convention):
             else:
                 pad_a, pad_b = forward_string_pads((i - 1) * s + 1, K, padding)
             begin, end = K - 1 - pad_a, K - 1 - pad_b
-            if full - begin - end == 0:
+            if full - begin - end <= 0:
                 raise ConfigError(
-                    f"Flax would return an empty output on axis {n} (the padding removes all {full} elements "
-                    "of the uncropped output); tconv treats an empty output as an error"
+                    f"Flax would return an empty output on axis {n}: the padding removes {begin + end} elements "
+                    f"of an uncropped output of {full} (lax clamps the size at 0 and raises nothing); tconv "
+                    "treats an empty output as an error"
                 )
             axes.append(self.axis(str(n), i, k, s, d, begin, end))
         normalized = {
@@ -125,7 +133,11 @@ class Flax(Convention):
 
 
 def _canonical_padding(padding, ndim: int) -> tuple[tuple[int, int], ...]:
-    """Flax's ``canonicalize_padding``: an int, or ``ndim`` ints or (low, high) tuples."""
+    """Flax's ``canonicalize_padding``: an int, or ``ndim`` ints or (low, high) pairs.
+
+    Flax converts list attributes to tuples when the module is built, so ``[[1, 1]]``
+    works like ``[(1, 1)]`` (unlike ``lax.conv_transpose`` with use_consistent_padding).
+    """
     if isinstance(padding, int) and not isinstance(padding, bool):
         value = integer("padding", padding, "Flax", minimum=-(2**31))
         return ((value, value),) * ndim
@@ -135,7 +147,7 @@ def _canonical_padding(padding, ndim: int) -> tuple[tuple[int, int], ...]:
             if isinstance(p, int) and not isinstance(p, bool):
                 v = integer(f"padding[{n}]", p, "Flax", minimum=-(2**31))
                 result.append((v, v))
-            elif isinstance(p, tuple) and len(p) == 2:
+            elif isinstance(p, (tuple, list)) and len(p) == 2:  # Flax freezes list attributes into tuples
                 result.append(tuple(integer(f"padding[{n}]", v, "Flax", minimum=-(2**31)) for v in p))
             else:
                 break

@@ -10,12 +10,17 @@ padded by ``(pad_a, pad_b)``; the kept window therefore starts at
 * explicit pairs ``(lo, hi)``: by default they ARE ``(pad_a, pad_b)``, the
   padding of the dilated input (not PyTorch-style). With
   ``use_consistent_padding=True`` they are the forward convolution's padding,
-  as in PyTorch: the window is ``full[lo : full-hi]``.
+  as in PyTorch: the window is ``full[lo : full-hi]``; lax then insists on
+  tuples (a list pair fails with "Invalid padding mode").
+* padding that removes the whole output: JAX returns an empty array (size 0,
+  also when the size would be negative); tconv raises ConfigError instead.
 
 Only the exact strings 'SAME' and 'VALID' get this treatment: lax passes any
 other string (such as lowercase 'same') straight to ``conv_general_dilated``,
-which applies it to the *dilated input* as if it were a stride-1 forward
-convolution, a different window. tconv reproduces that and warns.
+which fails for any stride > 1 ("String padding is not implemented for
+transposed convolution using this op"; tconv raises ConfigError) and, with
+every stride 1, applies it as the padding of a stride-1 forward convolution,
+a different window for even kernels. tconv reproduces that and warns.
 ``transpose_kernel`` changes the kernel layout only, not the sizes.
 """
 from __future__ import annotations
@@ -103,6 +108,13 @@ class Jax(Convention):
                         f"padding={padding!r} with use_consistent_padding=True: lax only knows the exact strings "
                         "'SAME' and 'VALID' there and fails on others"
                     )
+                if any(s > 1 for s in strides):
+                    raise ConfigError(
+                        f"padding={padding!r} with strides={strides}: jax.lax.conv_transpose only recognises the "
+                        "exact strings 'SAME' and 'VALID'; any other string reaches conv_general_dilated, which "
+                        "fails for strides > 1 (\"String padding is not implemented for transposed convolution "
+                        "using this op\"); use 'SAME' or 'VALID'"
+                    )
                 notes.append(
                     f"jax.lax.conv_transpose only recognises the exact strings 'SAME' and 'VALID': padding="
                     f"{padding!r} is passed to conv_general_dilated as the padding of a stride-1 convolution "
@@ -112,6 +124,12 @@ class Jax(Convention):
             if isinstance(padding, (list, tuple)) and padding and all(isinstance(p, int) for p in padding):
                 raise ConfigError(
                     f"padding={padding!r}: jax.lax.conv_transpose takes a sequence of (low, high) pairs, one per axis"
+                )
+            if consistent and isinstance(padding, (list, tuple)) and any(isinstance(p, list) for p in padding):
+                raise ConfigError(
+                    f"padding={padding!r} with use_consistent_padding=True: lax accepts only tuples as (low, high) "
+                    "pairs there (it fails with \"Invalid padding mode\" on a list); write "
+                    f"{[tuple(p) if isinstance(p, list) else p for p in padding]!r}"
                 )
             explicit = pairs("padding", padding, ndim, self.title)
         axes = []
@@ -128,10 +146,11 @@ class Jax(Convention):
                     pad_a, pad_b = forward_string_pads((i - 1) * s + 1, K, padding)
                 begin, end = K - 1 - pad_a, K - 1 - pad_b
             full = (i - 1) * s + K
-            if full - begin - end == 0:
+            if full - begin - end <= 0:
                 raise ConfigError(
-                    f"JAX would return an empty output on axis {n} (size 0: the padding removes all "
-                    f"{full} elements of the uncropped output); tconv treats an empty output as an error"
+                    f"JAX would return an empty output on axis {n}: the padding removes {begin + end} elements "
+                    f"of an uncropped output of {full} (JAX clamps the size at 0 and raises nothing); tconv treats "
+                    "an empty output as an error"
                 )
             axes.append(self.axis(str(n), i, k, s, d, begin, end))
         normalized = {

@@ -18,6 +18,10 @@ alignment). The TensorFlow backend gets there through ``tf.nn.conv_transpose``
 with an explicit output shape, and TF's own crop rule gives the same window.
 tf.keras 2 computes the same sizes (``conv_utils.deconv_output_length``) and
 goes through the same TF op, so the rules and the quirks below are shared.
+
+The layers (not ``keras.ops.conv_transpose``) check ``output_padding < strides``
+and refuse ``strides > 1`` with ``dilation_rate > 1`` in ``__init__`` (checked
+against Keras 3.15.1); tconv follows the layers.
 """
 from __future__ import annotations
 
@@ -80,8 +84,9 @@ class Keras(Convention):
                     )
         if any(s > 1 for s in strides) and any(d > 1 for d in dilation):
             raise ConfigError(
-                f"strides={strides} together with dilation_rate={dilation}: Keras does not support "
-                "strides > 1 in conjunction with dilation_rate > 1; use one or the other"
+                f"strides={strides} together with dilation_rate={dilation}: the Keras Conv*DTranspose layers "
+                "refuse strides > 1 in conjunction with dilation_rate > 1 in their constructor; use one or the "
+                "other (keras.ops.conv_transpose itself accepts the mix, tconv follows the layers)"
             )
         notes = []
         axes = []
@@ -105,8 +110,10 @@ class Keras(Convention):
             axes.append(self.axis(str(n), i, k, s, d, begin, full - out - begin))
         if any(d > 1 for d in dilation):
             notes.append(
-                "Keras' TensorFlow backend on CPU rejects dilation_rate > 1 when the layer runs "
-                "(TF's CPU conv_transpose kernel supports no dilation); the JAX and PyTorch backends run it"
+                "Keras' TensorFlow backend on CPU runs dilation_rate > 1 only through oneDNN (float32 on x86 "
+                "builds, the default); TF's plain CPU kernel (float64, or TF_ENABLE_ONEDNN_OPTS=0) fails with "
+                "\"Current CPU implementations do not yet support dilation rates larger than 1\"; "
+                "the JAX and PyTorch backends run it"
             )
         normalized = {
             "strides": strides,

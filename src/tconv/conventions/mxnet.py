@@ -2,7 +2,12 @@
 
 ``out = s*(i-1) + K - 2*pad + adj``: the window is ``full[pad : full - pad + adj]``.
 With ``target_shape`` T: ``t = full - T``, ``adj = t % 2``, ``pad = ceil(t/2)``, so
-an odd surplus is cropped at the START.
+an odd surplus is cropped at the START. ``adj`` (given or derived) must be
+smaller than ``stride`` (dilation does not widen it, unlike PyTorch).
+
+Source: apache/mxnet ``src/operator/nn/deconvolution-inl.h`` (``InferPad``) and
+``deconvolution.cc`` (``DeconvolutionShape``: ``CHECK_GE(stride-1, adj)``,
+``oshape = stride*(i-1) + dilated_ksize - 2*pad + adj``).
 """
 from __future__ import annotations
 
@@ -45,10 +50,19 @@ class MXNet(Convention):
                 if t < 0:
                     raise ConfigError(f"target_shape[{n}]={target[n]} is larger than the uncropped output {full}: MXNet: too big target shape")
                 p, a = -(-t // 2), t % 2
+                if a >= s:
+                    raise ConfigError(
+                        f"target_shape[{n}]={target[n]} leaves an odd surplus ({t}) with stride 1: MXNet then needs "
+                        f"adj=1, and adj must be smaller than stride (\"adj(x) must be samller than stride[0]\"); "
+                        f"legal targets here: {full}, {full - 2}, {full - 4}, ..."
+                    )
             else:
                 p, a = pad[n], adj[n]
-                if a >= s and a >= d:
-                    raise ConfigError(f"adj[{n}]={a} must be smaller than stride ({s}) or dilate ({d}) in MXNet")
+                if a >= s:
+                    raise ConfigError(
+                        f"adj[{n}]={a} must be smaller than stride ({s}) in MXNet (\"adj(x) must be samller than "
+                        f"stride[0]\"); legal: 0..{s - 1}"
+                    )
             axes.append(self.axis(str(n), i, k, s, d, p, p - a))
         normalized = {"stride": stride, "dilate": dilate, "pad": tuple(ax.crop_begin for ax in axes),
                       "adj": tuple(ax.crop_begin - ax.crop_end for ax in axes), "num_group": groups}
@@ -57,7 +71,7 @@ class MXNet(Convention):
     def _candidates(self, geometry: Geometry) -> Iterable[dict]:
         pads, adjs = [], []
         for ax in geometry:
-            limit = max(ax.stride, ax.dilation) - 1
+            limit = ax.stride - 1  # MXNet: adj < stride, whatever the dilation
             p = max(ax.crop_begin, 0)
             a = min(max(p - ax.crop_end, 0), limit)
             if p - a > ax.crop_end >= 0:

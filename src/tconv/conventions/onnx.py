@@ -7,6 +7,7 @@ With ``output_shape`` O (or ``auto_pad`` SAME_UPPER/SAME_LOWER, which ask for
 ``O = i*s``), the total padding is ``max(full + op - O, 0)``. SAME_UPPER puts
 an odd extra at the END of the crop; NOTSET, SAME_LOWER and VALID put it at the
 START. When O exceeds ``full + op`` the output is padded with zeros at the end.
+Negative ``pads`` are accepted by onnxruntime and add zeros at that end.
 
 Where onnxruntime differs from the ONNX specification (and from the onnx
 Python reference, ``onnx.reference``):
@@ -24,7 +25,7 @@ from typing import Iterable
 
 from ..errors import ConfigError
 from ..geometry import Geometry
-from ._base import Convention, choice, integer, per_axis, sizes
+from ._base import MAX_SIZE, Convention, choice, integer, per_axis, sizes
 
 
 def _ints(name: str, value, length: int, framework: str, minimum: int) -> tuple[int, ...]:
@@ -91,7 +92,8 @@ class Onnx(Convention):
                 f"pads={args['pads']!r} with auto_pad={auto_pad!r}: the pads attribute cannot be used "
                 "simultaneously with auto_pad; use auto_pad='NOTSET' with pads, or drop pads"
             )
-        pads = _ints("pads", [0] * (2 * ndim) if args["pads"] is None else args["pads"], 2 * ndim, self.title, 0)
+        # onnxruntime accepts negative pads (zeros added at that end); so does tconv.
+        pads = _ints("pads", [0] * (2 * ndim) if args["pads"] is None else args["pads"], 2 * ndim, self.title, -MAX_SIZE)
         output_shape = None
         if args["output_shape"] is not None:
             output_shape = _ints("output_shape", args["output_shape"], ndim, self.title, 1)
@@ -121,7 +123,10 @@ class Onnx(Convention):
                     f"pads = {s}*({i}-1) + {op} + {K} - {begin + end_pad}; the pads may remove at most "
                     f"{full + op - 1} elements in all"
                 )
-            if (out + max(full + op - out, 0) - K) // s + 1 != i:
+            # onnxruntime's consistency check uses the explicit pads as given (negative too), and
+            # for output_shape / SAME_* the total padding clamped at 0.
+            total_pads = begin + end_pad if target is None else max(full + op - out, 0)
+            if (out + total_pads - K) // s + 1 != i:
                 hi = full + s - 1
                 raise ConfigError(
                     f"the output size {out} on axis {n} is inconsistent with input {i}: onnxruntime requires "

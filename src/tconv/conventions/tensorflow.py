@@ -6,7 +6,8 @@ that forward convolution gives back ``i``:
 
 * SAME: ``ceil(O/s) == i``, i.e. ``O`` in ``(i-1)*s+1 .. i*s``;
 * VALID: ``ceil((O-K+1)/s) == i``, i.e. ``O`` in ``(i-1)*s+K .. (i-1)*s+K+s-1``;
-* explicit ``[lo, hi]``: ``floor((O+lo+hi-K)/s) + 1 == i``.
+* explicit ``[lo, hi]`` (2-D only: the 1-D and 3-D ops take strings):
+  ``floor((O+lo+hi-K)/s) + 1 == i``.
 
 The kept window starts at the forward convolution's ``pad_before``:
 ``max(full-O, 0)//2`` for SAME, 0 for VALID, ``lo`` for explicit padding.
@@ -82,6 +83,12 @@ class TensorFlow(Convention):
         if isinstance(padding, str):
             padding = choice("padding", padding, ("SAME", "VALID"), self.title)
         else:
+            if ndim != 2:
+                raise ConfigError(
+                    f"padding={padding!r}: explicit padding pairs work only with 2 spatial axes in TensorFlow "
+                    f"(tf.nn.conv2d_transpose); the {ndim}-D op takes 'SAME' or 'VALID' (TF: \"Expected string "
+                    "for argument 'padding'\")"
+                )
             if isinstance(padding, (list, tuple)) and len(padding) == ndim + 2:
                 outer = (padding[0], padding[1]) if channels_first else (padding[0], padding[-1])
                 if any(tuple(p) != (0, 0) for p in outer if isinstance(p, (list, tuple))):
@@ -113,10 +120,18 @@ class TensorFlow(Convention):
                 )
             axes.append(self.axis(str(n), i, k, s, d, begin, full - O - begin))
         notes = []
+        if channels_first:
+            notes.append(
+                f"TensorFlow's plain CPU kernel supports only channels-last data (\"Conv2DCustomBackpropInputOp "
+                f"only supports NHWC\"): data_format={data_format!r} runs on CPU only through oneDNN (float32 on "
+                "x86 builds, the default) and on GPU"
+            )
         if any(d > 1 for d in dilations):
             notes.append(
-                "TensorFlow's CPU kernel for conv_transpose rejects dilations > 1 when it runs; "
-                "GPU builds compute it"
+                "TensorFlow's plain CPU kernel for conv_transpose fails on dilations > 1 (\"Current CPU "
+                "implementations do not yet support dilation rates larger than 1\"): float64, explicit padding, "
+                "or TF_ENABLE_ONEDNN_OPTS=0; the oneDNN kernel (float32 'SAME'/'VALID' on x86 builds, the "
+                "default) and GPU builds compute it"
             )
         normalized = {
             "output_shape": output,

@@ -4,8 +4,11 @@ The output shape O is an input tensor. TFLite computes the padding as for the
 forward convolution of an O-sized input: with ``n = ceil(O/s)`` (SAME) or
 ``floor((O-k)/s) + 1`` (VALID), ``total = max((n-1)*s + k - O, 0)`` and the
 kept window starts at ``total // 2``. It has no dilation, and it does NOT
-check that O fits the input: for an inconsistent O it silently computes a
-window of a different layer (tconv warns).
+check that O fits the input. For an inconsistent O (observed with TF 2.21's
+interpreter) the builtin kernel silently returns values that are no window of
+the transposed convolution (NaN among them), and the XNNPACK delegate, where
+it takes the op, returns a tensor of another shape than O. tconv rejects such
+an O, as TensorFlow does.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ class TFLite(Convention):
     cli_names = {"stride": "strides", "padding": "padding", "output_size": "output_shape"}
     rule = (
         "TFLite TRANSPOSE_CONV takes the output shape O as an input and starts the kept window at the forward "
-        "convolution's pad_before for O; it has no dilation and does not validate O"
+        "convolution's pad_before for O; it has no dilation, and O must fit the input as in TensorFlow (TFLite does not check and returns garbage)"
     )
 
     def infer_ndim(self, input_shape, kernel_size, args) -> int:
@@ -54,10 +57,12 @@ class TFLite(Convention):
             begin = total // 2
             full = (i - 1) * s + k
             if implied != i:
-                notes.append(
-                    f"TFLite does not validate output_shape: on axis {n} the forward convolution of {O} elements "
-                    f"({padding}, k={k}, s={s}) has {implied} positions, not the input's {i}, and TFLite runs anyway "
-                    "with the padding of that other layer (TensorFlow would reject this output_shape)"
+                raise ConfigError(
+                    f"output_shape={tuple(output)} does not fit input {tuple(input_shape)} on axis {n}: the "
+                    f"forward {padding} convolution (k={k}, s={s}) of {O} elements has {implied} positions, not "
+                    f"{i}. TFLite does not validate output_shape and returns garbage (values that are no "
+                    "window of the transposed convolution, or another shape with XNNPACK); TensorFlow rejects it. Legal "
+                    f"sizes on this axis: {_legal(i, k, s, padding)}"
                 )
             axes.append(self.axis(str(n), i, k, s, 1, begin, full - O - begin))
         normalized = {"output_shape": output, "padding": padding, "stride_h": strides[0], "stride_w": strides[1]}
@@ -69,6 +74,11 @@ class TFLite(Convention):
         for padding in ("SAME", "VALID"):
             yield {"output_shape": geometry.output_shape, "padding": padding,
                    "stride_h": geometry.stride[0], "stride_w": geometry.stride[-1]}
+
+
+def _legal(i: int, k: int, s: int, padding: str) -> str:
+    lo, hi = ((i - 1) * s + 1, i * s) if padding == "SAME" else ((i - 1) * s + k, (i - 1) * s + k + s - 1)
+    return f"{lo}..{hi}"
 
 
 CONVENTION = TFLite()

@@ -1,0 +1,199 @@
+"""jax.lax.conv_transpose and flax.linen.ConvTranspose against tconv.
+
+Kernels (see ``_conformance.lax_kernel``): with ``transpose_kernel=False`` lax
+correlates the stride-dilated input with the kernel as given, so the torch
+kernel must be flipped in space; ``transpose_kernel=True`` flips it (and swaps
+the in/out axes) itself.
+
+Deliberate difference: where the padding removes the whole uncropped output,
+JAX returns an empty array and tconv raises ConfigError (an empty layer is a
+configuration mistake); the tests check that JAX did return size 0 there.
+"""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tconv
+from _conformance import channels_first, channels_last, compare, lax_kernel, make_data, outcome, reference_full
+
+LETTERS = {1: "H", 2: "HW", 3: "HWD"}
+
+
+def _per_axis(draw, ndim, lo, hi):
+    return tuple(draw(st.integers(lo, hi)) for _ in range(ndim))
+
+
+def _empty_output_case(framework_call, context):
+    """tconv refused an empty output: check that the framework really returned one."""
+    status, value = outcome(framework_call)
+    if status == "ok":
+        assert 0 in np.shape(value)[2:], f"{context}: tconv called the output empty, framework gave {np.shape(value)}"
+    return status
+
+
+@st.composite
+def lax_configs(draw):
+    ndim = draw(st.integers(1, 3))
+    small = ndim == 3
+    inputs = _per_axis(draw, ndim, 1, 4 if small else 6)
+    kernel = _per_axis(draw, ndim, 1, 4 if small else 7)
+    strides = _per_axis(draw, ndim, 1, 4)
+    dilation = _per_axis(draw, ndim, 1, 3)
+    consistent = draw(st.booleans())
+    kind = draw(st.sampled_from(["SAME", "VALID", "pairs", "pairs", "list pairs", "same", "valid"]))
+    if kind in ("pairs", "list pairs"):
+        spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+        pairs = [(draw(st.integers(-1, K)), draw(st.integers(-1, K))) for K in spans]
+        padding = pairs if kind == "pairs" else [list(p) for p in pairs]
+    else:
+        padding = kind
+    return inputs, kernel, strides, dilation, padding, consistent, draw(st.booleans())
+
+
+@settings(max_examples=40)
+@given(lax_configs(), st.integers(0, 2**16))
+def test_lax_conv_transpose(torch, jax, config, seed):
+    inputs, kernel, strides, dilation, padding, consistent, transpose_kernel = config
+    ndim = len(inputs)
+    x, w = make_data(seed, inputs, kernel)
+    sp = LETTERS[ndim]
+    dn = ("N" + sp + "C", sp + "IO", "N" + sp + "C")
+    args = dict(strides=strides, padding=padding, rhs_dilation=dilation, transpose_kernel=transpose_kernel,
+                use_consistent_padding=consistent)
+
+    def framework():
+        y = jax.lax.conv_transpose(channels_last(x), lax_kernel(w, transpose_kernel), dimension_numbers=dn, **args)
+        return channels_first(np.asarray(y))
+
+    context = f"lax.conv_transpose {inputs} k={kernel} {args}"
+    try:
+        tconv.geometry(inputs, kernel, "jax", **args)
+    except tconv.ConfigError as err:
+        if "empty output" in str(err):
+            _empty_output_case(framework, context)
+            return
+    compare(
+        lambda: tconv.geometry(inputs, kernel, "jax", **args),
+        framework,
+        lambda: reference_full(torch, x, w, strides, dilation),
+        context,
+    )
+
+
+@st.composite
+def flax_configs(draw):
+    ndim = draw(st.integers(1, 3))
+    small = ndim == 3
+    inputs = _per_axis(draw, ndim, 1, 4 if small else 6)
+    kernel = _per_axis(draw, ndim, 1, 4 if small else 7)
+    strides = _per_axis(draw, ndim, 1, 4)
+    dilation = _per_axis(draw, ndim, 1, 3)
+    kind = draw(st.sampled_from(["SAME", "VALID", "CIRCULAR", "CIRCULAR", "int", "ints", "pairs", "list pairs", "same"]))
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    if kind == "int":
+        padding = draw(st.integers(-1, min(spans)))
+    elif kind == "ints":
+        padding = [draw(st.integers(-1, K)) for K in spans]
+    elif kind in ("pairs", "list pairs"):
+        padding = [(draw(st.integers(-1, K)), draw(st.integers(-1, K))) for K in spans]
+        if kind == "list pairs":
+            padding = [list(p) for p in padding]
+    else:
+        padding = kind
+    return inputs, kernel, strides, dilation, padding, draw(st.booleans())
+
+
+@settings(max_examples=30)
+@given(flax_configs(), st.integers(0, 2**16))
+def test_flax_conv_transpose(torch, jax, flax_linen, config, seed):
+    inputs, kernel, strides, dilation, padding, transpose_kernel = config
+    x, w = make_data(seed, inputs, kernel)
+    args = dict(strides=strides, padding=padding, kernel_dilation=dilation, transpose_kernel=transpose_kernel)
+
+    def framework():
+        layer = flax_linen.ConvTranspose(features=2, kernel_size=kernel, use_bias=False, **args)
+        params = {"params": {"kernel": lax_kernel(w, transpose_kernel)}}
+        # one compiled program per configuration instead of one per op (much faster on CPU)
+        return channels_first(np.asarray(jax.jit(layer.apply)(params, channels_last(x))))
+
+    context = f"flax ConvTranspose {inputs} k={kernel} {args}"
+    try:
+        tconv.geometry(inputs, kernel, "flax", **args)
+    except tconv.ConfigError as err:
+        if "empty output" in str(err):
+            _empty_output_case(framework, context)
+            return
+    compare(
+        lambda: tconv.geometry(inputs, kernel, "flax", **args),
+        framework,
+        lambda: reference_full(torch, x, w, strides, dilation),
+        context,
+    )
+
+
+# Plain tables for the two quirks that random configurations reach only sometimes.
+LOWERCASE_TABLE = [
+    # input, kernel, dilation, padding: every stride 1 (lax raises for any stride > 1)
+    ((5,), (4,), (1,), "same"),
+    ((5, 4), (2, 4), (1, 2), "same"),
+    ((6,), (3,), (2,), "valid"),
+    ((4, 3), (4, 1), (1, 1), "SAME_LOWER"),
+]
+
+
+def test_lax_and_flax_lowercase_strings_are_a_forward_padding_at_stride_1(torch, jax, flax_linen):
+    """'same' (not 'SAME') pads the dilated input like a stride-1 forward conv: tconv's window, checked."""
+    for n, (inputs, kernel, dilation, padding) in enumerate(LOWERCASE_TABLE):
+        ndim = len(inputs)
+        x, w = make_data(n, inputs, kernel)
+        sp = LETTERS[ndim]
+        full = lambda: reference_full(torch, x, w, (1,) * ndim, dilation)  # noqa: E731
+        compare(
+            lambda: tconv.geometry(inputs, kernel, "jax", strides=(1,) * ndim, padding=padding, rhs_dilation=dilation),
+            lambda: channels_first(np.asarray(jax.lax.conv_transpose(
+                channels_last(x), lax_kernel(w, False), (1,) * ndim, padding, rhs_dilation=dilation,
+                dimension_numbers=("N" + sp + "C", sp + "IO", "N" + sp + "C")))),
+            full, f"lax {padding} {inputs} k={kernel} d={dilation}",
+        )
+        layer = flax_linen.ConvTranspose(2, kernel, strides=(1,) * ndim, padding=padding, kernel_dilation=dilation, use_bias=False)
+        compare(
+            lambda: tconv.geometry(inputs, kernel, "flax", strides=(1,) * ndim, padding=padding, kernel_dilation=dilation),
+            lambda: channels_first(np.asarray(layer.apply({"params": {"kernel": lax_kernel(w, False)}}, channels_last(x)))),
+            full, f"flax {padding} {inputs} k={kernel} d={dilation}",
+        )
+        # and the same string with stride 2 is an error in both
+        with_stride = tconv.geometry
+        try:
+            with_stride(inputs, kernel, "jax", strides=(2,) * ndim, padding=padding)
+        except tconv.ConfigError:
+            pass
+        else:
+            raise AssertionError("tconv accepted a lowercase padding string with stride 2")
+
+
+CIRCULAR_TABLE = [
+    # input, kernel, strides, dilation, transpose_kernel
+    ((5,), (3,), (2,), (1,), False),
+    ((5,), (4,), (2,), (1,), True),
+    ((3,), (7,), (1,), (2,), False),  # the full output wraps more than twice round
+    ((4, 3), (4, 3), (3, 2), (1, 1), False),
+    ((4, 3), (2, 5), (1, 3), (2, 1), True),
+]
+
+
+def test_flax_circular_folds_the_full_output(torch, jax, flax_linen):
+    for n, (inputs, kernel, strides, dilation, transpose_kernel) in enumerate(CIRCULAR_TABLE):
+        x, w = make_data(n, inputs, kernel)
+        layer = flax_linen.ConvTranspose(2, kernel, strides=strides, padding="CIRCULAR", kernel_dilation=dilation,
+                                         transpose_kernel=transpose_kernel, use_bias=False)
+        g = compare(
+            lambda: tconv.geometry(inputs, kernel, "flax", strides=strides, padding="CIRCULAR",
+                                   kernel_dilation=dilation, transpose_kernel=transpose_kernel),
+            lambda: channels_first(np.asarray(jax.jit(layer.apply)(
+                {"params": {"kernel": lax_kernel(w, transpose_kernel)}}, channels_last(x)))),
+            lambda: reference_full(torch, x, w, strides, dilation),
+            f"flax CIRCULAR {inputs} k={kernel} s={strides} d={dilation} transpose_kernel={transpose_kernel}",
+        )
+        assert g.wrap and g.output_shape == tuple(i * s for i, s in zip(inputs, strides))
