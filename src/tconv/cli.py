@@ -111,6 +111,8 @@ def layer_from_args(ns: argparse.Namespace) -> tuple[Any, Any, str, dict]:
         value = parse_value(raw)
         if key == "padding" and isinstance(value, str) and framework in _UPPER_PADDING:
             value = value.upper()
+        if key == "output_size" and isinstance(value, int) and ndim > 1:
+            value = (value,) * ndim  # -o 16 on a 2-D layer means 16x16, as sizes do elsewhere in the CLI
         generic[key] = value
     if framework == "flax" and isinstance(kernel, int) and ndim > 1:
         kernel = (kernel,) * ndim  # the CLI reads -k 3 as 3 on every axis, whatever Flax does with a bare int
