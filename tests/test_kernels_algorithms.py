@@ -171,7 +171,7 @@ def test_memory_of_phase_and_col2im_stays_below_the_zero_inserted_tensor():
     rng = np.random.default_rng(5)
     x = rng.normal(size=(2, 32, 24, 24)).astype(np.float32)
     w = rng.normal(size=(32, 16, 4, 4)).astype(np.float32)
-    zero_inserted_bytes = zero_inserted(np.moveaxis(x, 1, -1), (4, 4)).nbytes
+    zero_inserted_bytes = zero_inserted(np.moveaxis(x, 1, -1), tconv.geometry((24, 24), 4, stride=4).axes).nbytes
     output_bytes = 2 * 16 * 96 * 96 * 4
     peaks = {}
     for name in ["phase", "col2im", "zero_insertion"]:

@@ -21,19 +21,19 @@ from ._core import Problem, correlate, pad_or_slice
 __all__ = ["compute", "zero_inserted"]
 
 
-def zero_inserted(x: np.ndarray, strides) -> np.ndarray:
-    """The input with ``s-1`` zeros between neighbours on every spatial axis."""
-    n = len(strides)
-    shape = (x.shape[0], *((size - 1) * s + 1 for size, s in zip(x.shape[1 : 1 + n], strides)), *x.shape[1 + n :])
+def zero_inserted(x: np.ndarray, axes) -> np.ndarray:
+    """The input with ``s-1`` zeros between neighbours on every spatial axis (sizes from the geometry)."""
+    n = len(axes)
+    shape = (x.shape[0], *(ax.zero_inserted_size for ax in axes), *x.shape[1 + n :])
     z = np.zeros(shape, x.dtype)
-    z[(slice(None), *(slice(None, None, s) for s in strides))] = x
+    z[(slice(None), *(slice(None, None, ax.stride) for ax in axes))] = x
     return z
 
 
 def compute(problem: Problem) -> np.ndarray:
     """The window of the transposed convolution, by zero insertion (see the module docstring)."""
     axes = problem.axes
-    z = zero_inserted(problem.x, [ax.stride for ax in axes])
+    z = zero_inserted(problem.x, axes)
     # padded[m] = z[m - (K-1-start)], so output o (full position start+o) = sum_u padded[o + d*u] * w[k-1-u]
     amounts = []
     for ax, (start, stop), size in zip(axes, problem.window, problem.window_shape):
