@@ -20,6 +20,9 @@ ops, so autograd (and ``torch.compile``) see ordinary torch graphs.
     the phase sub-kernel ``w[r::s]``. The prod(s) phase convolutions run as
     one grouped stride-1 ``F.conv*d`` (phase kernels stacked along the output
     channels), then the phases are interleaved.
+``phase_channels_last``
+    the same, with the stride-1 convolution run in the channels-last layout
+    (1-D as 2-D with a unit height); the interleave returns the usual layout.
 ``col2im``
     the GEMM ``W^T X`` (all taps for every input position), then the columns
     are summed into place: ``F.fold`` for 1-D/2-D, ``index_add`` for N-D.
@@ -140,18 +143,25 @@ def native(x, w, b, plan: Plan) -> torch.Tensor:
 _CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
 
 
+def _as_2d(plan: Plan) -> Plan:
+    """A 1-D plan as 2-D with a unit height (channels-last layouts exist only for 2-D and 3-D)."""
+    g2 = Geometry.from_sizes(
+        (1,) + plan.input_shape, (1,) + plan.kernel, (1,) + plan.stride, (1,) + plan.dilation,
+        (0,) + plan.geometry.crop_begin, (0,) + plan.geometry.crop_end, groups=plan.groups,
+    )
+    return Plan(g2, plan.in_channels, plan.out_channels)
+
+
+def _is_channels_last(x: torch.Tensor) -> bool:
+    fmt = _CHANNELS_LAST.get(x.dim())
+    return fmt is not None and x.is_contiguous(memory_format=fmt) and not x.is_contiguous()
+
+
 def channels_last(x, w, b, plan: Plan) -> torch.Tensor:
     if plan.ndim == 1:
-        # 1-D runs as 2-D with a unit height, where the channels-last layout exists.
-        g2 = Geometry.from_sizes(
-            (1,) + plan.input_shape, (1,) + plan.kernel, (1,) + plan.stride, (1,) + plan.dilation,
-            (0,) + plan.geometry.crop_begin, (0,) + plan.geometry.crop_end, groups=plan.groups,
-        )
-        plan2 = Plan(g2, plan.in_channels, plan.out_channels)
-        y = channels_last(x.unsqueeze(2), w.unsqueeze(2), b, plan2)
-        return y.squeeze(2).contiguous()
+        return channels_last(x.unsqueeze(2), w.unsqueeze(2), b, _as_2d(plan)).squeeze(2).contiguous()
     fmt = _CHANNELS_LAST[x.dim()]
-    was_channels_last = x.is_contiguous(memory_format=fmt) and not x.is_contiguous()
+    was_channels_last = _is_channels_last(x)
     y = _native_core(x.contiguous(memory_format=fmt), w.contiguous(memory_format=fmt), b, plan)
     return y.contiguous(memory_format=fmt) if was_channels_last else y.contiguous()
 
@@ -198,8 +208,10 @@ def gemm_shuffle(x, w, b, plan: Plan) -> torch.Tensor:
     return _add_bias(y, b)
 
 
-def phase(x, w, b, plan: Plan) -> torch.Tensor:
+def phase(x, w, b, plan: Plan, memory_format: torch.memory_format | None = None) -> torch.Tensor:
     """Sub-pixel decomposition: prod(s) stride-1 correlations of the undilated input, interleaved."""
+    if memory_format is not None and plan.ndim == 1:
+        return phase(x.unsqueeze(2), w.unsqueeze(2), b, _as_2d(plan), torch.channels_last).squeeze(2)
     nd, g = plan.ndim, plan.groups
     wd = _dilate_weight(w, plan)
     K = plan.geometry.dilated_kernel
@@ -218,6 +230,9 @@ def phase(x, w, b, plan: Plan) -> torch.Tensor:
     cin_g = cin // g
     wc = wp.reshape((g, cin_g, phases * cout_g) + taps).transpose(1, 2).reshape((g * phases * cout_g, cin_g) + taps)
     wc = wc.flip(list(range(2, 2 + nd)))
+    if memory_format is not None:
+        memory_format = _CHANNELS_LAST[x.dim()]
+        x, wc = x.contiguous(memory_format=memory_format), wc.contiguous(memory_format=memory_format)
     y = _conv_fn(nd)(x, wc, None, 1, [t - 1 for t in taps], 1, g)
     n = x.shape[0]
     q = y.shape[2:]
@@ -312,6 +327,7 @@ STRATEGIES: dict[str, tuple[Callable, Callable[[Plan], bool]]] = {
     "channels_last": (channels_last, lambda plan: True),
     "gemm_shuffle": (gemm_shuffle, lambda plan: plan.non_overlapping),
     "phase": (phase, lambda plan: True),
+    "phase_channels_last": (lambda x, w, b, plan: phase(x, w, b, plan, torch.channels_last), lambda plan: True),
     "col2im": (col2im, lambda plan: True),
     "depthwise": (depthwise, lambda plan: plan.in_channels == plan.groups),
 }
