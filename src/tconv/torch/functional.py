@@ -145,27 +145,26 @@ def _check_tensors(name: str, ndim: int, input, weight, bias) -> None:
             )
 
 
-def _conv_transpose(
-    ndim: int, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy, output_size=None
-) -> torch.Tensor:
+def _prepare(ndim, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy, output_size,
+             compiling):
+    """Validate the call, build its geometry and choose a strategy: plain Python, run eagerly."""
     name = f"conv_transpose{ndim}d"
     _check_tensors(name, ndim, input, weight, bias)
     if isinstance(groups, bool) or not isinstance(groups, int):
         raise TorchLayerTypeError(f"{name}(): groups={groups!r} must be an int")
     if groups < 1:
         raise TorchLayerError(f"non-positive groups is not supported: groups={groups}; use groups >= 1")
-    unbatched = input.dim() == ndim + 1
-    x = input.unsqueeze(0) if unbatched else input
+    batch_shape = tuple(input.shape) if input.dim() == ndim + 2 else (1,) + tuple(input.shape)
     in_channels = weight.shape[0]
     if in_channels % groups:
         raise TorchLayerError(
             f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got "
             f"weight of size {list(weight.shape)} instead"
         )
-    if x.shape[1] != in_channels:
+    if batch_shape[1] != in_channels:
         raise TorchLayerError(
-            f"Given transposed=1, weight of size {list(weight.shape)}, expected input{list(x.shape)} to have "
-            f"{in_channels} channels, but got {x.shape[1]} channels instead"
+            f"Given transposed=1, weight of size {list(weight.shape)}, expected input{list(batch_shape)} to have "
+            f"{in_channels} channels, but got {batch_shape[1]} channels instead"
         )
     out_channels = weight.shape[1] * groups
     if bias is not None and (bias.dim() != 1 or bias.shape[0] != out_channels):
@@ -175,18 +174,40 @@ def _conv_transpose(
         )
     try:
         geo = layer_geometry(
-            tuple(x.shape[2:]), tuple(weight.shape[2:]), stride, padding, output_padding, dilation, groups, output_size
+            batch_shape[2:], tuple(weight.shape[2:]), stride, padding, output_padding, dilation, groups, output_size
         )
     except TorchLayerError:
         raise
     except ConfigError as err:
-        kind = TorchLayerTypeError if "must be an integer" in str(err) and "not" in str(err) else TorchLayerError
+        kind = TorchLayerTypeError if "must be an integer" in str(err) else TorchLayerError
         raise kind(f"{name}: {err}") from None
     plan = Plan(geo, in_channels, out_channels)
-    if x.numel() == 0 or weight.numel() == 0 or not x.dtype.is_floating_point:
-        name_used = "native"  # empty tensors and integer/complex dtypes: leave them to torch
-    else:
-        name_used = choose(x, weight, bias, plan, strategy)
+    if input.numel() == 0 or weight.numel() == 0 or not input.dtype.is_floating_point:
+        return "native", plan  # empty tensors and integer/complex dtypes: leave them to torch
+    x = input if input.dim() == ndim + 2 else input.unsqueeze(0)
+    if compiling and strategy is None:
+        strategy = "deterministic"  # never time inside a traced program
+    return choose(x, weight, bias, plan, strategy), plan
+
+
+# torch.compile: the Python above runs eagerly (one graph break); the chosen strategy's torch ops are traced.
+_prepare_eager = torch.compiler.disable(_prepare) if hasattr(torch, "compiler") else _prepare
+
+
+def _is_compiling() -> bool:
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
+
+
+def _conv_transpose(
+    ndim: int, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy, output_size=None
+) -> torch.Tensor:
+    name_used, plan = _prepare_eager(
+        ndim, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy, output_size,
+        _is_compiling(),
+    )
+    unbatched = input.dim() == ndim + 1
+    x = input.unsqueeze(0) if unbatched else input
     y = run(name_used, x, weight, bias, plan)
     return y.squeeze(0) if unbatched else y
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Callable
 
 import torch
@@ -77,7 +76,7 @@ class Plan:
     def input_shape(self) -> tuple[int, ...]:
         return self.geometry.input_shape
 
-    @cached_property
+    @property
     def torch_args(self) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
         """(padding, output_padding) when F.conv_transpose keeps exactly this window, else None."""
         padding, output_padding = [], []
