@@ -105,15 +105,16 @@ def backward_fn(module, x):
     return go
 
 
-def compare(fns: dict, repeats: int) -> dict:
+def compare(fns: dict, repeats: int, stat=statistics.median) -> dict:
     """Interleaved repeats (A B A B ...) so that machine noise hits both alike; medians."""
     for fn in fns.values():
         fn()  # warm-up; the tconv picker measures here, once per signature
+        fn()
     samples = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
             samples[name].append(timed(fn))
-    return {name: statistics.median(v) for name, v in samples.items()}
+    return {name: stat(v) for name, v in samples.items()}
 
 
 def chosen(layer, x, grad: bool) -> str:
@@ -135,16 +136,19 @@ def strategy_times(layer, repeats: int) -> dict:
             with torch.no_grad():
                 run(name, x, ours.weight, ours.bias, plan)
         fns[name] = go
-    return compare(fns, repeats)
+    return compare(fns, repeats, min)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     parser.add_argument("--strategies", action="store_true", help="also time every strategy, forward")
     parser.add_argument("--only", default=None, help="run layers whose name contains this text")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "torch.md"))
     ns = parser.parse_args(argv)
+    if ns.threads:
+        torch.set_num_threads(ns.threads)
     layers = [layer for layer in LAYERS if ns.only is None or ns.only.lower() in layer[0].lower()]
 
     peak32, peak64 = gemm_peak(torch.float32), gemm_peak(torch.float64)
@@ -173,7 +177,7 @@ def main(argv=None) -> int:
                             fwd["native"] / cl["tconv"], chosen(layer, xcl, False)))
         if ns.strategies:
             times = strategy_times(layer, ns.repeats)
-            print("    " + ", ".join(f"{k} {v*1e3:.2f}" for k, v in sorted(times.items(), key=lambda kv: kv[1])))
+            print("    min ms: " + ", ".join(f"{k} {v*1e3:.2f}" for k, v in sorted(times.items(), key=lambda kv: kv[1])))
 
     geo_f = math.exp(statistics.mean(math.log(r) for r in speedups_f))
     geo_b = math.exp(statistics.mean(math.log(r) for r in speedups_b))
