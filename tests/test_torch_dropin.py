@@ -256,14 +256,17 @@ def test_unbatched_input_3d_and_1d():
 
 # ---- picker --------------------------------------------------------------------------------------
 def test_picker_measures_once_and_caches():
-    layer = tt.ConvTranspose2d(4, 3, 3, stride=2, padding=1)
-    x = torch.randn(1, 4, 6, 6)
+    layer = tt.ConvTranspose2d(16, 16, 3, stride=2, padding=1)
+    x = torch.randn(1, 16, 24, 24)  # above MEASURE_MIN_FLOPS, so it is measured
     with torch.no_grad():
-        layer(x)
+        expected = torch.nn.functional.conv_transpose2d(x, layer.weight, layer.bias, 2, 1)
+        torch.testing.assert_close(layer(x), expected, rtol=1e-4, atol=1e-4)
         assert len(tconv.torch.picker.cache_info()) == 1
         layer(x)
         assert len(tconv.torch.picker.cache_info()) == 1
-        layer(torch.randn(1, 4, 7, 6))  # a new signature is measured once more
+        layer(torch.randn(1, 16, 25, 24))  # a new signature is measured once more
+        assert len(tconv.torch.picker.cache_info()) == 2
+        layer(torch.randn(1, 16, 4, 4))  # tiny: decided by the rule, not measured
     assert len(tconv.torch.picker.cache_info()) == 2
     assert set(tconv.torch.picker.cache_info().values()) <= set(ALL)
 
@@ -273,7 +276,9 @@ def test_deterministic_mode_and_forcing():
     tt.set_strategy("deterministic")
     tt.conv_transpose2d(x, w, stride=2)
     assert tconv.torch.picker.cache_info() == {}  # nothing measured
-    assert tt.deterministic_rule(x, w, tt.layer_geometry((6, 6), (2, 2), stride=2)) == "gemm_shuffle"
+    assert tt.deterministic_rule(x, w, tt.layer_geometry((6, 6), (2, 2), stride=2)) == "native"  # tiny
+    big_x, big_w = torch.randn(1, 64, 16, 16), torch.randn(64, 32, 2, 2)
+    assert tt.deterministic_rule(big_x, big_w, tt.layer_geometry((16, 16), (2, 2), stride=2)) == "gemm_shuffle"
     with pytest.raises(tconv.ConfigError, match="eligible here"):
         tt.conv_transpose2d(x, w, stride=1, padding=0, strategy="gemm_shuffle")  # k=2 > s=1 overlaps
     with pytest.raises(tconv.ConfigError, match="not a mode or a strategy"):
@@ -374,3 +379,20 @@ def test_mismatched_devices_and_dtypes_are_clear():
     layer = tt.ConvTranspose2d(4, 2, 3).double()
     with pytest.raises(RuntimeError, match="module.to"):
         layer(x)
+
+
+def test_module_repeat_calls_follow_mode_changes():
+    torch.manual_seed(7)
+    layer = tt.ConvTranspose2d(16, 16, 3, stride=2, padding=1, output_padding=1)
+    x = torch.randn(1, 16, 12, 12)
+    with torch.no_grad():
+        expected = torch.nn.functional.conv_transpose2d(x, layer.weight, layer.bias, 2, 1, 1)
+        for mode in ("deterministic", "col2im", "phase", "col2im"):
+            with tt.use_strategy(mode):
+                torch.testing.assert_close(layer(x), expected, rtol=1e-4, atol=1e-4)
+                if mode != "deterministic":
+                    assert layer._tconv_last[1] == mode
+        layer.stride = (1, 1)  # attributes changed after construction are honoured
+        layer.output_padding = (0, 0)
+        torch.testing.assert_close(layer(x), torch.nn.functional.conv_transpose2d(x, layer.weight, layer.bias, 1, 1), rtol=1e-4, atol=1e-4)
+    assert "_tconv_last" not in layer.state_dict()

@@ -145,6 +145,13 @@ def _check_tensors(name: str, ndim: int, input, weight, bias) -> None:
             )
 
 
+#: the strategy and plan of the latest call (the modules remember it per module)
+_last_choice: list = [None, None]
+
+#: validated plans by call arguments, so repeated calls skip the Python geometry work
+_plans: dict[str, Plan] = {}
+
+
 def _prepare(ndim, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy, output_size,
              compiling):
     """Validate the call, build its geometry and choose a strategy: plain Python, run eagerly."""
@@ -172,16 +179,23 @@ def _prepare(ndim, input, weight, bias, stride, padding, output_padding, groups,
             f"Given transposed=1, weight of size {list(weight.shape)}, expected bias to be 1-dimensional with "
             f"{out_channels} elements, but got bias of size {list(bias.shape)} instead"
         )
-    try:
-        geo = layer_geometry(
-            batch_shape[2:], tuple(weight.shape[2:]), stride, padding, output_padding, dilation, groups, output_size
-        )
-    except TorchLayerError:
-        raise
-    except ConfigError as err:
-        kind = TorchLayerTypeError if "must be an integer" in str(err) else TorchLayerError
-        raise kind(f"{name}: {err}") from None
-    plan = Plan(geo, in_channels, out_channels)
+    # The geometry depends only on these; repr keeps lists and tuples apart as torch's checks do.
+    key = repr((batch_shape[2:], tuple(weight.shape), stride, padding, output_padding, dilation, groups, output_size))
+    plan = _plans.get(key)
+    if plan is None:
+        try:
+            geo = layer_geometry(
+                batch_shape[2:], tuple(weight.shape[2:]), stride, padding, output_padding, dilation, groups, output_size
+            )
+        except TorchLayerError:
+            raise
+        except ConfigError as err:
+            kind = TorchLayerTypeError if "must be an integer" in str(err) else TorchLayerError
+            raise kind(f"{name}: {err}") from None
+        plan = Plan(geo, in_channels, out_channels)
+        if len(_plans) > 4096:  # a long-running process with ever-new shapes: start over
+            _plans.clear()
+        _plans[key] = plan
     if input.numel() == 0 or weight.numel() == 0 or not input.dtype.is_floating_point:
         return "native", plan  # empty tensors and integer/complex dtypes: leave them to torch
     x = input if input.dim() == ndim + 2 else input.unsqueeze(0)
@@ -206,6 +220,7 @@ def _conv_transpose(
         ndim, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy, output_size,
         _is_compiling(),
     )
+    _last_choice[:] = [name_used, plan]
     unbatched = input.dim() == ndim + 1
     x = input.unsqueeze(0) if unbatched else input
     y = run(name_used, x, weight, bias, plan)

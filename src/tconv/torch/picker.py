@@ -31,6 +31,9 @@ Examples
 >>> torch.allclose(y, torch.nn.functional.conv_transpose2d(x, w, stride=2), atol=1e-5)
 True
 >>> tconv.torch.deterministic_rule(x, w, tconv.torch.layer_geometry((4, 4), (2, 2), stride=2))
+'native'
+>>> x, w = torch.randn(1, 64, 16, 16), torch.randn(64, 32, 2, 2)
+>>> tconv.torch.deterministic_rule(x, w, tconv.torch.layer_geometry((16, 16), (2, 2), stride=2))
 'gemm_shuffle'
 """
 from __future__ import annotations
@@ -59,6 +62,9 @@ __all__ = [
 ]
 
 MODES = ("auto", "deterministic")
+
+#: below this many flops per call the rule decides without measuring (see deterministic_rule)
+MEASURE_MIN_FLOPS = 2_000_000
 
 _global_mode = "auto"
 _context_mode: contextvars.ContextVar[str | None] = contextvars.ContextVar("tconv_torch_strategy", default=None)
@@ -142,22 +148,26 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry) -> 
 
     The rule, from this project's CPU benchmark (benchmarks/bench_torch.py):
 
+    0. tiny layers (under ``MEASURE_MIN_FLOPS``, 2 MFLOP per call): ``native``
+       (any rewrite's fixed overhead outweighs what it could save; these
+       are not measured in ``"auto"`` mode either, since measuring would
+       cost more than it could ever win back);
     1. not a CPU floating-point tensor, or float64: ``native`` (oneDNN has
        no float64 path, and no rewrite measured reliably faster there);
-    2. one input channel per group (depthwise), 2-D or 3-D:
-       ``phase_channels_last`` (its stride-1 grouped convolution is oneDNN's
-       depthwise kernel in its fast layout, where torch's transposed depthwise
-       kernel is a slow generic loop);
+    2. one input channel per group (depthwise): ``native`` (no rewrite
+       measured reliably faster on our 2-core machine);
     3. non-overlapping kernel (``d*(k-1)+1 <= s`` on every axis, e.g. k == s):
        ``gemm_shuffle`` (one GEMM, no zero-insertion);
     4. otherwise ``channels_last`` for 2-D and 3-D (oneDNN's fast layout), and
        ``native`` for 1-D.
     """
     plan = Plan(geometry, w.shape[0], w.shape[1] * geometry.groups)
+    if plan.flops(x.shape[0] if x.dim() == plan.ndim + 2 else 1) < MEASURE_MIN_FLOPS:
+        return "native"
     if x.device.type != "cpu" or not x.dtype.is_floating_point or x.dtype == torch.float64:
         return "native"
-    if plan.in_channels == plan.groups and plan.ndim >= 2:
-        return "phase_channels_last"
+    if plan.in_channels == plan.groups:
+        return "native"
     if plan.non_overlapping:
         return "gemm_shuffle"
     return "channels_last" if plan.ndim >= 2 else "native"
@@ -177,7 +187,7 @@ def choose(x, w, b, plan: Plan, forced: str | None = None) -> str:
                 f"strategy {mode!r} cannot compute this layer; eligible here: {', '.join(eligible(plan))}"
             )
         return mode
-    if mode == "deterministic" or _is_compiling():
+    if mode == "deterministic" or _is_compiling() or plan.flops(x.shape[0]) < MEASURE_MIN_FLOPS:
         return deterministic_rule(x, w, plan.geometry)
     key = signature(x, w, b, plan)
     choice = _cache.get(key)

@@ -88,6 +88,10 @@ class Plan:
             output_padding.append(op)
         return tuple(padding), tuple(output_padding)
 
+    def flops(self, batch: int) -> int:
+        """Multiply-adds times two: ``2 * N * C_in * prod(I) * C_out/groups * prod(k)``."""
+        return 2 * batch * self.in_channels * math.prod(self.input_shape) * (self.out_channels // self.groups) * math.prod(self.kernel)
+
     @property
     def non_overlapping(self) -> bool:
         return all(ax.dilated_kernel <= ax.stride for ax in self.geometry)
