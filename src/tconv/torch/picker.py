@@ -207,8 +207,10 @@ def _measure(x, w, b, plan: Plan, rounds: int = 5, budget_s: float = 2.0) -> str
 
     Candidates are timed in rounds (A B C, A B C, ...) so that a burst of load
     from other processes hits them alike, and each keeps its fastest time.
-    Candidates more than 4x slower than the best after a round are dropped, and
-    ``native`` is kept unless another is at least ``NATIVE_MARGIN`` (10%) faster.
+    Candidates more than 4x slower than the best after a round are dropped; a
+    winner other than ``native`` is then timed against it head to head three
+    more times, and ``native`` is kept unless the other is still at least
+    ``NATIVE_MARGIN`` (10%) faster.
     """
     grad = _needs_grad(x, w, b)
     xs, ws = x.detach(), w.detach()
@@ -249,6 +251,11 @@ def _measure(x, w, b, plan: Plan, rounds: int = 5, budget_s: float = 2.0) -> str
             spent += elapsed
             best[name] = min(best[name], elapsed)
     fastest = min(best, key=best.get)
+    if fastest != "native" and "native" in best:
+        # Confirm a win over torch's own kernel head to head: one lucky sample must not decide.
+        for _ in range(3):
+            for name in ("native", fastest):
+                best[name] = min(best[name], once(name))
     if "native" in best and best[fastest] > (1 - NATIVE_MARGIN) * best["native"]:
         return "native"  # not clearly faster: a noisy win would be a coin toss against torch itself
     return fastest
