@@ -277,8 +277,10 @@ def test_deterministic_mode_and_forcing():
     tt.conv_transpose2d(x, w, stride=2)
     assert tconv.torch.picker.cache_info() == {}  # nothing measured
     assert tt.deterministic_rule(x, w, tt.layer_geometry((6, 6), (2, 2), stride=2)) == "native"  # tiny
+    big_x, big_w = torch.randn(1, 64, 256), torch.randn(64, 32, 2)
+    assert tt.deterministic_rule(big_x, big_w, tt.layer_geometry((256,), (2,), stride=2)) == "gemm_shuffle"
     big_x, big_w = torch.randn(1, 64, 16, 16), torch.randn(64, 32, 2, 2)
-    assert tt.deterministic_rule(big_x, big_w, tt.layer_geometry((16, 16), (2, 2), stride=2)) == "gemm_shuffle"
+    assert tt.deterministic_rule(big_x, big_w, tt.layer_geometry((16, 16), (2, 2), stride=2)) == "channels_last"
     with pytest.raises(tconv.ConfigError, match="eligible here"):
         tt.conv_transpose2d(x, w, stride=1, padding=0, strategy="gemm_shuffle")  # k=2 > s=1 overlaps
     with pytest.raises(tconv.ConfigError, match="not a mode or a strategy"):
