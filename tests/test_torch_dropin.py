@@ -398,3 +398,10 @@ def test_module_repeat_calls_follow_mode_changes():
         layer.output_padding = (0, 0)
         torch.testing.assert_close(layer(x), torch.nn.functional.conv_transpose2d(x, layer.weight, layer.bias, 1, 1), rtol=1e-4, atol=1e-4)
     assert "_tconv_last" not in layer.state_dict()
+
+
+def test_every_public_name_resolves():
+    for name in tt.__all__:
+        assert getattr(tt, name) is not None
+    with pytest.raises(AttributeError):
+        tt.no_such_name  # noqa: B018

@@ -36,7 +36,8 @@ _EXPORTS = {
     "set_strategy": "tconv.torch.picker",
     "get_strategy": "tconv.torch.picker",
     "use_strategy": "tconv.torch.picker",
-    "chosen_strategy": "tconv.torch.picker",
+    "cache_info": "tconv.torch.picker",
+    "MEASURE_MIN_FLOPS": "tconv.torch.picker",
     "clear_cache": "tconv.torch.picker",
     "deterministic_rule": "tconv.torch.picker",
 }
