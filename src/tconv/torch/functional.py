@@ -1,0 +1,279 @@
+"""``conv_transpose1d/2d/3d``: the arguments of ``torch.nn.functional.conv_transpose*d``, faster.
+
+Every size and every kept window comes from :func:`layer_geometry`, which asks
+tconv's conventions (``tconv.geometry``) and never computes a size itself.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from ..api import geometry as _geometry
+from ..errors import ConfigError
+from ..geometry import Geometry
+from .picker import choose
+from .strategies import Plan, run
+
+__all__ = [
+    "STRING_PADDINGS",
+    "TorchLayerError",
+    "TorchLayerTypeError",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "layer_geometry",
+]
+
+#: padding strings the modules and functions accept, and the ONNX auto_pad each one follows
+STRING_PADDINGS = {"valid": "VALID", "same": "SAME_UPPER", "same_upper": "SAME_UPPER", "same_lower": "SAME_LOWER"}
+
+
+class TorchLayerError(ConfigError, RuntimeError):
+    """A bad layer or call. Both a ``ValueError`` (:class:`tconv.ConfigError`) and a
+    ``RuntimeError``, so code written for torch's own errors still catches it."""
+
+
+class TorchLayerTypeError(ConfigError, TypeError):
+    """A wrongly typed argument (torch raises ``TypeError`` there)."""
+
+
+def layer_geometry(
+    input_shape: Sequence[int],
+    kernel_size: Sequence[int],
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    output_size: Any = None,
+) -> Geometry:
+    """The geometry of one call, from tconv's conventions.
+
+    Numeric ``padding`` follows PyTorch (``tconv.geometry(framework="pytorch")``),
+    including ``output_size`` (spatial sizes). The strings follow ONNX's
+    ``auto_pad`` with ``output_shape = input * stride`` (``framework="onnx"``):
+
+    * ``'same_upper'``: output ``i*s``; of the ``full - i*s`` elements to
+      remove, the odd one is removed at the END (ONNX SAME_UPPER; TF and Keras
+      ``'same'`` keep the same window);
+    * ``'same_lower'``: the same, with the odd one removed at the START (ONNX
+      SAME_LOWER);
+    * ``'same'``: ``'same_upper'``, so that weights trained in TF/Keras (and
+      ONNX models exported from them) give identical outputs;
+    * ``'valid'``: no cropping, the full ``(i-1)*s + d*(k-1) + 1`` output
+      (PyTorch ``padding=0``, ONNX VALID).
+
+    When ``d*(k-1)+1 < s`` the full output is shorter than ``i*s`` and the
+    ``'same'`` modes append zeros (plus bias) at the end, as TF and Keras do.
+
+    Raises
+    ------
+    ConfigError
+        For anything PyTorch (or, for the strings, this rule) rejects.
+
+    Examples
+    --------
+    >>> layer_geometry((8,), (3,), stride=2, padding="same").crop_end
+    (1,)
+    >>> layer_geometry((8,), (3,), stride=2, padding="same_lower").crop_begin
+    (1,)
+    >>> layer_geometry((8,), (3,), stride=2, padding=1, output_padding=1).output_shape
+    (16,)
+    """
+    ndim = len(input_shape)
+    if isinstance(padding, str):
+        mode = STRING_PADDINGS.get(padding.lower())
+        if mode is None:
+            raise ConfigError(
+                f"padding={padding!r} is not supported; use an int, a tuple of {ndim} ints, or one of "
+                f"{', '.join(map(repr, STRING_PADDINGS))}"
+            )
+        if any(_as_tuple(output_padding, ndim)):
+            raise ConfigError(
+                f"output_padding={output_padding!r} cannot be combined with padding={padding!r}: the "
+                "string modes fix the output size themselves; use numeric padding for output_padding"
+            )
+        strides, dilations = _as_tuple(stride, ndim), _as_tuple(dilation, ndim)
+        args = {"strides": list(strides), "dilations": list(dilations), "group": groups, "auto_pad": mode}
+        if mode != "VALID":
+            # SAME asks for input*stride elements (ONNX spec, TF, Keras); that is the definition.
+            args["output_shape"] = [i * s for i, s in zip(input_shape, strides)]
+        return _geometry(tuple(input_shape), tuple(kernel_size), "onnx", **args)
+    return _geometry(
+        tuple(input_shape), tuple(kernel_size), "pytorch",
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups,
+        output_size=output_size,
+    )
+
+
+def _as_tuple(value: Any, ndim: int) -> tuple:
+    if isinstance(value, (list, tuple)):
+        if len(value) != ndim:
+            raise ConfigError(f"{value!r} has {len(value)} entries; give one int or {ndim} ints")
+        return tuple(value)
+    return (value,) * ndim
+
+
+def _check_tensors(name: str, ndim: int, input, weight, bias) -> None:
+    for arg, value in (("input", input), ("weight", weight)):
+        if not isinstance(value, torch.Tensor):
+            raise TorchLayerTypeError(f"{name}(): argument '{arg}' must be a Tensor, not {type(value).__name__}")
+    if bias is not None and not isinstance(bias, torch.Tensor):
+        raise TorchLayerTypeError(f"{name}(): argument 'bias' must be a Tensor or None, not {type(bias).__name__}")
+    if input.dim() not in (ndim + 1, ndim + 2):
+        raise TorchLayerError(
+            f"Expected {ndim + 1}D (unbatched) or {ndim + 2}D (batched) input to {name}, but got input of "
+            f"size: {list(input.shape)}"
+        )
+    if weight.dim() != ndim + 2:
+        raise TorchLayerError(
+            f"{name}: weight must be {ndim + 2}-D (in_channels, out_channels/groups, *kernel_size), but got "
+            f"weight of size {list(weight.shape)}"
+        )
+    tensors = [("input", input), ("weight", weight)] + ([("bias", bias)] if bias is not None else [])
+    for label, t in tensors[1:]:
+        if t.device != input.device:
+            raise TorchLayerError(
+                f"{name}: input is on {input.device} but {label} is on {t.device}; move them to the same "
+                f"device (e.g. {label}.to(input.device) or module.to(device))"
+            )
+        if t.dtype != input.dtype:
+            raise TorchLayerError(
+                f"{name}: input has dtype {input.dtype} but {label} has dtype {t.dtype}; they must match "
+                f"(e.g. input.to({t.dtype}) or module.to({input.dtype}))"
+            )
+
+
+#: the strategy and plan of the latest call (the modules remember it per module)
+_last_choice: list = [None, None]
+
+#: validated plans by call arguments, so repeated calls skip the Python geometry work
+_plans: dict[str, Plan] = {}
+
+
+def _prepare(ndim, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy, output_size,
+             compiling):
+    """Validate the call, build its geometry and choose a strategy: plain Python, run eagerly."""
+    name = f"conv_transpose{ndim}d"
+    _check_tensors(name, ndim, input, weight, bias)
+    if isinstance(groups, bool) or not isinstance(groups, int):
+        raise TorchLayerTypeError(f"{name}(): groups={groups!r} must be an int")
+    if groups < 1:
+        raise TorchLayerError(f"non-positive groups is not supported: groups={groups}; use groups >= 1")
+    batch_shape = tuple(input.shape) if input.dim() == ndim + 2 else (1,) + tuple(input.shape)
+    in_channels = weight.shape[0]
+    if in_channels % groups:
+        raise TorchLayerError(
+            f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got "
+            f"weight of size {list(weight.shape)} instead"
+        )
+    if batch_shape[1] != in_channels:
+        raise TorchLayerError(
+            f"Given transposed=1, weight of size {list(weight.shape)}, expected input{list(batch_shape)} to have "
+            f"{in_channels} channels, but got {batch_shape[1]} channels instead"
+        )
+    out_channels = weight.shape[1] * groups
+    if bias is not None and (bias.dim() != 1 or bias.shape[0] != out_channels):
+        raise TorchLayerError(
+            f"Given transposed=1, weight of size {list(weight.shape)}, expected bias to be 1-dimensional with "
+            f"{out_channels} elements, but got bias of size {list(bias.shape)} instead"
+        )
+    # The geometry depends only on these; repr keeps lists and tuples apart as torch's checks do.
+    key = repr((batch_shape[2:], tuple(weight.shape), stride, padding, output_padding, dilation, groups, output_size))
+    plan = _plans.get(key)
+    if plan is None:
+        try:
+            geo = layer_geometry(
+                batch_shape[2:], tuple(weight.shape[2:]), stride, padding, output_padding, dilation, groups, output_size
+            )
+        except TorchLayerError:
+            raise
+        except ConfigError as err:
+            kind = TorchLayerTypeError if "must be an integer" in str(err) else TorchLayerError
+            raise kind(f"{name}: {err}") from None
+        plan = Plan(geo, in_channels, out_channels)
+        if len(_plans) > 4096:  # a long-running process with ever-new shapes: start over
+            _plans.clear()
+        _plans[key] = plan
+    if input.numel() == 0 or weight.numel() == 0 or not input.dtype.is_floating_point:
+        return "native", plan  # empty tensors and integer/complex dtypes: leave them to torch
+    x = input if input.dim() == ndim + 2 else input.unsqueeze(0)
+    if compiling and strategy is None:
+        strategy = "deterministic"  # never time inside a traced program
+    return choose(x, weight, bias, plan, strategy), plan
+
+
+# torch.compile: the Python above runs eagerly (one graph break); the chosen strategy's torch ops are traced.
+_prepare_eager = torch.compiler.disable(_prepare) if hasattr(torch, "compiler") else _prepare
+
+
+def _is_compiling() -> bool:
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
+
+
+def _conv_transpose(
+    ndim: int, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy, output_size=None
+) -> torch.Tensor:
+    name_used, plan = _prepare_eager(
+        ndim, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy, output_size,
+        _is_compiling(),
+    )
+    _last_choice[:] = [name_used, plan]
+    unbatched = input.dim() == ndim + 1
+    x = input.unsqueeze(0) if unbatched else input
+    y = run(name_used, x, weight, bias, plan)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *, strategy=None):
+    """Drop-in for ``torch.nn.functional.conv_transpose1d`` (see :func:`conv_transpose2d`)."""
+    return _conv_transpose(1, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *, strategy=None):
+    """Drop-in for ``torch.nn.functional.conv_transpose2d``, choosing the fastest strategy.
+
+    Parameters
+    ----------
+    input : Tensor
+        (N, C_in, H, W), or (C_in, H, W) unbatched.
+    weight : Tensor
+        (C_in, C_out/groups, kH, kW).
+    bias : Tensor, optional
+        (C_out,).
+    stride, padding, output_padding, dilation : int or tuple
+        As in PyTorch; ``padding`` may also be ``'valid'``, ``'same'``,
+        ``'same_upper'`` or ``'same_lower'`` (see :func:`layer_geometry`).
+    groups : int
+    strategy : str, optional
+        Force a strategy or a mode (see :mod:`tconv.torch.picker`).
+
+    Returns
+    -------
+    Tensor
+        Equal to PyTorch's result (up to floating-point rounding).
+
+    Raises
+    ------
+    TorchLayerError
+        (a ConfigError, ValueError and RuntimeError) for whatever PyTorch rejects,
+        and for input, weight and bias on different devices or with different dtypes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x, w = torch.randn(2, 4, 5, 5), torch.randn(4, 3, 3, 3)
+    >>> y = conv_transpose2d(x, w, stride=2, padding=1, output_padding=1)
+    >>> y.shape
+    torch.Size([2, 3, 10, 10])
+    >>> torch.allclose(y, torch.nn.functional.conv_transpose2d(x, w, None, 2, 1, 1), atol=1e-4)
+    True
+    """
+    return _conv_transpose(2, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy)
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *, strategy=None):
+    """Drop-in for ``torch.nn.functional.conv_transpose3d`` (see :func:`conv_transpose2d`)."""
+    return _conv_transpose(3, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy)

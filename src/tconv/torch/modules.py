@@ -1,0 +1,191 @@
+"""``ConvTranspose1d/2d/3d``: subclasses of ``torch.nn.ConvTranspose*d`` with a faster forward.
+
+The parameters (``weight``, ``bias``), their shapes, initialization and the
+state_dict keys are torch's own, so a checkpoint saved from
+``nn.ConvTranspose2d`` loads unchanged, and back.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .functional import STRING_PADDINGS, TorchLayerError, _conv_transpose, _is_compiling, _last_choice
+from .picker import _check_mode, get_strategy
+from .strategies import run
+
+__all__ = ["ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
+
+
+class _TconvMixin:
+    _ndim: int
+
+    def _setup(self, padding: Any, strategy: str | None) -> None:
+        self.string_padding = padding.lower() if isinstance(padding, str) else None
+        if self.string_padding is not None:
+            self.padding = self.string_padding  # shown by repr; the window comes from layer_geometry
+            if any(self.output_padding):
+                raise TorchLayerError(
+                    f"output_padding={self.output_padding!r} cannot be combined with padding={padding!r}: the "
+                    "string modes fix the output size themselves"
+                )
+        self.strategy = None if strategy is None else _check_mode(strategy)
+
+    def _output_size_spatial(self, input: torch.Tensor, output_size):
+        """PyTorch's rule: ``output_size`` lists the spatial sizes, optionally after batch/channel sizes."""
+        if output_size is None:
+            return None
+        nd = self._ndim
+        non_spatial = 2 if input.dim() == nd + 2 else 1
+        sizes = list(output_size)
+        if len(sizes) == non_spatial + nd:
+            sizes = sizes[non_spatial:]
+        if len(sizes) != nd:
+            raise TorchLayerError(
+                f"ConvTranspose{nd}D: for {input.dim()}D input, output_size must have {nd} or {non_spatial + nd} "
+                f"elements (got {len(sizes)})"
+            )
+        return tuple(int(s) for s in sizes)
+
+    def _fast_key(self, input, output_size):
+        # Everything _prepare reads; a repeat call with the same key reuses its plan and strategy.
+        w, b = self.weight, self.bias
+        return (
+            input.shape, input.dtype, input.device, input.stride(), input.requires_grad,
+            w.shape, w.dtype, w.device, w.requires_grad,
+            None if b is None else (b.shape, b.dtype, b.device, b.requires_grad),
+            None if output_size is None else tuple(output_size),
+            self.stride, self.padding, self.output_padding, self.dilation, self.groups, self.padding_mode,
+            self.string_padding, self.strategy, get_strategy(), torch.is_grad_enabled(), torch.get_num_threads(),
+        )
+
+    def forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        fast = isinstance(input, torch.Tensor) and not _is_compiling()
+        if fast:
+            key = self._fast_key(input, output_size)
+            hit = self.__dict__.get("_tconv_last")
+            if hit is not None and hit[0] == key:
+                unbatched = input.dim() == self._ndim + 1
+                x = input.unsqueeze(0) if unbatched else input
+                y = run(hit[1], x, self.weight, self.bias, hit[2])
+                return y.squeeze(0) if unbatched else y
+        y = self._forward(input, output_size)
+        if fast:
+            self.__dict__["_tconv_last"] = (key, _last_choice[0], _last_choice[1])
+        return y
+
+    def _forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        if self.padding_mode != "zeros":
+            raise TorchLayerError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
+        if isinstance(input, torch.Tensor) and input.dim() not in (self._ndim + 1, self._ndim + 2):
+            raise TorchLayerError(
+                f"Expected {self._ndim + 1}D (unbatched) or {self._ndim + 2}D (batched) input to "
+                f"conv_transpose{self._ndim}d, but got input of size: {list(input.shape)}"
+            )
+        spatial = self._output_size_spatial(input, output_size)
+        padding = self.string_padding if self.string_padding is not None else self.padding
+        if spatial is not None and self.string_padding is not None:
+            raise TorchLayerError(
+                f"output_size={tuple(spatial)} cannot be combined with padding={padding!r}: the string modes fix "
+                "the output size themselves; use numeric padding with output_size"
+            )
+        return _conv_transpose(
+            self._ndim, input, self.weight, self.bias, self.stride, padding,
+            self.output_padding, self.groups, self.dilation, self.strategy, output_size=spatial,
+        )
+
+
+def _padding_for_torch(padding: Any, ndim: int) -> Any:
+    if isinstance(padding, str):
+        if padding.lower() not in STRING_PADDINGS:
+            raise TorchLayerError(
+                f"padding={padding!r} is not supported; use an int, a tuple of {ndim} ints, or one of "
+                f"{', '.join(map(repr, STRING_PADDINGS))}"
+            )
+        return 0
+    return padding
+
+
+_DOC = """Drop-in for ``torch.nn.ConvTranspose{n}d``, faster on CPU, with 'same' padding.
+
+    Parameters
+    ----------
+    in_channels, out_channels, kernel_size, stride, output_padding, groups, bias, dilation, padding_mode, device, dtype
+        As in ``torch.nn.ConvTranspose{n}d`` (same parameters, same state_dict).
+    padding : int, tuple or str
+        As in PyTorch, or ``'valid'`` (no cropping), ``'same_upper'`` (output
+        ``input*stride``, the odd extra element cropped at the end, as ONNX
+        SAME_UPPER and TF/Keras 'same'), ``'same_lower'`` (the odd extra cropped
+        at the start, ONNX SAME_LOWER) or ``'same'``, which is ``'same_upper'``
+        so that TF/Keras-trained weights give identical outputs.
+    strategy : str, optional
+        Force a strategy or a mode for this module (see :mod:`tconv.torch.picker`).
+
+    ``forward(input, output_size=None)`` follows PyTorch's rules, including
+    unbatched input and output_size with or without the batch/channel sizes.
+
+    Raises
+    ------
+    TorchLayerError
+        Where torch would raise, with the same message or a clearer one.
+"""
+
+
+class ConvTranspose1d(_TconvMixin, nn.ConvTranspose1d):
+    __doc__ = _DOC.format(n=1) + """
+    Examples
+    --------
+    >>> import torch
+    >>> layer = ConvTranspose1d(8, 4, 16, stride=8, padding="same")
+    >>> layer(torch.randn(2, 8, 100)).shape
+    torch.Size([2, 4, 800])
+    """
+    _ndim = 1
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None, *, strategy=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, _padding_for_torch(padding, 1),
+                         output_padding, groups, bias, dilation, padding_mode, device, dtype)
+        self._setup(padding, strategy)
+
+
+class ConvTranspose2d(_TconvMixin, nn.ConvTranspose2d):
+    __doc__ = _DOC.format(n=2) + """
+    Examples
+    --------
+    >>> import torch
+    >>> layer = ConvTranspose2d(16, 8, 4, stride=2, padding=1)
+    >>> reference = torch.nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1)
+    >>> _ = layer.load_state_dict(reference.state_dict())
+    >>> x = torch.randn(1, 16, 8, 8)
+    >>> torch.allclose(layer(x), reference(x), atol=1e-5)
+    True
+    >>> layer(x[0], output_size=(17, 17)).shape
+    torch.Size([8, 17, 17])
+    """
+    _ndim = 2
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None, *, strategy=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, _padding_for_torch(padding, 2),
+                         output_padding, groups, bias, dilation, padding_mode, device, dtype)
+        self._setup(padding, strategy)
+
+
+class ConvTranspose3d(_TconvMixin, nn.ConvTranspose3d):
+    __doc__ = _DOC.format(n=3) + """
+    Examples
+    --------
+    >>> import torch
+    >>> layer = ConvTranspose3d(4, 2, 2, stride=2)
+    >>> layer(torch.randn(1, 4, 3, 3, 3)).shape
+    torch.Size([1, 2, 6, 6, 6])
+    """
+    _ndim = 3
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None, *, strategy=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, _padding_for_torch(padding, 3),
+                         output_padding, groups, bias, dilation, padding_mode, device, dtype)
+        self._setup(padding, strategy)

@@ -1,0 +1,265 @@
+"""Choosing a strategy: measured once per signature and cached, by rule, or forced.
+
+Like ``torch.backends.cudnn.benchmark``, the first call with a new *signature*
+(spatial sizes, kernel, stride, dilation, kept window, channels, groups, batch
+size, dtype, device, memory layout, thread count, whether gradients are
+needed, whether there is a bias) times every eligible strategy on the actual
+tensors (forward, or forward+backward when gradients are needed) and caches the
+fastest; later calls with that signature reuse the choice.
+
+Modes (``set_strategy(mode)``, or ``with use_strategy(mode):``):
+
+``"auto"`` (default)
+    measure once per signature, as above.
+``"deterministic"``
+    no measurement: :func:`deterministic_rule` picks from the signature alone,
+    so the choice (and the floating-point summation order) is the same on
+    every run. It is also what runs while ``torch.compile`` traces a call, so
+    timing never enters a traced graph.
+a strategy name (``"native"``, ``"phase"``, ...)
+    always that strategy (an error names the eligible ones when it cannot run
+    the layer).
+
+A module or function can also force one with ``strategy=...``.
+
+Examples
+--------
+>>> import torch, tconv.torch
+>>> x, w = torch.randn(1, 3, 4, 4), torch.randn(3, 2, 2, 2)
+>>> with tconv.torch.use_strategy("gemm_shuffle"):
+...     y = tconv.torch.conv_transpose2d(x, w, stride=2)
+>>> torch.allclose(y, torch.nn.functional.conv_transpose2d(x, w, stride=2), atol=1e-5)
+True
+>>> tconv.torch.deterministic_rule(x, w, tconv.torch.layer_geometry((4, 4), (2, 2), stride=2))
+'native'
+>>> x, w = torch.randn(1, 64, 256), torch.randn(64, 32, 2)
+>>> tconv.torch.deterministic_rule(x, w, tconv.torch.layer_geometry((256,), (2,), stride=2))
+'gemm_shuffle'
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+import time
+from typing import Iterator
+
+import torch
+
+from ..errors import ConfigError
+from ..geometry import Geometry
+from .strategies import STRATEGIES, Plan, eligible, run
+
+__all__ = [
+    "MODES",
+    "cache_info",
+    "choose",
+    "clear_cache",
+    "deterministic_rule",
+    "get_strategy",
+    "set_strategy",
+    "use_strategy",
+]
+
+MODES = ("auto", "deterministic")
+
+#: below this many flops per call the rule decides without measuring (see deterministic_rule)
+MEASURE_MIN_FLOPS = 2_000_000
+
+_global_mode = "auto"
+_context_mode: contextvars.ContextVar[str | None] = contextvars.ContextVar("tconv_torch_strategy", default=None)
+_cache: dict[tuple, str] = {}
+
+
+def _check_mode(mode: str) -> str:
+    if mode in MODES or mode in STRATEGIES:
+        return mode
+    legal = ", ".join(repr(m) for m in MODES + tuple(STRATEGIES))
+    raise ConfigError(f"strategy={mode!r} is not a mode or a strategy; use one of {legal}")
+
+
+def set_strategy(mode: str) -> None:
+    """Set the process-wide mode: ``"auto"``, ``"deterministic"`` or a strategy name.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name.
+    """
+    global _global_mode
+    _global_mode = _check_mode(mode)
+
+
+def get_strategy() -> str:
+    """The mode in force here (the innermost :func:`use_strategy`, else the global one)."""
+    return _context_mode.get() or _global_mode
+
+
+@contextlib.contextmanager
+def use_strategy(mode: str) -> Iterator[None]:
+    """Within the block, use ``mode`` (``"auto"``, ``"deterministic"`` or a strategy name)."""
+    token = _context_mode.set(_check_mode(mode))
+    try:
+        yield
+    finally:
+        _context_mode.reset(token)
+
+
+def clear_cache() -> None:
+    """Forget every measured choice."""
+    _cache.clear()
+
+
+def cache_info() -> dict[tuple, str]:
+    """A copy of the cache: signature -> chosen strategy."""
+    return dict(_cache)
+
+
+def _layout(x: torch.Tensor) -> str:
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return "channels_last"
+    if x.dim() == 5 and x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous():
+        return "channels_last_3d"
+    return "contiguous" if x.is_contiguous() else "strided"
+
+
+def _needs_grad(x, w, b) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, b))
+
+
+def signature(x, w, b, plan: Plan) -> tuple:
+    """Everything the best strategy may depend on."""
+    return (
+        tuple(plan.geometry.axes),
+        plan.groups,
+        tuple(x.shape[:2]),
+        plan.out_channels,
+        x.dtype,
+        str(x.device),
+        _layout(x),
+        torch.get_num_threads(),
+        _needs_grad(x, w, b),
+        b is not None,
+    )
+
+
+def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry) -> str:
+    """The strategy chosen without measuring (deterministic mode, and under ``torch.compile``).
+
+    The rule, from this project's CPU benchmark (benchmarks/bench_torch.py):
+
+    0. tiny layers (under ``MEASURE_MIN_FLOPS``, 2 MFLOP per call): ``native``
+       (any rewrite's fixed overhead outweighs what it could save; these
+       are not measured in ``"auto"`` mode either, since measuring would
+       cost more than it could ever win back);
+    1. not a CPU floating-point tensor, or float64: ``native`` (oneDNN has
+       no float64 path, and no rewrite measured reliably faster there);
+    2. one input channel per group (depthwise): ``native`` (no rewrite
+       measured reliably faster on our 2-core machine);
+    3. 2-D and 3-D: ``channels_last`` (oneDNN's fast layout; it measured
+       fastest or near it for most float32 layers, k == s ones included);
+    4. 1-D with a non-overlapping kernel (``d*(k-1)+1 <= s``, e.g. k == s):
+       ``gemm_shuffle`` (one GEMM, no zero-insertion); other 1-D: ``native``.
+    """
+    plan = Plan(geometry, w.shape[0], w.shape[1] * geometry.groups)
+    if plan.flops(x.shape[0] if x.dim() == plan.ndim + 2 else 1) < MEASURE_MIN_FLOPS:
+        return "native"
+    if x.device.type != "cpu" or not x.dtype.is_floating_point or x.dtype == torch.float64:
+        return "native"
+    if plan.in_channels == plan.groups:
+        return "native"
+    if plan.ndim >= 2:
+        return "channels_last"
+    return "gemm_shuffle" if plan.non_overlapping else "native"
+
+
+def _is_compiling() -> bool:
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
+
+
+def choose(x, w, b, plan: Plan, forced: str | None = None) -> str:
+    """The strategy for this call (see the module docstring for the order of precedence)."""
+    mode = _check_mode(forced) if forced is not None else get_strategy()
+    if mode in STRATEGIES:
+        if not STRATEGIES[mode][1](plan):
+            raise ConfigError(
+                f"strategy {mode!r} cannot compute this layer; eligible here: {', '.join(eligible(plan))}"
+            )
+        return mode
+    if mode == "deterministic" or _is_compiling() or plan.flops(x.shape[0]) < MEASURE_MIN_FLOPS:
+        return deterministic_rule(x, w, plan.geometry)
+    key = signature(x, w, b, plan)
+    choice = _cache.get(key)
+    if choice is None:
+        choice = _measure(x, w, b, plan)
+        _cache[key] = choice
+    return choice
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _measure(x, w, b, plan: Plan, rounds: int = 5, budget_s: float = 2.0) -> str:
+    """Time every eligible strategy on copies of the real tensors; return the fastest.
+
+    Candidates are timed in rounds (A B C, A B C, ...) so that a burst of load
+    from other processes hits them alike, and each keeps its fastest time.
+    Candidates more than 4x slower than the best after a round are dropped; a
+    winner other than ``native`` is then timed against it head to head three
+    more times, and ``native`` is kept unless the other is still at least
+    ``NATIVE_MARGIN`` (10%) faster.
+    """
+    grad = _needs_grad(x, w, b)
+    xs, ws = x.detach(), w.detach()
+    bs = None if b is None else b.detach()
+    if grad:
+        xs, ws = xs.clone().requires_grad_(x.requires_grad), ws.clone().requires_grad_(w.requires_grad)
+        bs = None if b is None else bs.clone().requires_grad_(b.requires_grad)
+
+    def once(name: str) -> float:
+        start = time.perf_counter()
+        if grad:
+            with torch.enable_grad():
+                y = run(name, xs, ws, bs, plan)
+                y.backward(torch.ones_like(y))
+        else:
+            with torch.no_grad():
+                run(name, xs, ws, bs, plan)
+        _sync(x.device)
+        return time.perf_counter() - start
+
+    best: dict[str, float] = {}
+    for name in eligible(plan):
+        try:
+            once(name)  # warm-up: caches, allocator, oneDNN primitives
+            best[name] = once(name)
+        except (RuntimeError, MemoryError):
+            continue
+    if not best:
+        return "native"
+    spent = sum(best.values())
+    for _ in range(rounds - 1):
+        fastest = min(best.values())
+        alive = [n for n, t in best.items() if t <= 4 * fastest]
+        if spent > budget_s:
+            break
+        for name in alive:
+            elapsed = once(name)
+            spent += elapsed
+            best[name] = min(best[name], elapsed)
+    fastest = min(best, key=best.get)
+    if fastest != "native" and "native" in best:
+        # Confirm a win over torch's own kernel head to head: one lucky sample must not decide.
+        for _ in range(3):
+            for name in ("native", fastest):
+                best[name] = min(best[name], once(name))
+    if "native" in best and best[fastest] > (1 - NATIVE_MARGIN) * best["native"]:
+        return "native"  # not clearly faster: a noisy win would be a coin toss against torch itself
+    return fastest
+
+
+#: another strategy replaces torch's own kernel only when it measured at least this much faster
+NATIVE_MARGIN = 0.10

@@ -1,0 +1,346 @@
+"""The strategies: equivalent ways to compute one transposed convolution in torch.
+
+Each strategy takes a batched input ``x`` (N, C_in, *I), a weight ``w``
+(C_in, C_out/groups, *k), an optional bias and a :class:`Plan` (sizes and the
+kept window, read from a :class:`tconv.Geometry`), and returns the kept window
+of the uncropped output plus bias. All are written with differentiable torch
+ops, so autograd (and ``torch.compile``) see ordinary torch graphs.
+
+``native``
+    ``F.conv_transpose*d`` on the input as given (NCHW for most callers).
+``channels_last``
+    the same op on a channels-last copy (oneDNN's fast layout on CPU); the
+    result is returned in the caller's memory format.
+``gemm_shuffle``
+    non-overlapping kernels (dilated kernel <= stride on every axis, e.g.
+    k == s): one GEMM ``W^T X`` followed by a pixel shuffle.
+``phase``
+    the sub-pixel (phase) decomposition: the output positions ``q*s + r``
+    of phase ``r`` are a stride-1 correlation of the *undilated* input with
+    the phase sub-kernel ``w[r::s]``. The prod(s) phase convolutions run as
+    one grouped stride-1 ``F.conv*d`` (phase kernels stacked along the output
+    channels), then the phases are interleaved.
+``phase_channels_last``
+    the same, with the stride-1 convolution run in the channels-last layout
+    (1-D as 2-D with a unit height); the interleave returns the usual layout.
+``col2im``
+    the GEMM ``W^T X`` (all taps for every input position), then the columns
+    are summed into place: ``F.fold`` for 1-D/2-D, ``index_add`` for N-D.
+``depthwise``
+    one input channel per group: each kernel tap adds ``x * w[tap]`` into a
+    strided slice of the output (no GEMM, no zero-insertion).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..geometry import Geometry
+
+__all__ = ["Plan", "STRATEGIES", "eligible", "run"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What every strategy needs, all taken from one :class:`tconv.Geometry`."""
+
+    geometry: Geometry
+    in_channels: int
+    out_channels: int
+
+    @property
+    def ndim(self) -> int:
+        return self.geometry.ndim
+
+    @property
+    def groups(self) -> int:
+        return self.geometry.groups
+
+    @property
+    def stride(self) -> tuple[int, ...]:
+        return self.geometry.stride
+
+    @property
+    def dilation(self) -> tuple[int, ...]:
+        return self.geometry.dilation
+
+    @property
+    def kernel(self) -> tuple[int, ...]:
+        return self.geometry.kernel_size
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.geometry.input_shape
+
+    @property
+    def torch_args(self) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+        """(padding, output_padding) when F.conv_transpose keeps exactly this window, else None."""
+        padding, output_padding = [], []
+        for ax in self.geometry:
+            op = ax.crop_begin - ax.crop_end
+            if ax.crop_begin < 0 or not 0 <= op < max(ax.stride, ax.dilation):
+                return None
+            padding.append(ax.crop_begin)
+            output_padding.append(op)
+        return tuple(padding), tuple(output_padding)
+
+    def flops(self, batch: int) -> int:
+        """Multiply-adds times two: ``2 * N * C_in * prod(I) * C_out/groups * prod(k)``."""
+        return 2 * batch * self.in_channels * math.prod(self.input_shape) * (self.out_channels // self.groups) * math.prod(self.kernel)
+
+    @property
+    def non_overlapping(self) -> bool:
+        return all(ax.dilated_kernel <= ax.stride for ax in self.geometry)
+
+
+def _spatial_pad(begins, ends) -> list[int]:
+    # F.pad lists the last axis first; negative entries crop.
+    pads: list[int] = []
+    for b, e in zip(reversed(begins), reversed(ends)):
+        pads += [-b, -e]
+    return pads
+
+
+def _window(y: torch.Tensor, crop_begin, crop_end) -> torch.Tensor:
+    """Keep ``y[..., crop_begin : size - crop_end]`` per spatial axis (negative: zeros)."""
+    if all(c == 0 for c in crop_begin) and all(c == 0 for c in crop_end):
+        return y
+    return F.pad(y, _spatial_pad(crop_begin, crop_end))
+
+
+def _add_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    if bias is None:
+        return y
+    return y + bias.view((1, -1) + (1,) * (y.dim() - 2))
+
+
+def _conv_transpose_fn(ndim: int) -> Callable:
+    return (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[ndim - 1]
+
+
+def _conv_fn(ndim: int) -> Callable:
+    return (F.conv1d, F.conv2d, F.conv3d)[ndim - 1]
+
+
+def _native_core(x, w, b, plan: Plan) -> torch.Tensor:
+    fn = _conv_transpose_fn(plan.ndim)
+    if plan.torch_args is not None:
+        padding, output_padding = plan.torch_args
+        return fn(x, w, b, plan.stride, padding, output_padding, plan.groups, plan.dilation)
+    # A window torch cannot express: the symmetric part as padding, the rest sliced (or zero-padded).
+    g = plan.geometry
+    padding = tuple(max(0, min(ax.crop_begin, ax.crop_end)) for ax in g)
+    y = fn(x, w, None, plan.stride, padding, 0, plan.groups, plan.dilation)
+    y = _window(y, [c - p for c, p in zip(g.crop_begin, padding)], [c - p for c, p in zip(g.crop_end, padding)])
+    return _add_bias(y, b)
+
+
+def native(x, w, b, plan: Plan) -> torch.Tensor:
+    return _native_core(x, w, b, plan)
+
+
+_CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
+
+
+def _as_2d(plan: Plan) -> Plan:
+    """A 1-D plan as 2-D with a unit height (channels-last layouts exist only for 2-D and 3-D)."""
+    g2 = Geometry.from_sizes(
+        (1,) + plan.input_shape, (1,) + plan.kernel, (1,) + plan.stride, (1,) + plan.dilation,
+        (0,) + plan.geometry.crop_begin, (0,) + plan.geometry.crop_end, groups=plan.groups,
+    )
+    return Plan(g2, plan.in_channels, plan.out_channels)
+
+
+def _is_channels_last(x: torch.Tensor) -> bool:
+    fmt = _CHANNELS_LAST.get(x.dim())
+    return fmt is not None and x.is_contiguous(memory_format=fmt) and not x.is_contiguous()
+
+
+def channels_last(x, w, b, plan: Plan) -> torch.Tensor:
+    if plan.ndim == 1:
+        return channels_last(x.unsqueeze(2), w.unsqueeze(2), b, _as_2d(plan)).squeeze(2).contiguous()
+    fmt = _CHANNELS_LAST[x.dim()]
+    was_channels_last = _is_channels_last(x)
+    y = _native_core(x.contiguous(memory_format=fmt), w.contiguous(memory_format=fmt), b, plan)
+    return y.contiguous(memory_format=fmt) if was_channels_last else y.contiguous()
+
+
+def _dilate_weight(w: torch.Tensor, plan: Plan) -> torch.Tensor:
+    """The weight with ``d-1`` zeros between taps: an undilated kernel of size ``d*(k-1)+1``."""
+    if all(d == 1 for d in plan.dilation):
+        return w
+    wd = w.new_zeros(w.shape[:2] + plan.geometry.dilated_kernel)
+    wd[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in plan.dilation)] = w
+    return wd
+
+
+def _grouped_cols(x, w, plan: Plan, taps: tuple[int, ...]) -> torch.Tensor:
+    """``W^T X`` per group: (N, C_out * prod(taps), prod(I)), rows ordered (c_out, tap)."""
+    n, g = x.shape[0], plan.groups
+    cin_g = plan.in_channels // g
+    positions = math.prod(plan.input_shape)
+    ntaps = math.prod(taps)
+    xg = x.reshape(n, g, cin_g, positions)
+    wg = w.reshape(g, cin_g, -1).transpose(1, 2)  # (g, C_out/g * taps, C_in/g)
+    if g == 1:
+        cols = torch.matmul(wg[0], xg[:, 0])
+    else:
+        cols = torch.matmul(wg.unsqueeze(0), xg)
+    return cols.reshape(n, plan.out_channels * ntaps, positions)
+
+
+def gemm_shuffle(x, w, b, plan: Plan) -> torch.Tensor:
+    """Non-overlapping kernels: every output element gets exactly one tap, so a GEMM and a shuffle suffice."""
+    wd = _dilate_weight(w, plan)
+    # Pad each kernel axis to the stride: each input element then owns an s-sized output block.
+    grow = [s - k for s, k in zip(plan.stride, plan.geometry.dilated_kernel)]
+    if any(grow):
+        wd = F.pad(wd, _spatial_pad([0] * plan.ndim, [-e for e in grow]))
+    cols = _grouped_cols(x, wd, plan, plan.stride)
+    n, nd = x.shape[0], plan.ndim
+    y = cols.reshape((n, plan.out_channels) + plan.stride + plan.input_shape)
+    # (N, C, s1.., I1..) -> (N, C, I1, s1, I2, s2, ...)
+    order = [0, 1] + [p for a in range(nd) for p in (2 + nd + a, 2 + a)]
+    y = y.permute(order).reshape((n, plan.out_channels) + tuple(i * s for i, s in zip(plan.input_shape, plan.stride)))
+    g = plan.geometry
+    y = _window(y, g.crop_begin, [c + e for c, e in zip(g.crop_end, grow)])
+    return _add_bias(y, b)
+
+
+def phase(x, w, b, plan: Plan, memory_format: torch.memory_format | None = None) -> torch.Tensor:
+    """Sub-pixel decomposition: prod(s) stride-1 correlations of the undilated input, interleaved."""
+    if memory_format is not None and plan.ndim == 1:
+        return phase(x.unsqueeze(2), w.unsqueeze(2), b, _as_2d(plan), torch.channels_last).squeeze(2)
+    nd, g = plan.ndim, plan.groups
+    wd = _dilate_weight(w, plan)
+    K = plan.geometry.dilated_kernel
+    taps = tuple(-(-k // s) for k, s in zip(K, plan.stride))  # taps per phase, ceil(K/s)
+    grow = [t * s - k for t, s, k in zip(taps, plan.stride, K)]
+    if any(grow):
+        wd = F.pad(wd, _spatial_pad([0] * nd, [-e for e in grow]))
+    cin, cout_g = w.shape[0], w.shape[1]
+    # tap index m*s + r -> (m, r); phases r become output channels (group-major, then phase, then c_out).
+    shape = (cin, cout_g) + tuple(v for t, s in zip(taps, plan.stride) for v in (t, s))
+    wp = wd.reshape(shape)
+    order = [0] + [3 + 2 * a for a in range(nd)] + [1] + [2 + 2 * a for a in range(nd)]
+    phases = math.prod(plan.stride)
+    wp = wp.permute(order).reshape((cin, phases * cout_g) + taps)
+    # conv_transpose with stride 1 == correlation with the flipped kernel, channels swapped per group.
+    cin_g = cin // g
+    wc = wp.reshape((g, cin_g, phases * cout_g) + taps).transpose(1, 2).reshape((g * phases * cout_g, cin_g) + taps)
+    wc = wc.flip(list(range(2, 2 + nd)))
+    if memory_format is not None:
+        memory_format = _CHANNELS_LAST[x.dim()]
+        x, wc = x.contiguous(memory_format=memory_format), wc.contiguous(memory_format=memory_format)
+    y = _conv_fn(nd)(x, wc, None, 1, [t - 1 for t in taps], 1, g)
+    n = x.shape[0]
+    q = y.shape[2:]
+    y = y.reshape((n, g) + plan.stride + (cout_g,) + tuple(q))
+    order = [0, 1, 2 + nd] + [p for a in range(nd) for p in (3 + nd + a, 2 + a)]
+    y = y.permute(order).reshape((n, plan.out_channels) + tuple(qa * s for qa, s in zip(q, plan.stride)))
+    geo = plan.geometry
+    extra = [qa * s - f for qa, s, f in zip(q, plan.stride, geo.full_shape)]
+    y = _window(y, geo.crop_begin, [c + e for c, e in zip(geo.crop_end, extra)])
+    return _add_bias(y, b)
+
+
+def col2im(x, w, b, plan: Plan) -> torch.Tensor:
+    """GEMM to columns, then sum every tap into place (F.fold in 1-D/2-D, index_add in N-D)."""
+    n, nd = x.shape[0], plan.ndim
+    cols = _grouped_cols(x, w, plan, plan.kernel)
+    geo = plan.geometry
+    if nd <= 2:
+        pad1 = (lambda t, v: (v,) + tuple(t)) if nd == 1 else (lambda t, v: tuple(t))
+        y = F.fold(
+            cols,
+            output_size=pad1(geo.full_shape, 1),
+            kernel_size=pad1(plan.kernel, 1),
+            dilation=pad1(plan.dilation, 1),
+            stride=pad1(plan.stride, 1),
+        )
+        if nd == 1:
+            y = y.squeeze(2)
+    else:
+        index = _scatter_index(plan, x.device)
+        flat = x.new_zeros((n, plan.out_channels, math.prod(geo.full_shape)))
+        y = flat.index_add(2, index, cols.reshape(n, plan.out_channels, -1)).reshape(
+            (n, plan.out_channels) + geo.full_shape
+        )
+    y = _window(y, geo.crop_begin, geo.crop_end)
+    return _add_bias(y, b)
+
+
+def _scatter_index(plan: Plan, device) -> torch.Tensor:
+    """Flat full-output position of (tap, input position), in the columns' (tap, position) order."""
+    geo = plan.geometry
+    index = torch.zeros((), dtype=torch.long, device=device)
+    place = 1
+    parts = []
+    for a in reversed(range(plan.ndim)):
+        ax = geo[a]
+        parts.append((a, ax, place))
+        place *= ax.full
+    nd = plan.ndim
+    for a, ax, scale in parts:
+        tap = torch.arange(ax.kernel_size, device=device) * ax.dilation
+        pos = torch.arange(ax.input_size, device=device) * ax.stride
+        shape_t = [1] * (2 * nd)
+        shape_t[a] = -1
+        shape_p = [1] * (2 * nd)
+        shape_p[nd + a] = -1
+        index = index + (tap.view(shape_t) + pos.view(shape_p)) * scale
+    return index.reshape(-1)
+
+
+def depthwise(x, w, b, plan: Plan) -> torch.Tensor:
+    """One input channel per group: each tap adds ``x * w[tap]`` into a strided output slice."""
+    n, nd = x.shape[0], plan.ndim
+    channels, multiplier = w.shape[0], w.shape[1]
+    geo = plan.geometry
+    full = x.new_zeros((n, channels, multiplier) + geo.full_shape)
+    xs = x.unsqueeze(2)
+    for tap in _taps(plan.kernel):
+        wt = w[(slice(None), slice(None)) + tap].reshape((1, channels, multiplier) + (1,) * nd)
+        region = tuple(
+            slice(t * d, t * d + (i - 1) * s + 1, s)
+            for t, d, i, s in zip(tap, plan.dilation, plan.input_shape, plan.stride)
+        )
+        full[(slice(None),) * 3 + region] += xs * wt
+    y = full.reshape((n, channels * multiplier) + geo.full_shape)
+    y = _window(y, geo.crop_begin, geo.crop_end)
+    return _add_bias(y, b)
+
+
+def _taps(kernel: tuple[int, ...]):
+    if not kernel:
+        yield ()
+        return
+    for t in range(kernel[0]):
+        for rest in _taps(kernel[1:]):
+            yield (t,) + rest
+
+
+#: name -> (function, eligibility test on a Plan)
+STRATEGIES: dict[str, tuple[Callable, Callable[[Plan], bool]]] = {
+    "native": (native, lambda plan: True),
+    "channels_last": (channels_last, lambda plan: True),
+    "gemm_shuffle": (gemm_shuffle, lambda plan: plan.non_overlapping),
+    "phase": (phase, lambda plan: True),
+    "phase_channels_last": (lambda x, w, b, plan: phase(x, w, b, plan, torch.channels_last), lambda plan: True),
+    "col2im": (col2im, lambda plan: True),
+    "depthwise": (depthwise, lambda plan: plan.in_channels == plan.groups),
+}
+
+
+def eligible(plan: Plan) -> list[str]:
+    """The strategies that can compute ``plan``, in a fixed order."""
+    return [name for name, (_, ok) in STRATEGIES.items() if ok(plan)]
+
+
+def run(name: str, x, w, b, plan: Plan) -> torch.Tensor:
+    """Run strategy ``name`` (which must be eligible for ``plan``)."""
+    return STRATEGIES[name][0](x, w, b, plan)

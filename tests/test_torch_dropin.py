@@ -1,0 +1,407 @@
+"""tconv.torch against the real torch.nn.ConvTranspose*d, keras and onnxruntime.
+
+Every strategy is forced in turn and compared with PyTorch's own result; gradients are checked
+with torch.autograd.gradcheck in float64; errors are compared side by side with torch's.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+
+import tconv  # noqa: E402
+import tconv.torch as tt  # noqa: E402
+from tconv.torch.strategies import STRATEGIES, Plan, eligible  # noqa: E402
+
+ALL = list(STRATEGIES)
+NN = {1: torch.nn.ConvTranspose1d, 2: torch.nn.ConvTranspose2d, 3: torch.nn.ConvTranspose3d}
+OURS = {1: tt.ConvTranspose1d, 2: tt.ConvTranspose2d, 3: tt.ConvTranspose3d}
+FUNCS = {1: tt.conv_transpose1d, 2: tt.conv_transpose2d, 3: tt.conv_transpose3d}
+TORCH_FUNCS = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_picker():
+    # One thread: these tensors are tiny, and on a shared 2-core machine two OpenMP threads
+    # spin against other processes and make every call ~100x slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    tt.set_strategy("auto")
+    tt.clear_cache()
+    yield
+    tt.set_strategy("auto")
+    torch.set_num_threads(threads)
+
+
+@st.composite
+def layers(draw, max_ndim=3):
+    nd = draw(st.integers(1, max_ndim))
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    cin = groups * draw(st.integers(1, 2))
+    cout = groups * draw(st.integers(1, 2))
+    if draw(st.booleans()) and groups == 1:  # depthwise, with a channel multiplier
+        groups = cin = draw(st.integers(1, 3))
+        cout = cin * draw(st.integers(1, 2))
+    size = 5 if nd < 3 else 3
+    spatial = tuple(draw(st.integers(1, size)) for _ in range(nd))
+    kernel = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    padding = tuple(draw(st.integers(0, 2)) for _ in range(nd))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    try:  # keep only layers PyTorch accepts (tconv's geometry follows its rules; checked in test_errors_*)
+        tconv.geometry(spatial, kernel, "pytorch", stride=stride, padding=padding,
+                       output_padding=output_padding, dilation=dilation)
+    except tconv.ConfigError:
+        padding = (0,) * nd
+    return dict(nd=nd, groups=groups, cin=cin, cout=cout, spatial=spatial, kernel=kernel, stride=stride,
+                dilation=dilation, padding=padding, output_padding=output_padding,
+                batch=draw(st.integers(1, 2)), bias=draw(st.booleans()))
+
+
+def _pair(cfg, dtype=torch.float64):
+    torch.manual_seed(0)
+    ref = NN[cfg["nd"]](cfg["cin"], cfg["cout"], cfg["kernel"], cfg["stride"], cfg["padding"],
+                        cfg["output_padding"], cfg["groups"], cfg["bias"], cfg["dilation"], dtype=dtype)
+    ours = OURS[cfg["nd"]](cfg["cin"], cfg["cout"], cfg["kernel"], cfg["stride"], cfg["padding"],
+                           cfg["output_padding"], cfg["groups"], cfg["bias"], cfg["dilation"], dtype=dtype)
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn((cfg["batch"], cfg["cin"]) + cfg["spatial"], dtype=dtype)
+    return ref, ours, x
+
+
+@pytest.mark.parametrize("strategy", ALL)
+@settings(max_examples=12)
+@given(cfg=layers())
+def test_every_strategy_equals_torch(strategy, cfg):
+    ref, ours, x = _pair(cfg)
+    plan = Plan(tt.layer_geometry(cfg["spatial"], cfg["kernel"], cfg["stride"], cfg["padding"],
+                                  cfg["output_padding"], cfg["dilation"], cfg["groups"]), cfg["cin"], cfg["cout"])
+    expected = ref(x)
+    if strategy not in eligible(plan):
+        with pytest.raises(tconv.ConfigError, match="eligible here"):
+            with tt.use_strategy(strategy):
+                ours(x)
+        return
+    with tt.use_strategy(strategy):
+        got = ours(x)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=15)
+@given(cfg=layers(max_ndim=2))
+def test_auto_and_deterministic_equal_torch_float32(cfg):
+    ref, ours, x = _pair(cfg, torch.float32)
+    expected = ref(x)
+    for mode in ("auto", "deterministic"):
+        with tt.use_strategy(mode):
+            torch.testing.assert_close(ours(x), expected, rtol=1e-4, atol=1e-4)
+
+
+GRAD_CASES = [
+    # nd, cin, cout, groups, spatial, kernel, stride, padding, output_padding, dilation
+    (1, 2, 3, 1, (4,), (3,), (2,), 1, 1, (1,)),
+    (2, 2, 2, 2, (3, 2), (2, 3), (2, 1), "same", 0, (1, 2)),
+    (2, 2, 2, 1, (2, 3), (2, 2), (2, 2), (1, 0), 0, (1, 1)),
+    (3, 2, 2, 1, (2, 2, 2), (2, 1, 2), (2, 2, 1), "same_lower", 0, (1, 1, 1)),
+    (2, 2, 4, 2, (3, 3), (1, 1), (3, 2), "same", 0, (1, 1)),  # k < s: zeros appended, plus bias
+]
+
+
+@pytest.mark.parametrize("strategy", ALL)
+@pytest.mark.parametrize("case", GRAD_CASES, ids=lambda c: f"{c[0]}d-{c[7]}")
+def test_gradcheck_every_strategy(strategy, case):
+    nd, cin, cout, groups, spatial, kernel, stride, padding, output_padding, dilation = case
+    torch.manual_seed(0)
+    x = torch.randn((2, cin) + spatial, dtype=torch.float64, requires_grad=True)
+    w = torch.randn((cin, cout // groups) + kernel, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(cout, dtype=torch.float64, requires_grad=True)
+    plan = Plan(tt.layer_geometry(spatial, kernel, stride, padding, output_padding, dilation, groups), cin, cout)
+    if strategy not in eligible(plan):
+        pytest.skip(f"{strategy} does not apply to this layer")
+    fn = FUNCS[nd]
+    assert torch.autograd.gradcheck(
+        lambda x, w, b: fn(x, w, b, stride, padding, output_padding, groups, dilation, strategy=strategy), (x, w, b)
+    )
+
+
+def test_state_dict_round_trip_with_nn():
+    ref = torch.nn.ConvTranspose2d(6, 4, (3, 2), stride=(2, 1), padding=1, output_padding=(1, 0), groups=2, dilation=(1, 2))
+    ours = tt.ConvTranspose2d(6, 4, (3, 2), stride=(2, 1), padding=1, output_padding=(1, 0), groups=2, dilation=(1, 2))
+    assert isinstance(ours, torch.nn.ConvTranspose2d)
+    assert list(ours.state_dict()) == list(ref.state_dict()) == ["weight", "bias"]
+    ours.load_state_dict(ref.state_dict())
+    back = torch.nn.ConvTranspose2d(6, 4, (3, 2), stride=(2, 1), padding=1, output_padding=(1, 0), groups=2, dilation=(1, 2))
+    back.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 6, 5, 4)
+    torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(back(x), ref(x))
+
+
+# ---- padding='same' ---------------------------------------------------------------------------
+SAME_CASES = [((5, 6), (3, 4), (2, 2)), ((5, 6), (1, 3), (2, 3)), ((4, 3), (4, 5), (3, 2)), ((3, 3), (2, 2), (1, 1))]
+
+
+@pytest.mark.parametrize("spatial, kernel, stride", SAME_CASES)
+def test_same_equals_keras(keras, spatial, kernel, stride):
+    torch.manual_seed(1)
+    x = torch.randn((2, 3) + spatial, dtype=torch.float64)
+    w = torch.randn((3, 2) + kernel, dtype=torch.float64)
+    b = torch.randn(2, dtype=torch.float64)
+    layer = keras.layers.Conv2DTranspose(2, kernel, strides=stride, padding="same", dtype="float64")
+    layer.build((2,) + spatial + (3,))
+    layer.set_weights([w.permute(2, 3, 1, 0).numpy(), b.numpy()])
+    expected = torch.from_numpy(np.array(layer(x.permute(0, 2, 3, 1).numpy()))).permute(0, 3, 1, 2)
+    for padding in ("same", "same_upper"):
+        plan = Plan(tt.layer_geometry(spatial, kernel, stride, padding), 3, 2)
+        for strategy in eligible(plan):
+            module = tt.ConvTranspose2d(3, 2, kernel, stride=stride, padding=padding, dtype=torch.float64,
+                                        strategy=strategy)
+            with torch.no_grad():
+                module.weight.copy_(w)
+                module.bias.copy_(b)
+                got = module(x)
+            assert got.shape[2:] == tuple(i * s for i, s in zip(spatial, stride))
+            torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
+def _onnx_conv_transpose(x, w, stride, auto_pad):
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("ConvTranspose", ["X", "W"], ["Y"], auto_pad=auto_pad, strides=list(stride))
+    graph = helper.make_graph(
+        [node], "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, list(x.shape)),
+         helper.make_tensor_value_info("W", TensorProto.FLOAT, list(w.shape))],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return torch.from_numpy(session.run(None, {"X": x.numpy(), "W": w.numpy()})[0])
+
+
+@pytest.mark.parametrize("spatial, kernel, stride", [c for c in SAME_CASES if all(k >= s for k, s in zip(c[1], c[2]))])
+@pytest.mark.parametrize("mode", ["SAME_UPPER", "SAME_LOWER"])
+def test_same_upper_lower_equal_onnxruntime(ort, spatial, kernel, stride, mode):
+    # onnxruntime clamps SAME to the full output when the kernel is shorter than the stride (see
+    # tconv.conventions.onnx), so only kernels >= stride are compared here.
+    torch.manual_seed(2)
+    x, w = torch.randn((1, 3) + spatial), torch.randn((3, 2) + kernel)
+    expected = _onnx_conv_transpose(x, w, stride, mode)
+    for strategy in ALL:
+        plan = Plan(tt.layer_geometry(spatial, kernel, stride, mode.lower()), 3, 2)
+        if strategy not in eligible(plan):
+            continue
+        got = tt.conv_transpose2d(x, w, None, stride, mode.lower(), strategy=strategy)
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_same_lower_differs_from_upper_only_by_the_odd_element():
+    g_up = tt.layer_geometry((8,), (4,), stride=(2,), padding="same_upper")
+    g_lo = tt.layer_geometry((8,), (4,), stride=(2,), padding="same_lower")
+    assert g_up.output_shape == g_lo.output_shape == (16,)
+    assert (g_up.crop_begin, g_up.crop_end) == ((1,), (1,))  # even total: both modes agree
+    g_up = tt.layer_geometry((8,), (3,), stride=(2,), padding="same_upper")
+    g_lo = tt.layer_geometry((8,), (3,), stride=(2,), padding="same_lower")
+    assert (g_up.crop_begin, g_up.crop_end, g_lo.crop_begin, g_lo.crop_end) == ((0,), (1,), (1,), (0,))
+
+
+def test_valid_is_padding_zero():
+    torch.manual_seed(3)
+    x, w = torch.randn(1, 2, 4, 5), torch.randn(2, 3, 3, 2)
+    torch.testing.assert_close(tt.conv_transpose2d(x, w, None, 2, "valid"), F.conv_transpose2d(x, w, None, 2))
+
+
+# ---- output_size ------------------------------------------------------------------------------
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("with_channels", [False, True])
+def test_output_size_like_torch(batched, with_channels):
+    torch.manual_seed(4)
+    ref = torch.nn.ConvTranspose2d(3, 2, 3, stride=(2, 3), padding=1)
+    ours = tt.ConvTranspose2d(3, 2, 3, stride=(2, 3), padding=1)
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 3, 4, 5) if batched else torch.randn(3, 4, 5)
+    for size in [(7, 13), (8, 14), (8, 15)]:
+        full = ((2, 2) if batched else (2,)) + size if with_channels else size
+        expected = ref(x, output_size=list(full))
+        got = ours(x, output_size=list(full))
+        assert got.shape == expected.shape
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    for bad in [(6, 13), (9, 13), (7, 12, 1)]:
+        with pytest.raises(ValueError) as torch_error:
+            ref(x, output_size=list(bad))
+        with pytest.raises(ValueError) as our_error:
+            ours(x, output_size=list(bad))
+        assert isinstance(our_error.value, tconv.ConfigError), torch_error.value
+
+
+def test_unbatched_input_3d_and_1d():
+    torch.manual_seed(5)
+    for nd, shape in ((1, (3, 7)), (3, (3, 2, 3, 2))):
+        ref = NN[nd](3, 4, 2, stride=2, padding=1, output_padding=1)
+        ours = OURS[nd](3, 4, 2, stride=2, padding=1, output_padding=1)
+        ours.load_state_dict(ref.state_dict())
+        x = torch.randn(shape)
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+
+
+# ---- picker --------------------------------------------------------------------------------------
+def test_picker_measures_once_and_caches():
+    layer = tt.ConvTranspose2d(16, 16, 3, stride=2, padding=1)
+    x = torch.randn(1, 16, 24, 24)  # above MEASURE_MIN_FLOPS, so it is measured
+    with torch.no_grad():
+        expected = torch.nn.functional.conv_transpose2d(x, layer.weight, layer.bias, 2, 1)
+        torch.testing.assert_close(layer(x), expected, rtol=1e-4, atol=1e-4)
+        assert len(tconv.torch.picker.cache_info()) == 1
+        layer(x)
+        assert len(tconv.torch.picker.cache_info()) == 1
+        layer(torch.randn(1, 16, 25, 24))  # a new signature is measured once more
+        assert len(tconv.torch.picker.cache_info()) == 2
+        layer(torch.randn(1, 16, 4, 4))  # tiny: decided by the rule, not measured
+    assert len(tconv.torch.picker.cache_info()) == 2
+    assert set(tconv.torch.picker.cache_info().values()) <= set(ALL)
+
+
+def test_deterministic_mode_and_forcing():
+    x, w = torch.randn(1, 4, 6, 6), torch.randn(4, 3, 2, 2)
+    tt.set_strategy("deterministic")
+    tt.conv_transpose2d(x, w, stride=2)
+    assert tconv.torch.picker.cache_info() == {}  # nothing measured
+    assert tt.deterministic_rule(x, w, tt.layer_geometry((6, 6), (2, 2), stride=2)) == "native"  # tiny
+    big_x, big_w = torch.randn(1, 64, 256), torch.randn(64, 32, 2)
+    assert tt.deterministic_rule(big_x, big_w, tt.layer_geometry((256,), (2,), stride=2)) == "gemm_shuffle"
+    big_x, big_w = torch.randn(1, 64, 16, 16), torch.randn(64, 32, 2, 2)
+    assert tt.deterministic_rule(big_x, big_w, tt.layer_geometry((16, 16), (2, 2), stride=2)) == "channels_last"
+    with pytest.raises(tconv.ConfigError, match="eligible here"):
+        tt.conv_transpose2d(x, w, stride=1, padding=0, strategy="gemm_shuffle")  # k=2 > s=1 overlaps
+    with pytest.raises(tconv.ConfigError, match="not a mode or a strategy"):
+        tt.set_strategy("fastest")
+    with pytest.raises(tconv.ConfigError, match="not a mode or a strategy"):
+        tt.ConvTranspose2d(4, 3, 2, strategy="nope")
+
+
+def test_torch_compile_smoke():
+    torch.manual_seed(6)
+    layer = tt.ConvTranspose2d(4, 3, 3, stride=2, padding="same")
+    compiled = torch.compile(layer, backend="eager")
+    x = torch.randn(2, 4, 5, 5, requires_grad=True)
+    y = compiled(x)
+    torch.testing.assert_close(y, layer(x))
+    y.sum().backward()
+    assert x.grad is not None and layer.weight.grad is not None
+
+
+def test_import_tconv_does_not_import_torch():
+    code = "import sys, tconv; tconv.output_shape(4, 3); import tconv.torch; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- bad input: side by side with torch ------------------------------------------------------------
+BAD_CALLS = [
+    ("input 2-D", dict(x=(4, 5), w=(4, 2, 3, 3))),
+    ("input 5-D", dict(x=(1, 4, 5, 5, 5), w=(4, 2, 3, 3))),
+    ("channels", dict(x=(1, 3, 5, 5), w=(4, 2, 3, 3))),
+    ("groups divide", dict(x=(1, 4, 5, 5), w=(4, 2, 3, 3), groups=3)),
+    ("groups 0", dict(x=(1, 4, 5, 5), w=(4, 2, 3, 3), groups=0)),
+    ("negative padding", dict(x=(1, 4, 5, 5), w=(4, 2, 3, 3), padding=-1)),
+    ("stride 0", dict(x=(1, 4, 5, 5), w=(4, 2, 3, 3), stride=0)),
+    ("dilation 0", dict(x=(1, 4, 5, 5), w=(4, 2, 3, 3), dilation=0)),
+    ("output_padding >= stride and dilation", dict(x=(1, 4, 5, 5), w=(4, 2, 3, 3), stride=2, output_padding=2)),
+    ("output too small", dict(x=(1, 4, 2, 2), w=(4, 2, 3, 3), padding=3)),
+    ("bias size", dict(x=(1, 4, 5, 5), w=(4, 2, 3, 3), b=(3,))),
+    ("weight 3-D", dict(x=(1, 4, 5, 5), w=(4, 2, 3))),
+    ("padding float", dict(x=(1, 4, 5, 5), w=(4, 2, 3, 3), padding=1.5)),
+    ("stride tuple too long", dict(x=(1, 4, 5, 5), w=(4, 2, 3, 3), stride=(2, 2, 2))),
+]
+
+
+@pytest.mark.parametrize("label, call", BAD_CALLS, ids=[c[0] for c in BAD_CALLS])
+def test_errors_like_torch_functional(label, call):
+    x, w = torch.randn(call["x"]), torch.randn(call["w"])
+    b = torch.randn(call["b"]) if "b" in call else None
+    args = {k: v for k, v in call.items() if k not in ("x", "w", "b")}
+    with pytest.raises(Exception) as torch_error:
+        F.conv_transpose2d(x, w, b, **args)
+    with pytest.raises(Exception) as our_error:
+        tt.conv_transpose2d(x, w, b, **args)
+    assert isinstance(our_error.value, tconv.ConfigError), our_error.value
+    assert isinstance(our_error.value, type(torch_error.value)), (torch_error.value, our_error.value)
+
+
+BAD_MODULES = [
+    ("in_channels not divisible", (5, 4, 3), dict(groups=2)),
+    ("out_channels not divisible", (4, 5, 3), dict(groups=2)),
+    ("groups 0", (4, 4, 3), dict(groups=0)),
+    ("padding_mode reflect", (4, 4, 3), dict(padding_mode="reflect")),
+    ("padding_mode unknown", (4, 4, 3), dict(padding_mode="mirror")),
+]
+
+
+@pytest.mark.parametrize("label, args, kwargs", BAD_MODULES, ids=[c[0] for c in BAD_MODULES])
+def test_errors_like_torch_module_constructor(label, args, kwargs):
+    with pytest.raises(Exception) as torch_error:
+        torch.nn.ConvTranspose2d(*args, **kwargs)
+    with pytest.raises(Exception) as our_error:
+        tt.ConvTranspose2d(*args, **kwargs)
+    assert type(our_error.value) is type(torch_error.value)
+    assert str(our_error.value) == str(torch_error.value).replace("ConvTranspose2d", "ConvTranspose2d")
+
+
+def test_string_padding_errors_are_clear():
+    # torch accepts padding='same' in the constructor and fails in forward with a TypeError;
+    # tconv supports the four modes and rejects anything else at once.
+    with pytest.raises(tconv.ConfigError, match="same_upper"):
+        tt.ConvTranspose2d(4, 2, 3, padding="full")
+    with pytest.raises(tconv.ConfigError, match="output_padding"):
+        tt.ConvTranspose2d(4, 2, 3, stride=2, padding="same", output_padding=1)
+    layer = tt.ConvTranspose2d(4, 2, 3, stride=2, padding="same")
+    with pytest.raises(tconv.ConfigError, match="output_size"):
+        layer(torch.randn(1, 4, 3, 3), output_size=(7, 7))
+
+
+def test_mismatched_devices_and_dtypes_are_clear():
+    x = torch.randn(1, 4, 5, 5)
+    with pytest.raises(RuntimeError):
+        F.conv_transpose2d(x, torch.randn(4, 2, 3, 3, dtype=torch.float64))
+    with pytest.raises(tconv.ConfigError, match=r"input has dtype torch.float32 but weight has dtype torch.float64"):
+        tt.conv_transpose2d(x, torch.randn(4, 2, 3, 3, dtype=torch.float64))
+    with pytest.raises(tconv.ConfigError, match="bias has dtype"):
+        tt.conv_transpose2d(x, torch.randn(4, 2, 3, 3), torch.randn(2, dtype=torch.float64))
+    with pytest.raises(tconv.ConfigError, match="input is on cpu but weight is on meta"):
+        tt.conv_transpose2d(x, torch.randn(4, 2, 3, 3, device="meta"))
+    layer = tt.ConvTranspose2d(4, 2, 3).double()
+    with pytest.raises(RuntimeError, match="module.to"):
+        layer(x)
+
+
+def test_module_repeat_calls_follow_mode_changes():
+    torch.manual_seed(7)
+    layer = tt.ConvTranspose2d(16, 16, 3, stride=2, padding=1, output_padding=1)
+    x = torch.randn(1, 16, 12, 12)
+    with torch.no_grad():
+        expected = torch.nn.functional.conv_transpose2d(x, layer.weight, layer.bias, 2, 1, 1)
+        for mode in ("deterministic", "col2im", "phase", "col2im"):
+            with tt.use_strategy(mode):
+                torch.testing.assert_close(layer(x), expected, rtol=1e-4, atol=1e-4)
+                if mode != "deterministic":
+                    assert layer._tconv_last[1] == mode
+        layer.stride = (1, 1)  # attributes changed after construction are honoured
+        layer.output_padding = (0, 0)
+        torch.testing.assert_close(layer(x), torch.nn.functional.conv_transpose2d(x, layer.weight, layer.bias, 1, 1), rtol=1e-4, atol=1e-4)
+    assert "_tconv_last" not in layer.state_dict()
+
+
+def test_every_public_name_resolves():
+    for name in tt.__all__:
+        assert getattr(tt, name) is not None
+    with pytest.raises(AttributeError):
+        tt.no_such_name  # noqa: B018
