@@ -13,26 +13,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tconv
-from _conformance import compare, make_data, outcome, reference_full
+from _conformance import compare, make_data, outcome, reference_full, window
+from tconv.geometry import AxisGeometry, Geometry
 
 OPSET = 17
 
 
-def _model(onnx, ndim: int, attrs: dict):
+def _model(onnx, x_shape, w_shape, attrs: dict):
+    """A one-node model. With shapes declared (as exported models have them) onnxruntime runs ONNX
+    shape inference, which checks the attributes too; ``None`` shapes skip that check."""
     from onnx import TensorProto, helper
 
     node = helper.make_node("ConvTranspose", ["X", "W"], ["Y"], **attrs)
     graph = helper.make_graph(
         [node], "g",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, None),
-         helper.make_tensor_value_info("W", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, x_shape),
+         helper.make_tensor_value_info("W", TensorProto.FLOAT, w_shape)],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=8)
 
 
-def run_ort(ort, onnx, x, w, attrs):
-    model = _model(onnx, x.ndim - 2, attrs)
+def run_ort(ort, onnx, x, w, attrs, declare_shapes=True):
+    model = _model(onnx, x.shape if declare_shapes else None, w.shape if declare_shapes else None, attrs)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     (y,) = session.run(None, {"X": x.astype(np.float32), "W": w.astype(np.float32)})
     return y
@@ -50,7 +53,7 @@ def onnx_configs(draw):
     attrs = {"strides": strides, "dilations": dilations}
     mode = draw(st.sampled_from(["pads", "pads", "SAME_UPPER", "SAME_LOWER", "VALID", "output_shape"]))
     if mode == "pads":
-        # negative pads too: onnxruntime adds zeros there
+        # negative pads too: the spec and onnxruntime's shape inference reject them
         attrs["pads"] = [draw(st.integers(-2, K)) for K in spans] + [draw(st.integers(-2, K)) for K in spans]
     elif mode == "output_shape":
         attrs["output_shape"] = [
@@ -126,7 +129,7 @@ def test_onnx_reference_differs(torch, ort, row):
             f"onnxruntime {attrs}")
     ort_status, ort_value = outcome(lambda: run_ort(ort, onnx, x, w, attrs))
     ref_status, ref_value = outcome(
-        lambda: ReferenceEvaluator(_model(onnx, 1, attrs)).run(None, {"X": x.astype(np.float32), "W": w.astype(np.float32)})[0]
+        lambda: ReferenceEvaluator(_model(onnx, x.shape, w.shape, attrs)).run(None, {"X": x.astype(np.float32), "W": w.astype(np.float32)})[0]
     )
     if expected == "both fail":
         assert ort_status == ref_status == "error"
@@ -148,16 +151,27 @@ NEGATIVE_PADS_TABLE = [
 
 
 @pytest.mark.parametrize("row", range(len(NEGATIVE_PADS_TABLE)))
-def test_onnxruntime_negative_pads_add_zeros(torch, ort, row):
-    """onnxruntime accepts negative pads: the window reaches past the full output (zeros there)."""
+def test_negative_pads_rejected_unless_shapes_are_unknown(torch, ort, row):
+    """Negative pads: the ONNX spec forbids them and onnxruntime rejects them when the model declares
+    its input shapes (as exported models do); tconv rejects them too. With undeclared shapes the
+    check is skipped and onnxruntime's kernel adds zeros there: documented, not followed."""
     import onnx
 
     inputs, kernel, attrs = NEGATIVE_PADS_TABLE[row]
     x, w = make_data(row, inputs, kernel if isinstance(kernel, tuple) else (kernel,))
-    g = compare(
-        lambda: tconv.geometry(inputs, kernel, "onnx", **attrs),
-        lambda: run_ort(ort, onnx, x, w, attrs),
-        lambda: reference_full(torch, x, w, attrs["strides"], attrs["dilations"]),
-        f"onnxruntime {inputs} k={kernel} {attrs}",
-    )
-    assert g is not None and min(g.crop_begin + g.crop_end) < 0
+    with pytest.raises(Exception, match="pads must not contain negative values"):
+        run_ort(ort, onnx, x, w, attrs)
+    with pytest.raises(tconv.ConfigError, match="negative"):
+        tconv.geometry(inputs, kernel, "onnx", **attrs)
+    # What the kernel alone does: the window reaches past the full output, zeros there.
+    y = run_ort(ort, onnx, x, w, attrs, declare_shapes=False)
+    full = reference_full(torch, x, w, attrs["strides"], attrs["dilations"])
+    ndim = len(inputs)
+    kernels = kernel if isinstance(kernel, tuple) else (kernel,) * ndim
+    ops = attrs.get("output_padding", [0] * ndim)
+    kept = Geometry(tuple(
+        AxisGeometry(i, k, s, d, attrs["pads"][n], attrs["pads"][n + ndim] - ops[n])
+        for n, (i, k, s, d) in enumerate(zip(inputs, kernels, attrs["strides"], attrs["dilations"]))
+    ))
+    expected = window(full, kept)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-4)

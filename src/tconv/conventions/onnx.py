@@ -92,8 +92,15 @@ class Onnx(Convention):
                 f"pads={args['pads']!r} with auto_pad={auto_pad!r}: the pads attribute cannot be used "
                 "simultaneously with auto_pad; use auto_pad='NOTSET' with pads, or drop pads"
             )
-        # onnxruntime accepts negative pads (zeros added at that end); so does tconv.
         pads = _ints("pads", [0] * (2 * ndim) if args["pads"] is None else args["pads"], 2 * ndim, self.title, -MAX_SIZE)
+        if any(p < 0 for p in pads):
+            # The spec forbids them, and onnxruntime's shape inference rejects them whenever the model
+            # declares its input shapes; only shape-less models reach a kernel that would add zeros.
+            raise ConfigError(
+                f"pads={list(pads)}: attribute pads must not contain negative values in ONNX (onnxruntime "
+                "rejects them when input shapes are declared); use pads >= 0, or output_shape larger than "
+                "the full output to add zeros at the end"
+            )
         output_shape = None
         if args["output_shape"] is not None:
             output_shape = _ints("output_shape", args["output_shape"], ndim, self.title, 1)
