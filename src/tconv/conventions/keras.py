@@ -130,7 +130,10 @@ class Keras(Convention):
             i, s, K = ax.input_size, ax.stride, ax.dilated_kernel
             op = None if ops is None else ops[n]
             if geometry.args.get("padding") == "same":
-                text = (f"padding='same', output_padding=None: out = i*s = {i}*{s} = {ax.output_size}" if op is None else
+                text = (f"padding='same', output_padding=None: out = i*s = {i}*{s} = {ax.output_size}"
+                        + (f" ('same' names the forward convolution this layer undoes: a stride-{s} 'same' Conv "
+                           f"takes {ax.output_size} to {i}; the size stays the same only when stride is 1)" if s > 1 else "")
+                        if op is None else
                         f"padding='same': out = (i-1)*s + K%2 + output_padding = ({i}-1)*{s} + {K % 2} + {op} = {ax.output_size}")
             else:
                 text = (f"padding='valid', output_padding=None: out = (i-1)*s + max(K, s) = ({i}-1)*{s} + max({K}, {s}) = {ax.output_size}"
