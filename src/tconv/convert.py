@@ -44,7 +44,7 @@ __all__ = ["Conversion", "convert", "convert_weights", "LAYOUTS"]
 #: framework -> kernel layout: "torch" (in, out/g, *k), "tf" (*k, out, in), "lax" (*k, in, out) flipped
 LAYOUTS = {
     "pytorch": "torch", "onnx": "torch", "mxnet": "torch", "caffe": "torch",
-    "keras": "tf", "tensorflow": "tf",
+    "keras": "tf", "tf_keras": "tf", "tensorflow": "tf",
     "jax": "lax", "flax": "lax",
 }
 _GROUPED = {"pytorch", "onnx", "mxnet", "caffe"}

@@ -28,6 +28,7 @@ __all__ = ["ForwardAxis", "forward_axes", "forward_output_size", "FORWARD_API"]
 FORWARD_API: dict[str, tuple[str, dict[str, Any]]] = {
     "pytorch": ("nn.Conv*d / F.conv*d", {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "padding_mode": "zeros"}),
     "keras": ("keras.layers.Conv*D", {"strides": 1, "padding": "valid", "dilation_rate": 1, "groups": 1, "data_format": None}),
+    "tf_keras": ("tf_keras.layers.Conv*D", {"strides": 1, "padding": "valid", "dilation_rate": 1, "groups": 1, "data_format": None}),
     "tensorflow": ("tf.nn.convolution / tf.nn.conv2d", {"strides": 1, "padding": "VALID", "dilations": None, "data_format": None}),
     "jax": ("jax.lax.conv_general_dilated", {"window_strides": None, "padding": "VALID", "rhs_dilation": None, "feature_group_count": 1, "dimension_numbers": None}),
     "flax": ("flax.linen.Conv", {"strides": 1, "padding": "SAME", "kernel_dilation": 1, "feature_group_count": 1}),
@@ -116,7 +117,7 @@ def forward_axes(input_shape: Any, kernel_size: Any, framework: str = "pytorch",
         return per_axis(key, value, ndim, title, minimum=1)
 
     stride_key, dilation_key = {
-        "pytorch": ("stride", "dilation"), "keras": ("strides", "dilation_rate"), "tensorflow": ("strides", "dilations"),
+        "pytorch": ("stride", "dilation"), "keras": ("strides", "dilation_rate"), "tf_keras": ("strides", "dilation_rate"), "tensorflow": ("strides", "dilations"),
         "jax": ("window_strides", "rhs_dilation"), "flax": ("strides", "kernel_dilation"), "onnx": ("strides", "dilations"),
         "tflite": ("strides", None), "mxnet": ("stride", "dilate"), "caffe": ("stride", "dilation"),
     }[name]
@@ -146,7 +147,7 @@ def forward_axes(input_shape: Any, kernel_size: Any, framework: str = "pytorch",
                 before, after = _same_pads(i, K, s, extra_at_start=mode == "SAME_LOWER")
         elif isinstance(padding, str):
             options = {
-                "pytorch": ("same", "valid"), "keras": ("same", "valid"), "tensorflow": ("SAME", "VALID"),
+                "pytorch": ("same", "valid"), "keras": ("same", "valid"), "tf_keras": ("same", "valid"), "tensorflow": ("SAME", "VALID"),
                 "jax": ("SAME", "SAME_LOWER", "VALID"), "flax": ("SAME", "SAME_LOWER", "VALID"),
                 "tflite": ("SAME", "VALID"),
             }.get(name)

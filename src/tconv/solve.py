@@ -274,6 +274,7 @@ _FAMILIES: dict[str, _Family] = {
     "pytorch": _PyTorch(), "keras": _Keras(), "tensorflow": _TensorFlow(), "jax": _Jax(), "flax": _Flax(),
     "onnx": _Onnx(), "tflite": _TFLite(), "mxnet": _MXNet(), "caffe": _Caffe(),
 }
+_FAMILIES["tf_keras"] = _FAMILIES["keras"]  # same arguments; its convention adds tf.keras 2's checks
 # Frameworks whose convention needs these many axes at least (TFLite is 2-D only).
 _MIN_NDIM = {"tflite": 2}
 

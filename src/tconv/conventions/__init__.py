@@ -19,6 +19,7 @@ __all__ = ["Convention", "Expressed", "get", "names", "ALIASES"]
 _MODULES = {
     "pytorch": "pytorch",
     "keras": "keras",
+    "tf_keras": "tf_keras",
     "tensorflow": "tensorflow",
     "jax": "jax",
     "flax": "flax",
@@ -32,7 +33,9 @@ ALIASES = {
     "torch": "pytorch",
     "tf": "tensorflow",
     "tf.nn": "tensorflow",
-    "tf.keras": "keras",
+    "tf.keras": "tf_keras",
+    "tf-keras": "tf_keras",
+    "keras2": "tf_keras",
     "keras3": "keras",
     "lax": "jax",
     "onnxruntime": "onnx",

@@ -17,7 +17,8 @@ where ``left = min(ceil(pad_len/2), K-1)`` and ``pad_len = s+K-2`` (op None) or
 alignment). The TensorFlow backend gets there through ``tf.nn.conv_transpose``
 with an explicit output shape, and TF's own crop rule gives the same window.
 tf.keras 2 computes the same sizes (``conv_utils.deconv_output_length``) and
-goes through the same TF op, so the rules and the quirks below are shared.
+goes through the same TF op; where it differs (dilation), use the ``tf_keras``
+convention (:mod:`tconv.conventions.tf_keras`).
 
 The layers (not ``keras.ops.conv_transpose``) check ``output_padding < strides``
 and refuse ``strides > 1`` with ``dilation_rate > 1`` in ``__init__`` (checked

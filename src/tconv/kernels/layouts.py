@@ -162,7 +162,7 @@ def layout_for(framework: str, rank: int, args: dict) -> Layout:
         if layout is not None and not str(layout).upper().startswith("NC"):
             raise ConfigError(f"layout={layout!r}: tconv supports MXNet's channels-first layouts (NCW, NCHW, NCDHW)")
         return _channels_first_layout(rank, "input (N, C, *spatial), weight (C_in, num_filter/num_group, *k)")
-    if framework in ("keras", "tensorflow", "tflite"):
+    if framework in ("keras", "tf_keras", "tensorflow", "tflite"):
         first = _data_format_first(args.get("data_format"), framework) if framework != "tflite" else False
         x = (0, 1, *range(2, rank)) if first else _channels_last(rank)
         if framework == "tflite":

@@ -1,0 +1,47 @@
+"""tf.keras 2 (the ``tf_keras`` package, and ``tf.keras`` in TensorFlow < 2.16): ``Conv{1,2,3}DTranspose``.
+
+The arithmetic is Keras 3's (see :mod:`tconv.conventions.keras`):
+``conv_utils.deconv_output_length`` gives the same sizes and ``tf.nn.conv*_transpose``
+the same windows, with the same failure on an even kernel with padding='same' and
+output_padding=0. Where tf.keras 2 differs (checked on tf_keras 2.21):
+
+* ``Conv2DTranspose`` requires equal dilation rates on both axes
+  ("Expected the 2 dimensions of the `dilation_rate` argument to be equal");
+* ``Conv3DTranspose`` silently IGNORES ``dilation_rate``: it computes, and sizes,
+  the layer with dilation 1. tconv describes what it computes and warns.
+"""
+from __future__ import annotations
+
+from ..errors import ConfigError
+from ..geometry import Geometry
+from ._base import per_axis
+from .keras import Keras
+
+
+class TfKeras(Keras):
+    name = "tf_keras"
+    title = "tf.keras 2"
+    api = "tf_keras.layers.Conv*DTranspose"
+    rule = Keras.rule + "; tf.keras 2 also needs equal 2-D dilation rates and ignores dilation in 3-D"
+
+    def _build(self, input_shape, kernel_size, args) -> Geometry:
+        ndim = len(input_shape)
+        dilation = per_axis("dilation_rate", args["dilation_rate"], ndim, self.title, minimum=1)
+        if ndim == 2 and dilation[0] != dilation[1]:
+            raise ConfigError(
+                f"dilation_rate={dilation}: tf.keras 2 Conv2DTranspose expects the 2 dimensions of the "
+                "dilation_rate argument to be equal to each other"
+            )
+        if ndim == 3 and any(d > 1 for d in dilation):
+            geometry = super()._build(input_shape, kernel_size, {**args, "dilation_rate": 1})
+            note = (
+                f"tf.keras 2 Conv3DTranspose ignores dilation_rate={dilation}: it computes (and sizes) the layer "
+                "with dilation 1, as shown; Keras 3 and tconv's 'keras' convention apply the dilation"
+            )
+            return Geometry(geometry.axes, self.name, {**geometry.args, "dilation_rate": dilation},
+                            geometry.notes + (note,), geometry.groups)
+        geometry = super()._build(input_shape, kernel_size, args)
+        return Geometry(geometry.axes, self.name, geometry.args, geometry.notes, geometry.groups)
+
+
+CONVENTION = TfKeras()

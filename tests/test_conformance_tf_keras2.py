@@ -1,0 +1,93 @@
+"""tf.keras 2 (the ``tf_keras`` package, Keras 2.21 for TensorFlow 2.21) against tconv's ``keras`` convention.
+
+tf.keras 2 computes its sizes with ``conv_utils.deconv_output_length`` and runs
+``tf.nn.conv*_transpose``, Keras 3 with ``compute_conv_transpose_output_shape``;
+tconv claims the two agree everywhere (sizes, windows, rejections, and the even
+kernel + 'same' + output_padding=0 failure). These tests hold it to that with
+real ``Conv{1,2,3}DTranspose`` layers of both.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import tconv
+from _conformance import channels_first, channels_last, compare, make_data, reference_full, tf_kernel
+from test_conformance_tensorflow import keras_configs
+
+
+@pytest.fixture(scope="session")
+def tf_keras(tf):
+    import tf_keras
+
+    return tf_keras
+
+
+def _run_layer(tf_keras, x, w, kernel, args):
+    ndim = len(kernel)
+    layer_cls = {1: tf_keras.layers.Conv1DTranspose, 2: tf_keras.layers.Conv2DTranspose, 3: tf_keras.layers.Conv3DTranspose}[ndim]
+    layer = layer_cls(w.shape[1], kernel, use_bias=False, **args)
+    xin = channels_last(x).astype(np.float32)
+    layer.build(xin.shape)
+    layer.set_weights([tf_kernel(w).astype(np.float32)])
+    return channels_first(layer(xin).numpy())
+
+
+@settings(max_examples=25)
+@given(keras_configs(), __import__("hypothesis").strategies.integers(0, 2**16))
+def test_tf_keras2_shape_window_and_rejection(torch, tf_keras, config, seed):
+    inputs, kernel, strides, dilation, padding, output_padding = config
+    x, w = make_data(seed, inputs, kernel)
+    args = dict(strides=strides, padding=padding, output_padding=output_padding, dilation_rate=dilation)
+    fails_in_tf = output_padding is not None and padding.lower() == "same" and any(
+        (d * (k - 1) + 1) % 2 + op == 0 for k, d, op in zip(kernel, dilation, output_padding)
+    )
+
+    def with_tconv():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return tconv.geometry(inputs, kernel, "tf.keras", **args)
+
+    # Conv3DTranspose ignores dilation_rate, so its reference is the undilated layer.
+    computed_dilation = (1,) * 3 if len(inputs) == 3 else dilation
+    compare(
+        with_tconv,
+        lambda: _run_layer(tf_keras, x, w, kernel, args),
+        lambda: reference_full(torch, x, w, strides, computed_dilation),
+        f"tf.keras 2 {inputs} k={kernel} {args}",
+        expect_framework_error=fails_in_tf,
+    )
+
+
+def test_tf_keras2_differs_from_keras3_on_dilation(tf_keras, keras):
+    x3 = np.ones((1, 4, 4, 4, 1), np.float32)
+    got2 = tuple(tf_keras.layers.Conv3DTranspose(1, 3, dilation_rate=2)(x3).shape[1:4])
+    got3 = tuple(keras.layers.Conv3DTranspose(1, 3, dilation_rate=2)(x3).shape[1:4])
+    assert got2 == tconv.output_shape((4, 4, 4), 3, "tf.keras", dilation_rate=2) == (6, 6, 6)
+    assert got3 == tconv.output_shape((4, 4, 4), 3, "keras", dilation_rate=2) == (8, 8, 8)
+    with pytest.warns(tconv.FrameworkQuirkWarning, match="ignores dilation_rate"):
+        tconv.geometry((4, 4, 4), 3, "tf.keras", dilation_rate=2)
+    with pytest.raises(ValueError, match="equal"):
+        tf_keras.layers.Conv2DTranspose(1, 3, dilation_rate=(1, 2))(np.ones((1, 4, 4, 1), np.float32))
+    with pytest.raises(tconv.ConfigError, match="equal"):
+        tconv.geometry((4, 4), 3, "tf.keras", dilation_rate=(1, 2))
+
+
+@pytest.mark.parametrize(
+    "inputs, kernel, strides, padding, expected",
+    [
+        ((8, 8), 3, 2, "same", (16, 16)),        # seed 000: the U-Net up-step
+        ((12, 16), 3, 2, "same", (24, 32)),      # seed 001
+        ((96, 128), 3, 1, "valid", (98, 130)),   # seed 002
+        ((96, 128), 3, 2, "valid", (193, 257)),
+        ((96, 128), 3, 3, "same", (288, 384)),
+    ],
+)
+def test_tf_keras2_seed_table(tf_keras, inputs, kernel, strides, padding, expected):
+    layer = tf_keras.layers.Conv2DTranspose(1, kernel, strides=strides, padding=padding)
+    got = tuple(layer(np.zeros((1, *inputs, 1), np.float32)).shape[1:3])
+    assert got == expected
+    assert tconv.output_shape(inputs, kernel, "tf.keras", strides=strides, padding=padding) == expected
