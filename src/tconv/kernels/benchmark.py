@@ -2,7 +2,9 @@
 
 Run it with ``make bench``, ``python benchmarks/bench_algorithms.py`` or
 ``tconv bench``. Timings are medians of ``repeat`` runs, taken round-robin
-(every competitor once per round, so background load hits all alike;
+(every competitor once per round, so background load hits all alike, each
+timed call right after an untimed one of its own, so the previous competitor's
+spinning BLAS/OpenMP threads cannot slow it;
 ``scatter``, the reference, runs once: it is written for clarity); GF/s counts the useful
 multiply-adds ``2 * N * prod(I) * C_in * C_out/groups * prod(k)``, the same for
 every algorithm. Peak memory is what ``tracemalloc`` sees NumPy allocate during
@@ -140,6 +142,11 @@ def run(layers: list[Layer] | None = None, repeat: int = 5, quick: bool = False,
                 for name, call in calls.items():
                     if name == "scatter" and rep > 0:
                         continue
+                    # One untimed call first: OpenBLAS and OpenMP worker threads spin for a while
+                    # after a call and slow whoever runs next (torch took 2x as long right after a
+                    # NumPy GEMM); the untimed call absorbs that, so the timed one runs warm.
+                    if name != "scatter":
+                        call()
                     start = time.perf_counter()
                     call()
                     times[name].append(time.perf_counter() - start)
