@@ -87,6 +87,9 @@ def test_unknown_framework_suggests_the_closest():
     "argv,name",
     [
         ("shape 8x-1 -k 3", "input_shape"),
+        ("shape -1x8 -k 3", "input_shape[0]=-1"),
+        ("shape -4 -k 3", "input_shape"),
+        ("shape 8x8 -k 3 -s -2", "stride=-2"),
         ("shape 0x8 -k 3", "input_shape"),
         ("shape 8.5x8 -k 3", "input size"),
         ("shape abc -k 3", "input size"),

@@ -42,6 +42,11 @@ class CliError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Read "-1x8" as a (bad) size, not as an unknown option, so the user hears what is wrong with it.
+        self._negative_number_matcher = re.compile(r"^-\d+([x,×]-?\d+)*$")
+
     def error(self, message: str) -> None:  # one line, exit 2
         raise CliError(message)
 
