@@ -106,6 +106,8 @@ def test_unknown_framework_suggests_the_closest():
         ("shape 8x8", "-k/--kernel"),
         ("shape 8x8 -k 3 --bogus 1", "--bogus"),
         ("bogus", "bogus"),
+        ("bench --only nothing", "--only 'nothing' matches no layer"),
+        ("draw 8x8 -k 3 --out /nonexistent-dir/x.png", "cannot write"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_exit_2(capsys, argv, name):
@@ -162,3 +164,9 @@ def test_keras_tf_backend_fails_on_even_kernel_same_output_padding_0(keras):
     with warnings.catch_warnings():
         warnings.simplefilter("error", FrameworkQuirkWarning)
         assert tconv.output_shape((8, 8), 3, "keras", strides=2, padding="same", output_padding=0) == (15, 15)
+
+
+def test_cli_reads_a_bare_tflite_size_as_both_axes(capsys):
+    """TFLite's TRANSPOSE_CONV is 2-D only, so `8` means 8x8 there, as the framework reads it."""
+    assert main("shape 8 -k 3 -f tflite -s 2 -o 16".split()) == 0
+    assert capsys.readouterr().out.strip() == "16x16"

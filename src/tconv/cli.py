@@ -108,6 +108,8 @@ def layer_from_args(ns: argparse.Namespace) -> tuple[Any, Any, str, dict]:
     input_shape = parse_sizes(ns.input, "input size")
     kernel = parse_sizes(ns.kernel, "kernel size") if ns.kernel is not None else None
     ndim = len(input_shape) if isinstance(input_shape, tuple) else (len(kernel) if isinstance(kernel, tuple) else 1)
+    if not isinstance(input_shape, tuple) and convention.max_ndim == 2:
+        ndim = 2  # TFLite's op is 2-D only: a bare size means the same on both axes
     generic = {}
     for key in ("stride", "padding", "dilation", "output_padding", "output_size", "groups"):
         raw = getattr(ns, key)

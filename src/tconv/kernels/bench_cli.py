@@ -26,12 +26,15 @@ def register(subparsers) -> None:
 
 def _run(ns: argparse.Namespace) -> int:
     from ..cli import CliError
-    from .benchmark import thread_environment
+    from .benchmark import SUITE, thread_environment
 
     if ns.repeat is not None and ns.repeat < 1:
         raise CliError(f"--repeat {ns.repeat} must be at least 1")
     if ns.threads is not None and ns.threads < 1:
         raise CliError(f"--threads {ns.threads} must be at least 1")
+    for text in ns.only:
+        if not any(text.lower() in layer.name.lower() for layer in SUITE):
+            raise CliError(f"--only {text!r} matches no layer; names contain e.g. DCGAN, U-Net, 3-D, HiFi-GAN, depthwise")
     argv = [sys.executable, "-m", "tconv.kernels.benchmark"]
     argv += ["--quick"] if ns.quick else []
     for flag in ("repeat", "threads", "out"):
