@@ -96,6 +96,42 @@ def test_every_strategy_equals_torch(strategy, cfg):
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
 
 
+@settings(max_examples=25)
+@given(
+    nd=st.integers(1, 3), channels=st.integers(1, 3), multiplier=st.integers(1, 2), data=st.data(),
+    padding=st.sampled_from(["numeric", "same", "same_lower", "valid"]),
+)
+def test_depthwise_strategy_equals_torch(nd, channels, multiplier, data, padding):
+    # The phase-by-phase depthwise path: every phase, tap offset and (for 'same' with k < s) the
+    # zeros appended past the full output, against torch's own kernel.
+    spatial = tuple(data.draw(st.integers(1, 6 if nd < 3 else 3)) for _ in range(nd))
+    kernel = tuple(data.draw(st.integers(1, 5)) for _ in range(nd))
+    stride = tuple(data.draw(st.integers(1, 4)) for _ in range(nd))
+    dilation = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
+    torch.manual_seed(1)
+    x = torch.randn((2, channels) + spatial, dtype=torch.float64)
+    w = torch.randn((channels, multiplier) + kernel, dtype=torch.float64)
+    b = torch.randn(channels * multiplier, dtype=torch.float64)
+    if padding == "numeric":
+        pad = tuple(data.draw(st.integers(0, 2)) for _ in range(nd))
+        out_pad = tuple(data.draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+        try:
+            expected = TORCH_FUNCS[nd](x, w, b, stride, pad, out_pad, channels, dilation)
+        except RuntimeError:
+            return  # torch rejects it (e.g. a negative output size): covered by the error tests
+        got = FUNCS[nd](x, w, b, stride, pad, out_pad, channels, dilation, strategy="depthwise")
+    else:
+        geo = tt.layer_geometry(spatial, kernel, stride, padding, 0, dilation, channels)
+        # Reference: torch's full output, then the window the geometry keeps (zeros past the end).
+        full = TORCH_FUNCS[nd](x, w, None, stride, 0, 0, channels, dilation)
+        pads = []
+        for ax in reversed(list(geo)):
+            pads += [-ax.crop_begin, -ax.crop_end]
+        expected = F.pad(full, pads) + b.view((1, -1) + (1,) * nd)
+        got = FUNCS[nd](x, w, b, stride, padding, 0, channels, dilation, strategy="depthwise")
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
 @settings(max_examples=15)
 @given(cfg=layers(max_ndim=2))
 def test_auto_and_deterministic_equal_torch_float32(cfg):
@@ -281,6 +317,9 @@ def test_deterministic_mode_and_forcing():
     assert tt.deterministic_rule(big_x, big_w, tt.layer_geometry((256,), (2,), stride=2)) == "gemm_shuffle"
     big_x, big_w = torch.randn(1, 64, 16, 16), torch.randn(64, 32, 2, 2)
     assert tt.deterministic_rule(big_x, big_w, tt.layer_geometry((16, 16), (2, 2), stride=2)) == "channels_last"
+    dw_x, dw_w = torch.randn(4, 64, 32, 32), torch.randn(64, 1, 3, 3)
+    dw_geo = tt.layer_geometry((32, 32), (3, 3), stride=2, padding=1, output_padding=1, groups=64)
+    assert tt.deterministic_rule(dw_x, dw_w, dw_geo) == "depthwise"
     with pytest.raises(tconv.ConfigError, match="eligible here"):
         tt.conv_transpose2d(x, w, stride=1, padding=0, strategy="gemm_shuffle")  # k=2 > s=1 overlaps
     with pytest.raises(tconv.ConfigError, match="not a mode or a strategy"):

@@ -208,9 +208,12 @@ def _prepare(ndim, input, weight, bias, stride, padding, output_padding, groups,
 _prepare_eager = torch.compiler.disable(_prepare) if hasattr(torch, "compiler") else _prepare
 
 
-def _is_compiling() -> bool:
-    compiler = getattr(torch, "compiler", None)
-    return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
+def _never_compiling() -> bool:
+    return False
+
+
+#: whether torch.compile is tracing this call (a plain reference: the modules ask on every call)
+_is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", _never_compiling)
 
 
 def _conv_transpose(

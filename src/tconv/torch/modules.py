@@ -13,7 +13,7 @@ from torch import nn
 
 from .functional import STRING_PADDINGS, TorchLayerError, _conv_transpose, _is_compiling, _last_choice
 from .picker import _check_mode, get_strategy
-from .strategies import run
+from .strategies import bind
 
 __all__ = ["ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
@@ -50,29 +50,33 @@ class _TconvMixin:
 
     def _fast_key(self, input, output_size):
         # Everything _prepare reads; a repeat call with the same key reuses its plan and strategy.
-        w, b = self.weight, self.bias
+        params = self._parameters
+        w, b = params["weight"], params["bias"]
         return (
-            input.shape, input.dtype, input.device, input.stride(), input.requires_grad,
+            input.shape, input.stride(), input.dtype, input.device, input.requires_grad,
             w.shape, w.dtype, w.device, w.requires_grad,
             None if b is None else (b.shape, b.dtype, b.device, b.requires_grad),
-            None if output_size is None else tuple(output_size),
-            self.stride, self.padding, self.output_padding, self.dilation, self.groups, self.padding_mode,
-            self.string_padding, self.strategy, get_strategy(), torch.is_grad_enabled(), torch.get_num_threads(),
+            output_size, self.stride, self.padding, self.output_padding, self.dilation, self.groups,
+            self.padding_mode, self.string_padding, self.strategy, get_strategy(), torch.is_grad_enabled(),
+            torch.get_num_threads(),
         )
 
     def forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
         fast = isinstance(input, torch.Tensor) and not _is_compiling()
         if fast:
+            if output_size is not None:
+                output_size = tuple(output_size)
             key = self._fast_key(input, output_size)
             hit = self.__dict__.get("_tconv_last")
             if hit is not None and hit[0] == key:
-                unbatched = input.dim() == self._ndim + 1
-                x = input.unsqueeze(0) if unbatched else input
-                y = run(hit[1], x, self.weight, self.bias, hit[2])
-                return y.squeeze(0) if unbatched else y
+                params = self._parameters
+                if hit[3]:  # unbatched
+                    return hit[2](input.unsqueeze(0), params["weight"], params["bias"]).squeeze(0)
+                return hit[2](input, params["weight"], params["bias"])
         y = self._forward(input, output_size)
         if fast:
-            self.__dict__["_tconv_last"] = (key, _last_choice[0], _last_choice[1])
+            # (key, strategy name, the bound call, unbatched)
+            self.__dict__["_tconv_last"] = (key, _last_choice[0], bind(*_last_choice), input.dim() == self._ndim + 1)
         return y
 
     def _forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:

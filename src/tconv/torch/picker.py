@@ -153,21 +153,26 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry) -> 
        (any rewrite's fixed overhead outweighs what it could save; these
        are not measured in ``"auto"`` mode either, since measuring would
        cost more than it could ever win back);
-    1. not a CPU floating-point tensor, or float64: ``native`` (oneDNN has
-       no float64 path, and no rewrite measured reliably faster there);
-    2. one input channel per group (depthwise): ``native`` (no rewrite
-       measured reliably faster on our 2-core machine);
-    3. 2-D and 3-D: ``channels_last`` (oneDNN's fast layout; it measured
+    1. not a CPU floating-point tensor: ``native``;
+    2. one input channel per group (depthwise): ``depthwise`` (torch's own
+       depthwise transposed kernel runs at 1-2 GF/s; the phase-by-phase
+       elementwise path measured about 1.7x faster on both depthwise layers of
+       benchmarks/bench_torch.py);
+    3. float64: ``native`` (oneDNN has no float64 path, and no rewrite
+       measured reliably faster there);
+    4. 2-D and 3-D: ``channels_last`` (oneDNN's fast layout; it measured
        fastest or near it for most float32 layers, k == s ones included);
-    4. 1-D with a non-overlapping kernel (``d*(k-1)+1 <= s``, e.g. k == s):
+    5. 1-D with a non-overlapping kernel (``d*(k-1)+1 <= s``, e.g. k == s):
        ``gemm_shuffle`` (one GEMM, no zero-insertion); other 1-D: ``native``.
     """
     plan = Plan(geometry, w.shape[0], w.shape[1] * geometry.groups)
     if plan.flops(x.shape[0] if x.dim() == plan.ndim + 2 else 1) < MEASURE_MIN_FLOPS:
         return "native"
-    if x.device.type != "cpu" or not x.dtype.is_floating_point or x.dtype == torch.float64:
+    if x.device.type != "cpu" or not x.dtype.is_floating_point:
         return "native"
     if plan.in_channels == plan.groups:
+        return "depthwise"
+    if x.dtype == torch.float64:
         return "native"
     if plan.ndim >= 2:
         return "channels_last"

@@ -27,11 +27,14 @@ ops, so autograd (and ``torch.compile``) see ordinary torch graphs.
     the GEMM ``W^T X`` (all taps for every input position), then the columns
     are summed into place: ``F.fold`` for 1-D/2-D, ``index_add`` for N-D.
 ``depthwise``
-    one input channel per group: each kernel tap adds ``x * w[tap]`` into a
-    strided slice of the output (no GEMM, no zero-insertion).
+    one input channel per group, by phases: each output phase sums a few
+    shifted ``x * w[tap]`` (elementwise, per channel) in a contiguous buffer,
+    then lands in its strided place (no GEMM, no zero-insertion).
 """
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -41,7 +44,7 @@ import torch.nn.functional as F
 
 from ..geometry import Geometry
 
-__all__ = ["Plan", "STRATEGIES", "eligible", "run"]
+__all__ = ["Plan", "STRATEGIES", "bind", "eligible", "run"]
 
 
 @dataclass(frozen=True)
@@ -52,31 +55,32 @@ class Plan:
     in_channels: int
     out_channels: int
 
-    @property
+    # Cached: the modules' fast path reads these on every call, and a Plan never changes.
+    @functools.cached_property
     def ndim(self) -> int:
         return self.geometry.ndim
 
-    @property
+    @functools.cached_property
     def groups(self) -> int:
         return self.geometry.groups
 
-    @property
+    @functools.cached_property
     def stride(self) -> tuple[int, ...]:
         return self.geometry.stride
 
-    @property
+    @functools.cached_property
     def dilation(self) -> tuple[int, ...]:
         return self.geometry.dilation
 
-    @property
+    @functools.cached_property
     def kernel(self) -> tuple[int, ...]:
         return self.geometry.kernel_size
 
-    @property
+    @functools.cached_property
     def input_shape(self) -> tuple[int, ...]:
         return self.geometry.input_shape
 
-    @property
+    @functools.cached_property
     def torch_args(self) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
         """(padding, output_padding) when F.conv_transpose keeps exactly this window, else None."""
         padding, output_padding = [], []
@@ -296,32 +300,65 @@ def _scatter_index(plan: Plan, device) -> torch.Tensor:
     return index.reshape(-1)
 
 
+def _phase_taps(ax) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """Per output phase ``r`` of one axis: ``(r, Q, [(tap, offset), ...])``.
+
+    Kept output ``o = q*s + r`` sits at full position ``o + crop_begin``, which
+    tap ``t`` reaches from input ``i = q + (r + crop_begin - t*d) / s`` when that
+    division is exact; ``Q`` counts the outputs of the phase.
+    """
+    phases = []
+    for r in range(min(ax.stride, ax.output_size)):
+        count = -(-(ax.output_size - r) // ax.stride)
+        shift = r + ax.crop_begin
+        taps = [(t, (shift - t * ax.dilation) // ax.stride) for t in range(ax.kernel_size)
+                if (shift - t * ax.dilation) % ax.stride == 0]
+        phases.append((r, count, taps))
+    return phases
+
+
 def depthwise(x, w, b, plan: Plan) -> torch.Tensor:
-    """One input channel per group: each tap adds ``x * w[tap]`` into a strided output slice."""
+    """One input channel per group, by phases: each output phase is a few shifted ``x * w[tap]``.
+
+    Output phase ``r`` (positions ``q*s + r``) is a stride-1 sum over the taps
+    that reach it, each a shifted slice of the undilated input times one weight
+    per channel. Each phase is accumulated in a contiguous buffer (elementwise
+    ops on contiguous memory vectorize; on the stride-``s`` output view they do
+    not) and then copied into its strided place once. No GEMM (depthwise has
+    nothing to reduce over channels), no zero-insertion, no multiply by zero.
+    """
     n, nd = x.shape[0], plan.ndim
     channels, multiplier = w.shape[0], w.shape[1]
+    if multiplier > 1:  # output channel c*m + j reads input channel c
+        x = x.repeat_interleave(multiplier, dim=1)
+    c = channels * multiplier
+    wc = w.reshape((c,) + tuple(w.shape[2:]))
     geo = plan.geometry
-    full = x.new_zeros((n, channels, multiplier) + geo.full_shape)
-    xs = x.unsqueeze(2)
-    for tap in _taps(plan.kernel):
-        wt = w[(slice(None), slice(None)) + tap].reshape((1, channels, multiplier) + (1,) * nd)
-        region = tuple(
-            slice(t * d, t * d + (i - 1) * s + 1, s)
-            for t, d, i, s in zip(tap, plan.dilation, plan.input_shape, plan.stride)
-        )
-        full[(slice(None),) * 3 + region] += xs * wt
-    y = full.reshape((n, channels * multiplier) + geo.full_shape)
-    y = _window(y, geo.crop_begin, geo.crop_end)
-    return _add_bias(y, b)
-
-
-def _taps(kernel: tuple[int, ...]):
-    if not kernel:
-        yield ()
-        return
-    for t in range(kernel[0]):
-        for rest in _taps(kernel[1:]):
-            yield (t,) + rest
+    sizes = plan.input_shape
+    out = x.new_empty((n, c) + geo.output_shape)
+    bias = None if b is None else b.view((1, c) + (1,) * nd)
+    lead = (slice(None), slice(None))
+    for combo in itertools.product(*(_phase_taps(ax) for ax in geo)):
+        counts = tuple(p[1] for p in combo)
+        acc = None
+        for taps in itertools.product(*(p[2] for p in combo)):
+            offsets = [t[1] for t in taps]
+            lo = [max(0, -o) for o in offsets]
+            hi = [min(q, i - o) for q, i, o in zip(counts, sizes, offsets)]
+            if any(h <= l for l, h in zip(lo, hi)):
+                continue  # this tap reaches no kept output of the phase
+            src = x[lead + tuple(slice(l + o, h + o) for l, h, o in zip(lo, hi, offsets))]
+            wt = wc[(slice(None),) + tuple(t[0] for t in taps)].view((1, c) + (1,) * nd)
+            if acc is None and lo == [0] * nd and list(hi) == list(counts):
+                acc = src * wt if bias is None else torch.addcmul(bias, src, wt)
+                continue
+            if acc is None:
+                acc = x.new_zeros((n, c) + counts) if bias is None else bias.expand((n, c) + counts).clone()
+            acc[lead + tuple(slice(l, h) for l, h in zip(lo, hi))].addcmul_(src, wt)
+        if acc is None:
+            acc = x.new_zeros((n, c) + counts) if bias is None else bias.expand((n, c) + counts)
+        out[lead + tuple(slice(p[0], None, ax.stride) for p, ax in zip(combo, geo))] = acc
+    return out
 
 
 #: name -> (function, eligibility test on a Plan)
@@ -344,3 +381,22 @@ def eligible(plan: Plan) -> list[str]:
 def run(name: str, x, w, b, plan: Plan) -> torch.Tensor:
     """Run strategy ``name`` (which must be eligible for ``plan``)."""
     return STRATEGIES[name][0](x, w, b, plan)
+
+
+def bind(name: str, plan: Plan) -> Callable[..., torch.Tensor]:
+    """``run`` with the strategy and plan fixed: ``bind(name, plan)(x, w, b)``.
+
+    For ``native`` on a window torch can express, this is F.conv_transpose*d
+    with its arguments already worked out, so a module that reuses its choice
+    costs no more Python per call than torch's own module.
+    """
+    if name == "native" and plan.torch_args is not None:
+        fn = _conv_transpose_fn(plan.ndim)
+        padding, output_padding = plan.torch_args
+        stride, groups, dilation = plan.stride, plan.groups, plan.dilation
+
+        def native_call(x, w, b):
+            return fn(x, w, b, stride, padding, output_padding, groups, dilation)
+        return native_call
+    strategy = STRATEGIES[name][0]
+    return lambda x, w, b: strategy(x, w, b, plan)
