@@ -197,22 +197,84 @@ def _grouped_cols(x, w, plan: Plan, taps: tuple[int, ...]) -> torch.Tensor:
     return cols.reshape(n, plan.out_channels * ntaps, positions)
 
 
+def _phase_bias(b: torch.Tensor | None, plan: Plan) -> torch.Tensor | None:
+    """The bias for channels ordered (group, phase, c_out): each phase's outputs get the same bias."""
+    if b is None:
+        return None
+    g = plan.groups
+    return b.view(g, 1, -1).expand(g, math.prod(plan.stride), b.shape[0] // g).reshape(-1)
+
+
+def _place_phases(y: torch.Tensor, plan: Plan, b: torch.Tensor | None) -> torch.Tensor:
+    """Copy phase results into the kept output, one strided copy per phase.
+
+    ``y`` is (N, G, *s, C_out/G, *Q), bias included: phase ``r`` holds the full
+    positions ``q*s + r``. Kept output ``o`` is full position ``o + crop_begin``,
+    so each phase lands on output phase ``(r - crop_begin) mod s``. Only kept
+    elements are copied (no full-size intermediate, no crop copy); positions no
+    phase reaches (a negative crop) hold the bias, or zero.
+    """
+    n, g, nd = y.shape[0], plan.groups, plan.ndim
+    geo = plan.geometry
+    cout_g = plan.out_channels // g
+    counts = y.shape[y.dim() - nd:]
+    out = y.new_empty((n, g, cout_g) + geo.output_shape)
+    lead = (slice(None),) * 3
+    jobs, fill = [], False
+    for r in itertools.product(*(range(s) for s in plan.stride)):
+        dst, src = [], []
+        for a, ax in enumerate(geo):
+            lands = (r[a] - ax.crop_begin) % ax.stride
+            if lands >= ax.output_size:
+                break  # every position of this phase is cropped
+            first = (lands + ax.crop_begin - r[a]) // ax.stride  # q of the first kept output
+            wanted = -(-(ax.output_size - lands) // ax.stride)
+            lo, hi = max(first, 0), min(first + wanted, counts[a])
+            if lo >= hi:
+                fill = True
+                break
+            fill = fill or lo > first or hi < first + wanted
+            dst.append(slice(lands + (lo - first) * ax.stride, lands + (hi - first - 1) * ax.stride + 1, ax.stride))
+            src.append(slice(lo, hi))
+        else:
+            jobs.append((lead + tuple(dst), (slice(None), slice(None)) + r + (slice(None),) + tuple(src)))
+    fill = fill or len(jobs) < math.prod(min(ax.stride, ax.output_size) for ax in geo)
+    if fill:
+        if b is None:
+            out.zero_()
+        else:
+            out.copy_(b.view((1, g, cout_g) + (1,) * nd).expand(out.shape))
+    for dst, src in jobs:
+        out[dst] = y[src]
+    return out.view((n, plan.out_channels) + geo.output_shape)
+
+
 def gemm_shuffle(x, w, b, plan: Plan) -> torch.Tensor:
-    """Non-overlapping kernels: every output element gets exactly one tap, so a GEMM and a shuffle suffice."""
+    """Non-overlapping kernels: every output element gets exactly one tap, so a GEMM and a shuffle suffice.
+
+    The GEMM's rows are ordered (phase, c_out), so each phase (kernel tap) is a
+    contiguous block that one strided copy puts in place.
+    """
     wd = _dilate_weight(w, plan)
     # Pad each kernel axis to the stride: each input element then owns an s-sized output block.
     grow = [s - k for s, k in zip(plan.stride, plan.geometry.dilated_kernel)]
     if any(grow):
         wd = F.pad(wd, _spatial_pad([0] * plan.ndim, [-e for e in grow]))
-    cols = _grouped_cols(x, wd, plan, plan.stride)
-    n, nd = x.shape[0], plan.ndim
-    y = cols.reshape((n, plan.out_channels) + plan.stride + plan.input_shape)
-    # (N, C, s1.., I1..) -> (N, C, I1, s1, I2, s2, ...)
-    order = [0, 1] + [p for a in range(nd) for p in (2 + nd + a, 2 + a)]
-    y = y.permute(order).reshape((n, plan.out_channels) + tuple(i * s for i, s in zip(plan.input_shape, plan.stride)))
-    g = plan.geometry
-    y = _window(y, g.crop_begin, [c + e for c, e in zip(g.crop_end, grow)])
-    return _add_bias(y, b)
+    n, g, nd = x.shape[0], plan.groups, plan.ndim
+    cin_g, cout_g = plan.in_channels // g, plan.out_channels // g
+    phases = math.prod(plan.stride)
+    # (C_in, C_out/g, *s) -> (g, phases * C_out/g, C_in/g), rows (phase, c_out)
+    wg = wd.reshape(g, cin_g, cout_g, phases).permute(0, 3, 2, 1).reshape(g, phases * cout_g, cin_g)
+    xg = x.reshape(n, g, cin_g, math.prod(plan.input_shape))
+    bias = _phase_bias(b, plan)
+    if g == 1 and bias is not None:
+        cols = torch.baddbmm(bias.view(1, -1, 1), wg.expand(n, -1, -1), xg[:, 0]).unsqueeze(1)
+    else:
+        cols = torch.matmul(wg.unsqueeze(0), xg)
+        if bias is not None:
+            cols = cols + bias.view(1, g, -1, 1)
+    y = cols.reshape((n, g) + plan.stride + (cout_g,) + plan.input_shape)
+    return _place_phases(y, plan, b)
 
 
 def phase(x, w, b, plan: Plan, memory_format: torch.memory_format | None = None) -> torch.Tensor:
@@ -240,16 +302,10 @@ def phase(x, w, b, plan: Plan, memory_format: torch.memory_format | None = None)
     if memory_format is not None:
         memory_format = _CHANNELS_LAST[x.dim()]
         x, wc = x.contiguous(memory_format=memory_format), wc.contiguous(memory_format=memory_format)
-    y = _conv_fn(nd)(x, wc, None, 1, [t - 1 for t in taps], 1, g)
-    n = x.shape[0]
-    q = y.shape[2:]
-    y = y.reshape((n, g) + plan.stride + (cout_g,) + tuple(q))
-    order = [0, 1, 2 + nd] + [p for a in range(nd) for p in (3 + nd + a, 2 + a)]
-    y = y.permute(order).reshape((n, plan.out_channels) + tuple(qa * s for qa, s in zip(q, plan.stride)))
-    geo = plan.geometry
-    extra = [qa * s - f for qa, s, f in zip(q, plan.stride, geo.full_shape)]
-    y = _window(y, geo.crop_begin, [c + e for c, e in zip(geo.crop_end, extra)])
-    return _add_bias(y, b)
+    y = _conv_fn(nd)(x, wc, _phase_bias(b, plan), 1, [t - 1 for t in taps], 1, g)
+    # unflatten splits the channel axis in place for either memory format (no copy)
+    y = y.unflatten(1, (g,) + plan.stride + (cout_g,))
+    return _place_phases(y, plan, b)
 
 
 def col2im(x, w, b, plan: Plan) -> torch.Tensor:
