@@ -120,15 +120,20 @@ def correlate(
 
     rows = n * prod(size)
     if ci == 1 and groups > 1:  # depthwise: a GEMM per group would be 1 x 1; multiply-accumulate instead
-        result = np.zeros((n, *size, groups, co), np.result_type(source, w_taps))
-        term = np.empty_like(result)
+        result = np.empty((n, *size, groups, co), np.result_type(source, w_taps))
         flat = co == 1  # drop the unit channel axis so the inner loops run along the groups
-        for tap, offset in enumerate(offsets):
-            if flat:
-                np.multiply(view(offset)[..., 0], w_taps[:, tap, 0, 0], out=term[..., 0])
-            else:
-                np.multiply(view(offset), w_taps[:, tap, 0, :], out=term)
-            result += term
+        weights = [w_taps[:, tap, 0, 0] if flat else w_taps[:, tap, 0, :] for tap in range(taps)]
+        # one batch element at a time: its result and scratch stay in cache across the taps
+        term = np.empty(result.shape[1:-1] if flat else result.shape[1:], result.dtype)
+        for b in range(n):
+            acc = result[b, ..., 0] if flat else result[b]
+            for tap, offset in enumerate(offsets):
+                src = view(offset)[b, ..., 0] if flat else view(offset)[b]
+                if tap == 0:
+                    np.multiply(src, weights[0], out=acc)
+                else:
+                    np.multiply(src, weights[tap], out=term)
+                    acc += term
         return result
     if taps == 1:  # a shifted view is already the column matrix (no copy when contiguous)
         columns = view(offsets[0]).reshape(rows, groups, ci)

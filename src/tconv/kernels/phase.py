@@ -9,9 +9,11 @@ that can reach phase ``r`` are those with ``d*t = r (mod s)``, and for them
 
 is a plain stride-1 correlation of the *undilated* input with the phase's
 sub-kernel (every ``s``-th tap). With several axes the phases are the
-``prod(s)`` combinations; each one is computed as one GEMM over stacked shifted
-views of the input and written into the output with a strided slice (the
-interleave, a.k.a. pixel shuffle). Phases with no tap (``s > d*(k-1)+1``) stay
+``prod(s)`` combinations. Each one is computed with one GEMM, either over
+stacked shifted views of the input (im2col) or, when ``Co < Ci``, of the input
+by all the phase's taps followed by a shifted sum of the products (kn2row,
+which moves fewer values), and written into the output with a strided slice
+(the interleave, a.k.a. pixel shuffle). Phases with no tap (``s > d*(k-1)+1``) stay
 zero. Only the kept window is computed.
 
 This answers "how do I compute a transposed convolution without increasing the
@@ -21,11 +23,12 @@ input as it is and interleave their outputs.
 from __future__ import annotations
 
 from itertools import product
+from math import prod
 
 import numpy as np
 
 from ..geometry import AxisGeometry
-from ._core import Problem, correlate, pad_or_slice
+from ._core import Problem, channel_mix, correlate, pad_or_slice
 
 __all__ = ["compute", "axis_phases"]
 
@@ -53,8 +56,16 @@ def axis_phases(ax: AxisGeometry, start: int, stop: int) -> list[tuple[int, int,
 
 def compute(problem: Problem) -> np.ndarray:
     """The window of the transposed convolution, by phase decomposition (see the module docstring)."""
+    per_axis = [axis_phases(ax, start, stop) for ax, (start, stop) in zip(problem.axes, problem.window)]
+    groups, ci, co = problem.w_grouped.shape[:3]
+    if co < ci and not (ci == 1 and groups > 1):
+        return _by_tap_planes(problem, per_axis)
+    return _by_gathered_taps(problem, per_axis)
+
+
+def _by_gathered_taps(problem: Problem, per_axis) -> np.ndarray:
+    """Each phase as im2col: stack the phase's shifted input views (Ci wide), then one GEMM."""
     x, w, axes = problem.x, problem.w, problem.axes
-    per_axis = [axis_phases(ax, start, stop) for ax, (start, stop) in zip(axes, problem.window)]
     # pad the (undilated) input only by what the border phases reach past its edges
     amounts = []
     for ax, phases in zip(axes, per_axis):
@@ -77,4 +88,63 @@ def compute(problem: Problem) -> np.ndarray:
         target = tuple(slice(o0, o0 + (count - 1) * ax.stride + 1, ax.stride)
                        for (o0, count, _, _), ax in zip(combination, axes))
         out[(slice(None), *target)] = values
+    return out
+
+
+def _by_tap_planes(problem: Problem, per_axis) -> np.ndarray:
+    """Each phase as kn2row: the input times each tap (one GEMM for all), then shifted sums.
+
+    ``planes[j, t] = x[j] @ w[t]``; phase ``r`` is ``sum over its taps of
+    planes[q - c_t, t]``, accumulated in a contiguous buffer and placed once.
+    This moves ``Co``-wide rows where im2col moves ``Ci``-wide ones, so it is
+    the cheaper order when the layer narrows its channels.
+    """
+    x, axes = problem.x, problem.axes
+    n = problem.ndim
+    groups, ci, co, *kernel = problem.w_grouped.shape
+    taps = prod(kernel)
+    rows = x.shape[0] * prod(x.shape[1 : 1 + n])
+    matrix = problem.w_grouped.reshape(groups, ci, co, taps).transpose(0, 1, 3, 2).reshape(groups, ci, taps * co)
+    planes = channel_mix(x.reshape(rows, groups, ci), matrix).reshape(*x.shape[: 1 + n], groups, taps, co)
+    covered = all(len(phases) == min(ax.stride, stop - start) for ax, phases, (start, stop) in zip(axes, per_axis, problem.window))
+    out = problem.empty_output(zeros=not covered)
+    # Wide channel rows accumulate straight into the strided output (each row is a long
+    # contiguous run); narrow ones (a few output channels) in a contiguous buffer placed once.
+    direct = co * out.itemsize >= 64
+    for combination in product(*per_axis):
+        size = tuple(count for _, count, _, _ in combination)
+        target = (slice(None),) + tuple(slice(o0, o0 + (count - 1) * ax.stride + 1, ax.stride)
+                                        for (o0, count, _, _), ax in zip(combination, axes))
+        acc = out[target] if direct else None
+        started = False
+        for tap in product(*(taps_of_axis for *_, taps_of_axis in combination)):
+            # output m of the phase reads input j = q0 + m - c_t, inside [0, input_size)
+            src, dst, whole = [slice(None)], [slice(None)], True
+            for (_, count, q0, _), (_, c), ax in zip(combination, tap, axes):
+                m_lo, m_hi = max(0, c - q0), min(count, ax.input_size + c - q0)
+                if m_lo >= m_hi:
+                    break
+                whole = whole and (m_lo, m_hi) == (0, count)
+                src.append(slice(q0 + m_lo - c, q0 + m_hi - c))
+                dst.append(slice(m_lo, m_hi))
+            else:
+                plane = planes[(*src, slice(None), np.ravel_multi_index([t for t, _ in tap], kernel))]
+                if not started and whole:
+                    if direct:
+                        acc[...] = plane
+                    else:
+                        acc = plane.copy()
+                elif not started:
+                    if direct:
+                        acc[...] = 0
+                    else:
+                        acc = np.zeros((x.shape[0], *size, groups, co), out.dtype)
+                    acc[tuple(dst)] += plane
+                else:
+                    acc[tuple(dst)] += plane
+                started = True
+        if not started:
+            out[target] = 0
+        elif not direct:
+            out[target] = acc
     return out
