@@ -75,6 +75,20 @@ SUITE: list[Layer] = [
 ]
 
 
+# The same 2-D layer at growing strides (k = 2s, padding s/2, the usual pairing): zero insertion
+# multiplies s*s - 1 zeros for every useful product, phase none, so the gap should widen with s.
+STRIDE_SWEEP: list[Layer] = [
+    Layer(f"2-D stride sweep s={s}: 64->32, 16x16 (k{2 * s} s{s} p{s // 2})", 2, 64, 32, (16, 16), 2 * s, s, s // 2)
+    for s in (2, 4, 8)
+]
+
+
+def sweep_summary(rows: list[Row]) -> str:
+    """One line: phase over zero_insertion at each stride of the sweep."""
+    return "phase speed-up over zero_insertion, 2-D stride sweep: " + ", ".join(
+        f"s={r.layer.stride} {r.seconds['zero_insertion'] / r.seconds['phase']:.2f}x" for r in rows)
+
+
 @dataclass
 class Row:
     layer: Layer
@@ -98,8 +112,9 @@ def _peak(fn: Callable[[], object]) -> int:
 
 
 def run(layers: list[Layer] | None = None, repeat: int = 5, quick: bool = False, with_torch: bool = True,
-        log: Callable[[str], None] = print, threads: int | None = None) -> list[Row]:
-    """Time every algorithm (and torch, if installed) on every layer; returns the rows."""
+        log: Callable[[str], None] = print, threads: int | None = None,
+        algorithms: list[str] = NUMPY_ALGORITHMS) -> list[Row]:
+    """Time the algorithms (and torch, if installed) on every layer; returns the rows."""
     layers = SUITE if layers is None else layers
     torch = None
     if with_torch:
@@ -122,7 +137,7 @@ def run(layers: list[Layer] | None = None, repeat: int = 5, quick: bool = False,
         w = rng.standard_normal((layer.in_channels, layer.out_channels // layer.groups, *(layer.kernel,) * nd), dtype=np.float32)
         row = Row(layer)
         calls: dict[str, Callable[[], object]] = {}
-        for name in NUMPY_ALGORITHMS:
+        for name in algorithms:
             calls[name] = lambda name=name: conv_transpose(x, w, algorithm=name, **layer.args)
         if torch is not None:
             fn = getattr(torch.nn.functional, f"conv_transpose{nd}d")
@@ -254,16 +269,24 @@ def main(repeat: int = 5, quick: bool = False, out: str | os.PathLike | None = N
     rows = run(layers, repeat=repeat, quick=quick, log=log, threads=threads)
     table = markdown(rows)
     targets = summary(rows)
+    sweep_line = None
+    if not only:
+        log("stride sweep (zero_insertion and phase only):")
+        sweep_line = sweep_summary(run(STRIDE_SWEEP, repeat=repeat, quick=quick, with_torch=False, log=log,
+                                       threads=threads, algorithms=["zero_insertion", "phase"]))
     log("")
     log(table)
     log("")
     for key, value in targets.items():
         log(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
+    if sweep_line:
+        log(sweep_line)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "algorithms.md").write_text(table + "\n\n" + "\n".join(
-            f"- {k}: {v:.2f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in targets.items()) + "\n")
+            f"- {k}: {v:.2f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in targets.items())
+            + (f"\n- {sweep_line}" if sweep_line else "") + "\n")
         (out / "algorithms.json").write_text(json.dumps(
             [{"layer": r.layer.name, "flops": r.layer.flops, "seconds": r.seconds, "peak_bytes": r.peak_bytes} for r in rows],
             indent=1))
@@ -308,7 +331,7 @@ def thread_environment(threads: int | None) -> dict:
     return env
 
 
-__all__ = ["Layer", "SUITE", "run", "summary", "markdown", "plot", "main", "cli", "ALGORITHMS"]
+__all__ = ["Layer", "SUITE", "STRIDE_SWEEP", "run", "sweep_summary", "summary", "markdown", "plot", "main", "cli", "ALGORITHMS"]
 
 if __name__ == "__main__":
     import sys
