@@ -26,6 +26,10 @@ ops, so autograd (and ``torch.compile``) see ordinary torch graphs.
 ``col2im``
     the GEMM ``W^T X`` (all taps for every input position), then the columns
     are summed into place: ``F.fold`` for 1-D/2-D, ``index_add`` for N-D.
+``kn2row``
+    the phases again, GEMM first: one GEMM gives every tap's product with the
+    input (``W_t^T X``), then each output phase sums its taps' shifted planes
+    in a contiguous buffer and lands in its strided place.
 ``depthwise``
     one input channel per group, by phases: each output phase sums a few
     shifted ``x * w[tap]`` (elementwise, per channel) in a contiguous buffer,
@@ -252,8 +256,8 @@ def _place_phases(y: torch.Tensor, plan: Plan, b: torch.Tensor | None) -> torch.
 def gemm_shuffle(x, w, b, plan: Plan) -> torch.Tensor:
     """Non-overlapping kernels: every output element gets exactly one tap, so a GEMM and a shuffle suffice.
 
-    The GEMM's rows are ordered (phase, c_out), so each phase (kernel tap) is a
-    contiguous block that one strided copy puts in place.
+    The GEMM runs on the weight as stored; each phase (kernel tap) is a block of
+    whole spatial rows that one strided copy puts in place.
     """
     wd = _dilate_weight(w, plan)
     # Pad each kernel axis to the stride: each input element then owns an s-sized output block.
@@ -263,17 +267,20 @@ def gemm_shuffle(x, w, b, plan: Plan) -> torch.Tensor:
     n, g, nd = x.shape[0], plan.groups, plan.ndim
     cin_g, cout_g = plan.in_channels // g, plan.out_channels // g
     phases = math.prod(plan.stride)
-    # (C_in, C_out/g, *s) -> (g, phases * C_out/g, C_in/g), rows (phase, c_out)
-    wg = wd.reshape(g, cin_g, cout_g, phases).permute(0, 3, 2, 1).reshape(g, phases * cout_g, cin_g)
+    # (C_in, C_out/g, *s) -> (g, C_out/g * phases, C_in/g): the stored weight, transposed by
+    # BLAS flags rather than copied; rows (c_out, phase)
+    wg = wd.reshape(g, cin_g, cout_g * phases).transpose(1, 2)
     xg = x.reshape(n, g, cin_g, math.prod(plan.input_shape))
-    bias = _phase_bias(b, plan)
+    bias = None if b is None else b.view(g, cout_g, 1).expand(g, cout_g, phases).reshape(g, -1, 1)
     if g == 1 and bias is not None:
-        cols = torch.baddbmm(bias.view(1, -1, 1), wg.expand(n, -1, -1), xg[:, 0]).unsqueeze(1)
+        cols = torch.baddbmm(bias, wg.expand(n, -1, -1), xg[:, 0]).unsqueeze(1)
     else:
         cols = torch.matmul(wg.unsqueeze(0), xg)
         if bias is not None:
-            cols = cols + bias.view(1, g, -1, 1)
-    y = cols.reshape((n, g) + plan.stride + (cout_g,) + plan.input_shape)
+            cols = cols + bias
+    y = cols.view((n, g, cout_g) + plan.stride + plan.input_shape)
+    # (N, G, C, *s, *I) -> (N, G, *s, C, *I): a view; each phase reads whole spatial rows
+    y = y.permute([0, 1] + list(range(3, 3 + nd)) + [2] + list(range(3 + nd, 3 + 2 * nd)))
     return _place_phases(y, plan, b)
 
 
@@ -356,6 +363,14 @@ def _scatter_index(plan: Plan, device) -> torch.Tensor:
     return index.reshape(-1)
 
 
+def _ravel(index: tuple[int, ...], kernel: tuple[int, ...]) -> int:
+    """The flat (C-order) position of a kernel tap."""
+    flat = 0
+    for i, k in zip(index, kernel):
+        flat = flat * k + i
+    return flat
+
+
 def _phase_taps(ax) -> list[tuple[int, int, list[tuple[int, int]]]]:
     """Per output phase ``r`` of one axis: ``(r, Q, [(tap, offset), ...])``.
 
@@ -373,28 +388,25 @@ def _phase_taps(ax) -> list[tuple[int, int, list[tuple[int, int]]]]:
     return phases
 
 
-def depthwise(x, w, b, plan: Plan) -> torch.Tensor:
-    """One input channel per group, by phases: each output phase is a few shifted ``x * w[tap]``.
+def _sum_phases(out: torch.Tensor, plan: Plan, bias: torch.Tensor | None, first: Callable, add: Callable) -> torch.Tensor:
+    """Fill ``out`` (..., *kept) phase by phase: each phase sums its taps' terms, then lands once.
 
     Output phase ``r`` (positions ``q*s + r``) is a stride-1 sum over the taps
-    that reach it, each a shifted slice of the undilated input times one weight
-    per channel. Each phase is accumulated in a contiguous buffer (elementwise
-    ops on contiguous memory vectorize; on the stride-``s`` output view they do
-    not) and then copied into its strided place once. No GEMM (depthwise has
-    nothing to reduce over channels), no zero-insertion, no multiply by zero.
+    that reach it (see :func:`_phase_taps`), each term read from a shifted
+    slice of an input-sized tensor. The sum is kept in a contiguous buffer
+    (elementwise ops on contiguous memory vectorize; on the stride-``s`` output
+    view they do not) and copied into its strided place once.
+
+    ``first(taps, source)`` returns a new tensor (bias included) for a tap that
+    covers the whole phase; ``add(acc, taps, source)`` adds a term into ``acc``
+    in place. ``taps`` holds the kernel index per axis, ``source`` the spatial
+    slices of the input-sized tensor.
     """
-    n, nd = x.shape[0], plan.ndim
-    channels, multiplier = w.shape[0], w.shape[1]
-    if multiplier > 1:  # output channel c*m + j reads input channel c
-        x = x.repeat_interleave(multiplier, dim=1)
-    c = channels * multiplier
-    wc = w.reshape((c,) + tuple(w.shape[2:]))
-    geo = plan.geometry
+    nd = plan.ndim
     sizes = plan.input_shape
-    out = x.new_empty((n, c) + geo.output_shape)
-    bias = None if b is None else b.view((1, c) + (1,) * nd)
-    lead = (slice(None), slice(None))
-    for combo in itertools.product(*(_phase_taps(ax) for ax in geo)):
+    outer = tuple(out.shape[: out.dim() - nd])  # batch and channel axes
+    lead = (slice(None),) * len(outer)
+    for combo in itertools.product(*(_phase_taps(ax) for ax in plan.geometry)):
         counts = tuple(p[1] for p in combo)
         acc = None
         for taps in itertools.product(*(p[2] for p in combo)):
@@ -403,18 +415,96 @@ def depthwise(x, w, b, plan: Plan) -> torch.Tensor:
             hi = [min(q, i - o) for q, i, o in zip(counts, sizes, offsets)]
             if any(h <= l for l, h in zip(lo, hi)):
                 continue  # this tap reaches no kept output of the phase
-            src = x[lead + tuple(slice(l + o, h + o) for l, h, o in zip(lo, hi, offsets))]
-            wt = wc[(slice(None),) + tuple(t[0] for t in taps)].view((1, c) + (1,) * nd)
+            kernel_index = tuple(t[0] for t in taps)
+            source = tuple(slice(l + o, h + o) for l, h, o in zip(lo, hi, offsets))
             if acc is None and lo == [0] * nd and list(hi) == list(counts):
-                acc = src * wt if bias is None else torch.addcmul(bias, src, wt)
+                acc = first(kernel_index, source)
                 continue
             if acc is None:
-                acc = x.new_zeros((n, c) + counts) if bias is None else bias.expand((n, c) + counts).clone()
-            acc[lead + tuple(slice(l, h) for l, h in zip(lo, hi))].addcmul_(src, wt)
+                acc = out.new_zeros(outer + counts) if bias is None else bias.expand(outer + counts).clone()
+            add(acc[lead + tuple(slice(l, h) for l, h in zip(lo, hi))], kernel_index, source)
         if acc is None:
-            acc = x.new_zeros((n, c) + counts) if bias is None else bias.expand((n, c) + counts)
-        out[lead + tuple(slice(p[0], None, ax.stride) for p, ax in zip(combo, geo))] = acc
+            acc = out.new_zeros(outer + counts) if bias is None else bias.expand(outer + counts)
+        out[lead + tuple(slice(p[0], None, ax.stride) for p, ax in zip(combo, plan.geometry))] = acc
     return out
+
+
+def depthwise(x, w, b, plan: Plan) -> torch.Tensor:
+    """One input channel per group, by phases: each output phase is a few shifted ``x * w[tap]``.
+
+    Each term is a shifted slice of the undilated input times one weight per
+    channel, summed per phase by :func:`_sum_phases`. No GEMM (depthwise has
+    nothing to reduce over channels), no zero-insertion, no multiply by zero.
+    """
+    n, nd = x.shape[0], plan.ndim
+    channels, multiplier = w.shape[0], w.shape[1]
+    if multiplier > 1:  # output channel c*m + j reads input channel c
+        x = x.repeat_interleave(multiplier, dim=1)
+    c = channels * multiplier
+    wc = w.reshape((c,) + tuple(w.shape[2:]))
+    bias = None if b is None else b.view((1, c) + (1,) * nd)
+    lead = (slice(None), slice(None))
+
+    def weight(taps):
+        return wc[(slice(None),) + taps].view((1, c) + (1,) * nd)
+
+    def first(taps, source):
+        src = x[lead + source]
+        return src * weight(taps) if bias is None else torch.addcmul(bias, src, weight(taps))
+
+    def add(acc, taps, source):
+        acc.addcmul_(x[lead + source], weight(taps))
+
+    return _sum_phases(x.new_empty((n, c) + plan.geometry.output_shape), plan, bias, first, add)
+
+
+def kn2row(x, w, b, plan: Plan) -> torch.Tensor:
+    """Phases by GEMM first: ``W_t^T X`` for every tap in one GEMM, then per-phase shifted sums.
+
+    The product of the input with every tap's ``C_in x C_out`` matrix is one
+    GEMM on the weight as stored; each output phase then adds its taps' planes, shifted,
+    in a contiguous buffer (:func:`_sum_phases`). Unlike ``col2im`` nothing is
+    added into the strided output; unlike ``phase`` no convolution kernel runs.
+    """
+    n, g, nd = x.shape[0], plan.groups, plan.ndim
+    cin_g, cout_g = plan.in_channels // g, plan.out_channels // g
+    taps = math.prod(plan.kernel)  # undilated: _phase_taps places each tap, dilation included
+    positions = math.prod(plan.input_shape)
+    if cin_g * 4 <= n * positions:
+        # Rows (tap, c_out): each tap's plane one contiguous block, for long vectorized sums; the
+        # weight copy this costs is small next to the planes.
+        wg = w.reshape(g, cin_g, cout_g, taps).permute(0, 3, 2, 1).reshape(g, taps * cout_g, cin_g)
+        tap_major = True
+    else:
+        # A weight as large as the planes (long kernels on short inputs): use it as stored,
+        # transposed by BLAS flags, rows (c_out, tap); a plane is then strided across channels.
+        wg = w.reshape(g, cin_g, cout_g * taps).transpose(1, 2)
+        tap_major = False
+    xg = x.reshape(n, g, cin_g, positions)
+    if g == 1:
+        planes = torch.matmul(wg[0], xg[:, 0]).unsqueeze(1)
+    else:
+        planes = torch.matmul(wg.unsqueeze(0), xg)
+    if tap_major:
+        planes = planes.view((n, g, taps, cout_g) + plan.input_shape)
+    else:
+        planes = planes.view((n, g, cout_g, taps) + plan.input_shape).transpose(2, 3)
+    bias = None if b is None else b.view((1, g, cout_g) + (1,) * nd)
+    flat = (slice(None), slice(None))
+
+    def plane(index, source):
+        return planes[flat + (_ravel(index, plan.kernel), slice(None)) + source]
+
+    def first(index, source):
+        p = plane(index, source)
+        return p.clone() if bias is None else p + bias
+
+    def add(acc, index, source):
+        acc.add_(plane(index, source))
+
+    # groups ride along as their own axis: (N, G, C_out/G, *kept) is (N, C_out, *kept) in memory
+    out = _sum_phases(x.new_empty((n, g, cout_g) + plan.geometry.output_shape), plan, bias, first, add)
+    return out.view((n, plan.out_channels) + plan.geometry.output_shape)
 
 
 #: name -> (function, eligibility test on a Plan)
@@ -426,6 +516,7 @@ STRATEGIES: dict[str, tuple[Callable, Callable[[Plan], bool]]] = {
     "phase_channels_last": (lambda x, w, b, plan: phase(x, w, b, plan, torch.channels_last), lambda plan: True),
     "col2im": (col2im, lambda plan: True),
     "depthwise": (depthwise, lambda plan: plan.in_channels == plan.groups),
+    "kn2row": (kn2row, lambda plan: True),
 }
 
 
