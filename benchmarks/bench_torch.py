@@ -151,7 +151,7 @@ def strategy_times(layer, repeats: int) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     parser.add_argument("--strategies", action="store_true", help="also time every strategy, forward")
     parser.add_argument("--only", default=None, help="run layers whose name contains this text")
