@@ -28,7 +28,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import tconv.torch as tt  # noqa: E402
-from tconv.torch.strategies import STRATEGIES, Plan, eligible, run  # noqa: E402
+from tconv.torch.strategies import Plan, eligible, run  # noqa: E402
 
 # name, ndim, batch, in, out, kernel, stride, padding, output_padding, groups, dilation, spatial, dtype
 LAYERS = [

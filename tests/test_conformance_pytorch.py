@@ -8,7 +8,6 @@ convolution with padding 0 (see ``_conformance``).
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -239,7 +239,7 @@ def test_gradients_equal_jax_grad(jax, ndim, data):
 
 # ---- ONNX Runtime -----------------------------------------------------------------
 def run_onnx(ort, x, w, b, attributes):
-    import onnx
+    import onnx  # noqa: F401  (onnx.helper below needs the package)
     from onnx import TensorProto, helper
 
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape)),

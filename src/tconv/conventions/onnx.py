@@ -25,7 +25,7 @@ from typing import Iterable
 
 from ..errors import ConfigError
 from ..geometry import Geometry
-from ._base import MAX_SIZE, Convention, choice, integer, per_axis, sizes
+from ._base import MAX_SIZE, Convention, choice, integer
 
 
 def _ints(name: str, value, length: int, framework: str, minimum: int) -> tuple[int, ...]:

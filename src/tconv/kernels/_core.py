@@ -25,7 +25,7 @@ import numpy as np
 
 from ..geometry import AxisGeometry
 
-__all__ = ["Problem", "channel_mix", "correlate", "pad_or_slice", "fold"]
+__all__ = ["Problem", "channel_mix", "correlate", "tap_products", "pad_or_slice", "fold"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,21 @@ def channel_mix(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     if ci == 1:
         return a * w[:, 0, :]
     return np.matmul(a.transpose(1, 0, 2), w).transpose(1, 0, 2)
+
+
+def tap_products(problem: "Problem") -> np.ndarray:
+    """``x[j] @ w[t]`` for every input position ``j`` and tap ``t``, in one GEMM.
+
+    Returns ``(N, *I, G, prod(k), Co)``: every tap's ``Ci x Co`` matrix side by
+    side, so one GEMM covers all of them (made straight from PyTorch's weight
+    layout: one copy). What col2im overlap-adds and phase's kn2row form sums.
+    """
+    x = problem.x
+    groups, ci, co, *kernel = problem.w_grouped.shape
+    taps = prod(kernel)
+    rows = x.shape[0] * prod(x.shape[1 : 1 + problem.ndim])
+    matrix = problem.w_grouped.reshape(groups, ci, co, taps).transpose(0, 1, 3, 2).reshape(groups, ci, taps * co)
+    return channel_mix(x.reshape(rows, groups, ci), matrix).reshape(*x.shape[: 1 + problem.ndim], groups, taps, co)
 
 
 def correlate(

@@ -10,26 +10,19 @@ element.
 from __future__ import annotations
 
 from itertools import product
-from math import prod
 
 import numpy as np
 
-from ._core import Problem, channel_mix, tap_positions
+from ._core import Problem, tap_positions, tap_products
 
 __all__ = ["compute"]
 
 
 def compute(problem: Problem) -> np.ndarray:
     """The window of the transposed convolution, by GEMM + overlap-add (see the module docstring)."""
-    x, axes = problem.x, problem.axes
-    n = problem.ndim
-    groups, ci, co, *kernel = problem.w_grouped.shape
-    taps = prod(kernel)
-    rows = x.shape[0] * prod(x.shape[1 : 1 + n])
-    # (G, Ci, taps*Co): every tap's matrix side by side, so one GEMM covers all of them
-    # (made straight from PyTorch's weight layout: one copy)
-    matrix = problem.w_grouped.reshape(groups, ci, co, taps).transpose(0, 1, 3, 2).reshape(groups, ci, taps * co)
-    columns = channel_mix(x.reshape(rows, groups, ci), matrix).reshape(*x.shape[: 1 + n], groups, taps, co)
+    axes = problem.axes
+    kernel = problem.w_grouped.shape[3:]
+    columns = tap_products(problem)
     # k == s with no dilation: every output position gets exactly one tap, so assign, don't add
     tiling = all(ax.kernel_size == ax.stride and ax.dilation == 1 for ax in axes)
     out = problem.empty_output(zeros=not tiling)

@@ -23,12 +23,11 @@ input as it is and interleave their outputs.
 from __future__ import annotations
 
 from itertools import product
-from math import prod
 
 import numpy as np
 
 from ..geometry import AxisGeometry
-from ._core import Problem, channel_mix, correlate, pad_or_slice
+from ._core import Problem, correlate, pad_or_slice, tap_products
 
 __all__ = ["compute", "axis_phases"]
 
@@ -100,12 +99,8 @@ def _by_tap_planes(problem: Problem, per_axis) -> np.ndarray:
     the cheaper order when the layer narrows its channels.
     """
     x, axes = problem.x, problem.axes
-    n = problem.ndim
     groups, ci, co, *kernel = problem.w_grouped.shape
-    taps = prod(kernel)
-    rows = x.shape[0] * prod(x.shape[1 : 1 + n])
-    matrix = problem.w_grouped.reshape(groups, ci, co, taps).transpose(0, 1, 3, 2).reshape(groups, ci, taps * co)
-    planes = channel_mix(x.reshape(rows, groups, ci), matrix).reshape(*x.shape[: 1 + n], groups, taps, co)
+    planes = tap_products(problem)
     covered = all(len(phases) == min(ax.stride, stop - start) for ax, phases, (start, stop) in zip(axes, per_axis, problem.window))
     out = problem.empty_output(zeros=not covered)
     # Wide channel rows accumulate straight into the strided output (each row is a long

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import math
 import statistics
 import time
 from typing import Iterator
