@@ -67,15 +67,20 @@ def test_lax_conv_transpose(torch, jax, config, seed):
         y = jax.lax.conv_transpose(channels_last(x), lax_kernel(w, transpose_kernel), dimension_numbers=dn, **args)
         return channels_first(np.asarray(y))
 
-    context = f"lax.conv_transpose {inputs} k={kernel} {args}"
+    _check(torch, "jax", inputs, kernel, args, framework, x, w, strides, dilation,
+           f"lax.conv_transpose {inputs} k={kernel} {args}")
+
+
+def _check(torch, name, inputs, kernel, args, framework, x, w, strides, dilation, context):
+    """tconv's geometry against the framework's values; an empty output must be rejected by both."""
     try:
-        tconv.geometry(inputs, kernel, "jax", **args)
+        tconv.geometry(inputs, kernel, name, **args)
     except tconv.ConfigError as err:
         if "empty output" in str(err):
             _empty_output_case(framework, context)
             return
     compare(
-        lambda: tconv.geometry(inputs, kernel, "jax", **args),
+        lambda: tconv.geometry(inputs, kernel, name, **args),
         framework,
         lambda: reference_full(torch, x, w, strides, dilation),
         context,
@@ -118,19 +123,8 @@ def test_flax_conv_transpose(torch, jax, flax_linen, config, seed):
         # one compiled program per configuration instead of one per op (much faster on CPU)
         return channels_first(np.asarray(jax.jit(layer.apply)(params, channels_last(x))))
 
-    context = f"flax ConvTranspose {inputs} k={kernel} {args}"
-    try:
-        tconv.geometry(inputs, kernel, "flax", **args)
-    except tconv.ConfigError as err:
-        if "empty output" in str(err):
-            _empty_output_case(framework, context)
-            return
-    compare(
-        lambda: tconv.geometry(inputs, kernel, "flax", **args),
-        framework,
-        lambda: reference_full(torch, x, w, strides, dilation),
-        context,
-    )
+    _check(torch, "flax", inputs, kernel, args, framework, x, w, strides, dilation,
+           f"flax ConvTranspose {inputs} k={kernel} {args}")
 
 
 # Plain tables for the two quirks that random configurations reach only sometimes.

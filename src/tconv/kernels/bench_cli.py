@@ -13,7 +13,7 @@ def register(subparsers) -> None:
         help="time the four NumPy algorithms and torch on real decoder layers",
         description="Time scatter, zero_insertion, col2im, phase and auto (and torch's native conv_transpose "
         "when installed) on DCGAN, U-Net, 3-D U-Net, HiFi-GAN and depthwise layers; print medians, GF/s and "
-        "peak memory.",
+        "peak memory. Without --only, a 2-D layer at strides 2, 4 and 8 also times zero_insertion against phase.",
     )
     p.add_argument("--quick", action="store_true", help="batch/4 and 2 repeats: a fast smoke run")
     p.add_argument("--repeat", type=int, default=None, help="timed runs per algorithm and layer (median; default 5)")
