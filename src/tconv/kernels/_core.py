@@ -138,12 +138,24 @@ def correlate(
         result = np.empty((n, *size, groups, co), np.result_type(source, w_taps))
         flat = co == 1  # drop the unit channel axis so the inner loops run along the groups
         weights = [w_taps[:, tap, 0, 0] if flat else w_taps[:, tap, 0, :] for tap in range(taps)]
+        # A (groups,) weight broadcast over the spatial axes makes NumPy's inner loop only
+        # `groups` long; repeated along the last spatial axis it spans a whole contiguous row
+        # (2.8 -> 2.0 ms on the benchmark's depthwise layer).
+        rows = size[:-1] + (size[-1] * groups,) if flat and size[-1] * groups <= 1 << 16 else None
+        if rows is not None:
+            weights = [np.tile(wt, size[-1]) for wt in weights]
         # one batch element at a time: its result and scratch stay in cache across the taps
         term = np.empty(result.shape[1:-1] if flat else result.shape[1:], result.dtype)
+        if rows is not None:
+            term = term.reshape(rows)
         for b in range(n):
             acc = result[b, ..., 0] if flat else result[b]
+            if rows is not None:
+                acc = acc.reshape(rows)  # a view: result is C-contiguous
             for tap, offset in enumerate(offsets):
                 src = view(offset)[b, ..., 0] if flat else view(offset)[b]
+                if rows is not None:
+                    src = src.reshape(rows)  # a view: the last spatial axis and groups are adjacent in memory
                 if tap == 0:
                     np.multiply(src, weights[0], out=acc)
                 else:
