@@ -42,6 +42,7 @@ _LAZY = {
     "convert": "tconv.convert",
     "convert_weights": "tconv.convert",
     "invert": "tconv.solve",
+    "tune_allocator": "tconv.allocator",
 }
 
 
