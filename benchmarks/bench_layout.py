@@ -1,18 +1,25 @@
 """What channels-last is worth to an NCHW caller: torch's own kernel on NCHW input, on channels-last
-input, and with the conversions in and out that a drop-in returning NCHW must pay. Interleaved medians.
+input, and with the conversions in and out that a drop-in returning NCHW must pay. Interleaved medians,
+first with glibc's allocator as the process starts, then after ``tconv.tune_allocator()`` (see
+bench_allocator.py: freed buffers stay in the process instead of being faulted in again on every call).
 
     python benchmarks/bench_layout.py        (also run by `make bench`)
 """
 from __future__ import annotations
 
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import tconv  # noqa: E402
 
-def main(repeats: int = 31) -> None:
+
+def main(repeats: int = 31, state: str = "") -> None:
     torch.manual_seed(0)
     # the decoder layer of the issue: 64 -> 32 channels, 64x64, k3 s2 p1 op1, batch 1
     x = torch.randn(1, 64, 64, 64)
@@ -34,11 +41,14 @@ def main(repeats: int = 31) -> None:
                 start = time.perf_counter()
                 call()
                 times[name].append(time.perf_counter() - start)
-    print(f"decoder 64->32, 64x64, k3 s2 p1 op1, batch 1; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"median of {repeats} interleaved runs")
+    print(f"  {state}:")
     for name, values in times.items():
-        print(f"  {name:<45} {statistics.median(values) * 1e3:6.2f} ms")
+        print(f"    {name:<45} {statistics.median(values) * 1e3:6.2f} ms")
 
 
 if __name__ == "__main__":
-    main()
+    print(f"decoder 64->32, 64x64, k3 s2 p1 op1, batch 1; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"median of 31 interleaved runs")
+    main(state="glibc's allocator as the process starts")
+    tconv.tune_allocator()
+    main(state="after tconv.tune_allocator()")

@@ -9,6 +9,11 @@ counts ``2 * N * C_in * prod(I) * C_out/groups * prod(k)`` flops per forward
 GEMM rate measured at the start of the same run (a large ``torch.matmul``).
 A second table compares both with channels-last input.
 
+Allocator state: the GEMM-peak measurement frees large matrices, which raises
+glibc's mmap threshold, so both sides run with a warm allocator, as in a model
+after its first forward pass. In a fresh process torch's NCHW kernel can be
+several times slower; ``bench_allocator.py`` measures that state.
+
 Usage: python benchmarks/bench_torch.py [--repeats N] [--strategies] [--only NAME]
 Writes benchmarks/results/torch.md.
 """
