@@ -1,0 +1,90 @@
+"""Where NumPy's time goes on the depthwise layer of bench_algorithms.py (k4 s2 p1, 64 channels, 32x32, batch 4).
+
+Times the parts of tconv's phase algorithm on that layer, channels-last, float32:
+the 16 taps (one multiply and one add each, per batch element) with the
+weight broadcast over the spatial axes, the same with the weight repeated along
+a whole row (what tconv does), the same split over two threads (NumPy releases
+the GIL in these loops), and placing the 4 output phases into the interleaved
+output. Medians of 50 calls. Run: python benchmarks/bench_numpy_depthwise.py
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+N, H, W, C = 4, 32, 32, 64
+TAPS = [(i, j) for i in range(4) for j in range(4)]
+
+
+def median_ms(fn, number: int = 50) -> float:
+    fn()
+    times = []
+    for _ in range(number):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    source = rng.standard_normal((N, H + 2, W + 2, C), dtype=np.float32)  # padded input
+    weights = rng.standard_normal((len(TAPS), C), dtype=np.float32)
+    rows = np.ascontiguousarray(np.tile(weights, (1, W)))  # each tap's weight repeated along a row
+    acc = np.empty((N, H, W * C), np.float32)
+    terms = [np.empty((H, W * C), np.float32) for _ in range(2)]
+
+    def window(b, i, j):
+        return source[b, (i + 1) // 2: (i + 1) // 2 + H, (j + 1) // 2: (j + 1) // 2 + W]
+
+    def taps(b, tiled, term):
+        for k, (i, j) in enumerate(TAPS):
+            src = window(b, i, j)
+            out, scratch, weight = acc[b].reshape(H, W, C), term.reshape(H, W, C), weights[k]
+            if tiled:
+                src, out, scratch, weight = src.reshape(H, W * C), acc[b], term, rows[k]
+            if k == 0:
+                np.multiply(src, weight, out=out)
+            else:
+                np.multiply(src, weight, out=scratch)
+                np.add(out, scratch, out=out)
+
+    def broadcast():
+        for b in range(N):
+            taps(b, False, terms[0])
+
+    def tiled():
+        for b in range(N):
+            taps(b, True, terms[0])
+
+    pool = ThreadPoolExecutor(2)
+
+    def threaded():
+        futures = [pool.submit(lambda t=t: [taps(b, True, terms[t]) for b in range(t, N, 2)]) for t in range(2)]
+        for future in futures:
+            future.result()
+
+    output = np.empty((N, 2 * H, 2 * W, C), np.float32)
+    phase = np.empty((N, H, W, C), np.float32)
+
+    def place():
+        for a in range(2):
+            for b in range(2):
+                output[:, a::2, b::2] = phase
+
+    elements = N * H * W * C
+    print(f"depthwise k4 s2, {C} channels, {H}x{W}, batch {N}: {len(TAPS)} taps x {N} batch elements, "
+          f"{2 * len(TAPS) * N} NumPy calls of {elements // N} elements")
+    for name, fn in (("taps, weight broadcast per pixel", broadcast), ("taps, weight repeated along rows", tiled),
+                     ("taps, rows, two threads", threaded), ("placing the 4 phases", place)):
+        ms = median_ms(fn)
+        rate = 2 * len(TAPS) * elements / (ms * 1e6) if name.startswith("taps") else float("nan")
+        print(f"  {name:<36} {ms:6.2f} ms" + (f"  ({rate:.1f} elements/ns per call)" if rate == rate else ""))
+    pool.shutdown()
+
+
+if __name__ == "__main__":
+    main()
