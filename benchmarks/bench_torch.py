@@ -14,7 +14,7 @@ glibc's mmap threshold, so both sides run with a warm allocator, as in a model
 after its first forward pass. In a fresh process torch's NCHW kernel can be
 several times slower; ``bench_allocator.py`` measures that state.
 
-Usage: python benchmarks/bench_torch.py [--repeats N] [--strategies] [--only NAME]
+Usage: python benchmarks/bench_torch.py [--repeats N] [--strategies] [--only NAME] [--mode deterministic]
 Writes benchmarks/results/torch.md.
 """
 from __future__ import annotations
@@ -160,10 +160,13 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     parser.add_argument("--strategies", action="store_true", help="also time every strategy, forward")
     parser.add_argument("--only", default=None, help="run layers whose name contains this text")
+    parser.add_argument("--mode", default="auto", choices=["auto", "deterministic"],
+                        help="tconv's picker: measure (auto, default) or the documented rule (deterministic)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "torch.md"))
     ns = parser.parse_args(argv)
     if ns.threads:
         torch.set_num_threads(ns.threads)
+    tt.set_strategy(ns.mode)
     layers = [layer for layer in LAYERS if ns.only is None or ns.only.lower() in layer[0].lower()]
 
     peak32, peak64 = gemm_peak(torch.float32), gemm_peak(torch.float64)
@@ -203,7 +206,7 @@ def main(argv=None) -> int:
     geo_b = math.exp(statistics.mean(math.log(r) for r in speedups_b))
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads; GEMM peak measured in this run: float32 {peak32:.0f} GF/s, "
+        f"{torch.get_num_threads()} threads, tconv mode {ns.mode!r}; GEMM peak measured in this run: float32 {peak32:.0f} GF/s, "
         f"float64 {peak64:.0f} GF/s. Medians of {ns.repeats} interleaved repeats (forward under no_grad; "
         f"forward+backward with input and parameters requiring grad).",
         "",

@@ -316,7 +316,16 @@ def test_deterministic_mode_and_forcing():
     big_x, big_w = torch.randn(1, 64, 256), torch.randn(64, 32, 2)
     assert tt.deterministic_rule(big_x, big_w, tt.layer_geometry((256,), (2,), stride=2)) == "gemm_shuffle"
     big_x, big_w = torch.randn(1, 64, 16, 16), torch.randn(64, 32, 2, 2)
-    assert tt.deterministic_rule(big_x, big_w, tt.layer_geometry((16, 16), (2, 2), stride=2)) == "channels_last"
+    assert tt.deterministic_rule(big_x, big_w, tt.layer_geometry((16, 16), (2, 2), stride=2)) == "gemm_shuffle"
+    overlapping = tt.layer_geometry((16, 16), (3, 3), stride=2, padding=1, output_padding=1)
+    wide_x, wide_w = torch.randn(4, 64, 16, 16), torch.randn(64, 32, 3, 3)  # 38 MFLOP
+    assert tt.deterministic_rule(wide_x, wide_w, overlapping) == "channels_last"
+    assert tt.deterministic_rule(wide_x[:1, :, :8, :8], wide_w, tt.layer_geometry((8, 8), (3, 3), stride=2)) == "native"
+    assert tt.deterministic_rule(wide_x, torch.randn(64, 3, 3, 3), overlapping) == "kn2row"  # 64 -> 3 channels
+    with torch.enable_grad():  # training: torch's fused backward wins
+        assert tt.deterministic_rule(wide_x, wide_w.requires_grad_(), overlapping) == "native"
+    cube_x, cube_w = torch.randn(1, 32, 12, 12, 12), torch.randn(32, 16, 3, 3, 3)
+    assert tt.deterministic_rule(cube_x, cube_w, tt.layer_geometry((12,) * 3, (3,) * 3, stride=2)) == "native"
     dw_x, dw_w = torch.randn(4, 64, 32, 32), torch.randn(64, 1, 3, 3)
     dw_geo = tt.layer_geometry((32, 32), (3, 3), stride=2, padding=1, output_padding=1, groups=64)
     assert tt.deterministic_rule(dw_x, dw_w, dw_geo) == "depthwise"

@@ -144,39 +144,59 @@ def signature(x, w, b, plan: Plan) -> tuple:
     )
 
 
-def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry) -> str:
+def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bias: torch.Tensor | None = None) -> str:
     """The strategy chosen without measuring (deterministic mode, and under ``torch.compile``).
 
-    The rule, from this project's CPU benchmark (benchmarks/bench_torch.py):
+    The rule, from this project's CPU benchmark (``python benchmarks/bench_torch.py
+    --strategies``, and ``--mode deterministic`` for the rule itself):
 
     0. tiny layers (under ``MEASURE_MIN_FLOPS``, 2 MFLOP per call): ``native``
        (any rewrite's fixed overhead outweighs what it could save; these
        are not measured in ``"auto"`` mode either, since measuring would
        cost more than it could ever win back);
     1. not a CPU floating-point tensor: ``native``;
-    2. one input channel per group (depthwise): ``depthwise`` (torch's own
+    2. gradients needed: ``native`` (torch's fused backward kernels beat
+       autograd through every rewrite's ops; the measuring picker kept
+       ``native`` for forward+backward on almost every benchmark layer, and
+       the depthwise path measured 0.44x there);
+    3. one input channel per group (depthwise): ``depthwise`` (torch's own
        depthwise transposed kernel runs at 1-2 GF/s; the phase-by-phase
-       elementwise path measured about 1.7x faster on both depthwise layers of
-       benchmarks/bench_torch.py);
-    3. float64: ``native`` (oneDNN has no float64 path, and no rewrite
+       elementwise path measured 1.4-2.7x faster on both depthwise layers);
+    4. float64: ``native`` (oneDNN has no float64 path, and no rewrite
        measured reliably faster there);
-    4. 2-D and 3-D: ``channels_last`` (oneDNN's fast layout; it measured
-       fastest or near it for most float32 layers, k == s ones included);
-    5. 1-D with a non-overlapping kernel (``d*(k-1)+1 <= s``, e.g. k == s):
-       ``gemm_shuffle`` (one GEMM, no zero-insertion); other 1-D: ``native``.
+    5. a non-overlapping kernel (``d*(k-1)+1 <= s``, e.g. k == s), any number
+       of dimensions: ``gemm_shuffle`` (one GEMM, no zero-insertion; 1.3-1.4x
+       on the 2-D and 3-D U-Net k2s2 layers);
+    6. a layer that narrows its channels at least 4x (``C_out * 4 <= C_in``,
+       e.g. DCGAN's 64 -> 3 output layer): ``kn2row`` (1.6x there: its GEMM
+       produces few channels per tap, and the per-phase sums are cheap);
+    7. 2-D with at least ``CHANNELS_LAST_MIN_FLOPS`` (20 MFLOP): ``channels_last``
+       (oneDNN's fast layout; up to 1.1x on the decoder layers even after
+       converting in and out; on smaller layers the conversions cost more);
+    8. otherwise (3-D or 1-D with overlapping taps, small 2-D): ``native``
+       (channels-last measured 0.83-0.88x on both 3-D layers).
     """
     plan = Plan(geometry, w.shape[0], w.shape[1] * geometry.groups)
-    if plan.flops(x.shape[0] if x.dim() == plan.ndim + 2 else 1) < MEASURE_MIN_FLOPS:
+    flops = plan.flops(x.shape[0] if x.dim() == plan.ndim + 2 else 1)
+    if flops < MEASURE_MIN_FLOPS:
         return "native"
-    if x.device.type != "cpu" or not x.dtype.is_floating_point:
+    if x.device.type != "cpu" or not x.dtype.is_floating_point or _needs_grad(x, w, bias):
         return "native"
     if plan.in_channels == plan.groups:
         return "depthwise"
     if x.dtype == torch.float64:
         return "native"
-    if plan.ndim >= 2:
+    if plan.non_overlapping:
+        return "gemm_shuffle"
+    if plan.out_channels * 4 <= plan.in_channels:
+        return "kn2row"
+    if plan.ndim == 2 and flops >= CHANNELS_LAST_MIN_FLOPS:
         return "channels_last"
-    return "gemm_shuffle" if plan.non_overlapping else "native"
+    return "native"
+
+
+#: the deterministic rule uses channels-last for 2-D layers from this many flops per call
+CHANNELS_LAST_MIN_FLOPS = 20_000_000
 
 
 def _is_compiling() -> bool:
@@ -194,7 +214,7 @@ def choose(x, w, b, plan: Plan, forced: str | None = None) -> str:
             )
         return mode
     if mode == "deterministic" or _is_compiling() or plan.flops(x.shape[0]) < MEASURE_MIN_FLOPS:
-        return deterministic_rule(x, w, plan.geometry)
+        return deterministic_rule(x, w, plan.geometry, b)
     key = signature(x, w, b, plan)
     choice = _cache.get(key)
     if choice is None:
