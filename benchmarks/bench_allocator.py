@@ -72,7 +72,7 @@ def main(argv=None) -> int:
         child(int(ns.child[0]), ns.child[1], ns.child[2])
         return 0
     sys.path.insert(0, str(HERE))
-    from bench_torch import LAYERS
+    from bench_torch import LAYERS, report
 
     picked = [(i, layer) for i, layer in enumerate(LAYERS) if ns.only is None or ns.only.lower() in layer[0].lower()]
     if not picked:
@@ -119,12 +119,7 @@ def main(argv=None) -> int:
         f"native with glibc's defaults against tconv tuned "
         f"**{geomean(ms['native', 'default'] / ms['tconv', 'tuned'] for _, ms, _ in rows):.2f}x**.",
     ]
-    text = "\n".join(lines) + "\n"
-    print()
-    print(text)
-    if ns.only is None:
-        Path(ns.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(ns.out).write_text(text)
+    report(lines, ns.out, whole_suite=ns.only is None)
     return 0
 
 

@@ -154,6 +154,16 @@ def strategy_times(layer, repeats: int) -> dict:
     return compare(fns, repeats, min)
 
 
+def report(lines: list[str], out: str, whole_suite: bool) -> None:
+    """Print the results; save them to ``out`` only when every layer ran (``--only`` runs are partial)."""
+    text = "\n".join(lines) + "\n"
+    print()
+    print(text)
+    if whole_suite:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=11)
@@ -230,12 +240,7 @@ def main(argv=None) -> int:
     ]
     for r in rows_cl:
         lines.append(f"| {r[0]} | {r[1]*1e3:.2f} | {r[2]*1e3:.2f} | {r[3]*1e3:.2f} | {r[4]:.2f}x | {r[5]:.2f}x | {r[6]} |")
-    text = "\n".join(lines) + "\n"
-    print()
-    print(text)
-    if ns.only is None:
-        Path(ns.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(ns.out).write_text(text)
+    report(lines, ns.out, whole_suite=ns.only is None)
     return 0
 
 
