@@ -63,10 +63,17 @@ class Problem:
     def window_shape(self) -> tuple[int, ...]:
         return tuple(stop - start for start, stop in self.window)
 
-    def empty_output(self, zeros: bool = True) -> np.ndarray:
-        """The output buffer; ``zeros=False`` when every element will be written."""
+    def empty_output(self, zeros: bool = True, channel_major: bool = False) -> np.ndarray:
+        """The output buffer; ``zeros=False`` when every element will be written.
+
+        ``channel_major=True`` stores it as ``(G, Co, N, *window)`` (each channel's
+        image contiguous) and returns the canonical-order view of that memory.
+        """
         allocate = np.zeros if zeros else np.empty
-        return allocate((self.batch, *self.window_shape, self.groups, self.out_channels), np.result_type(self.x, self.w_grouped))
+        dtype = np.result_type(self.x, self.w_grouped)
+        if channel_major:
+            return np.moveaxis(allocate((self.groups, self.out_channels, self.batch, *self.window_shape), dtype), (0, 1), (-2, -1))
+        return allocate((self.batch, *self.window_shape, self.groups, self.out_channels), dtype)
 
 
 def channel_mix(a: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -87,19 +94,30 @@ def channel_mix(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.matmul(a.transpose(1, 0, 2), w).transpose(1, 0, 2)
 
 
-def tap_products(problem: "Problem") -> np.ndarray:
+def tap_products(problem: "Problem", channel_major: bool = False) -> np.ndarray:
     """``x[j] @ w[t]`` for every input position ``j`` and tap ``t``, in one GEMM.
 
     Returns ``(N, *I, G, prod(k), Co)``: every tap's ``Ci x Co`` matrix side by
     side, so one GEMM covers all of them (made straight from PyTorch's weight
     layout: one copy). What col2im overlap-adds and phase's kn2row form sums.
+    With ``channel_major=True`` the same values are stored as
+    ``(G, prod(k), Co, N, *I)`` (the transposed GEMM: each tap and channel one
+    contiguous image) and returned as a view in the order above.
     """
     x = problem.x
     groups, ci, co, *kernel = problem.w_grouped.shape
     taps = prod(kernel)
     rows = x.shape[0] * prod(x.shape[1 : 1 + problem.ndim])
     matrix = problem.w_grouped.reshape(groups, ci, co, taps).transpose(0, 1, 3, 2).reshape(groups, ci, taps * co)
-    return channel_mix(x.reshape(rows, groups, ci), matrix).reshape(*x.shape[: 1 + problem.ndim], groups, taps, co)
+    columns = x.reshape(rows, groups, ci)
+    if not channel_major:
+        return channel_mix(columns, matrix).reshape(*x.shape[: 1 + problem.ndim], groups, taps, co)
+    if groups == 1:  # transposed operands: BLAS flags, no copies
+        products = (matrix[0].T @ columns[:, 0, :].T)[None]
+    else:
+        products = np.matmul(matrix.transpose(0, 2, 1), columns.transpose(1, 2, 0))
+    products = products.reshape(groups, taps, co, *x.shape[: 1 + problem.ndim])
+    return np.moveaxis(products, (0, 1, 2), (-3, -2, -1))
 
 
 def correlate(

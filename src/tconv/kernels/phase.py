@@ -100,12 +100,15 @@ def _by_tap_planes(problem: Problem, per_axis) -> np.ndarray:
     """
     x, axes = problem.x, problem.axes
     groups, ci, co, *kernel = problem.w_grouped.shape
-    planes = tap_products(problem)
     covered = all(len(phases) == min(ax.stride, stop - start) for ax, phases, (start, stop) in zip(axes, per_axis, problem.window))
-    out = problem.empty_output(zeros=not covered)
     # Wide channel rows accumulate straight into the strided output (each row is a long
-    # contiguous run); narrow ones (a few output channels) in a contiguous buffer placed once.
-    direct = co * out.itemsize >= 64
+    # contiguous run). Narrow ones (a few output channels) would make every NumPy inner loop
+    # a few elements long, so planes, sums and output are then stored channel-major (each
+    # channel a contiguous image, viewed in the canonical axis order) and each phase is
+    # summed in a buffer and placed once (DCGAN's 64->3 layer: 4.9 -> 1.9 ms).
+    direct = co * np.result_type(x, problem.w_grouped).itemsize >= 64
+    planes = tap_products(problem, channel_major=not direct)
+    out = problem.empty_output(zeros=not covered, channel_major=not direct)
     for combination in product(*per_axis):
         size = tuple(count for _, count, _, _ in combination)
         target = (slice(None),) + tuple(slice(o0, o0 + (count - 1) * ax.stride + 1, ax.stride)
@@ -128,12 +131,12 @@ def _by_tap_planes(problem: Problem, per_axis) -> np.ndarray:
                     if direct:
                         acc[...] = plane
                     else:
-                        acc = plane.copy()
+                        acc = plane.copy(order="K")  # keeps the channel-major layout
                 elif not started:
                     if direct:
                         acc[...] = 0
                     else:
-                        acc = np.zeros((x.shape[0], *size, groups, co), out.dtype)
+                        acc = np.moveaxis(np.zeros((groups, co, x.shape[0], *size), out.dtype), (0, 1), (-2, -1))
                     acc[tuple(dst)] += plane
                 else:
                     acc[tuple(dst)] += plane
