@@ -224,4 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m tconv.cli` runs this file as __main__, a second copy of the module; the
+    # subcommands raise tconv.cli.CliError, which only the real module's main() catches.
+    from tconv.cli import main as real_main
+
+    sys.exit(real_main())

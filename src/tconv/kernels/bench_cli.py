@@ -21,6 +21,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None, help="folder for algorithms.md/.json/.png (default: print only)")
     p.add_argument("--only", action="append", default=[], metavar="TEXT",
                    help="run only the layers whose name contains TEXT (repeatable), e.g. --only DCGAN")
+    p.add_argument("--allocator", choices=["tuned", "default"], default="tuned",
+                   help="tuned (default): tconv.tune_allocator() first; default: glibc's allocator as the process starts")
     p.set_defaults(func=_run)
 
 
@@ -42,5 +44,6 @@ def _run(ns: argparse.Namespace) -> int:
             argv += [f"--{flag}", str(getattr(ns, flag))]
     for text in ns.only:
         argv += ["--only", text]
+    argv += ["--allocator", ns.allocator]
     # a fresh process, so that the thread count reaches BLAS before NumPy loads
     return subprocess.call(argv, env=thread_environment(ns.threads))

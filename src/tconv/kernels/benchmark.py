@@ -3,8 +3,8 @@
 Run it with ``make bench``, ``python benchmarks/bench_algorithms.py`` or
 ``tconv bench``. Timings are medians of ``repeat`` runs, taken round-robin
 (every competitor once per round, so background load hits all alike, each
-timed call right after an untimed one of its own, so the previous competitor's
-spinning BLAS/OpenMP threads cannot slow it;
+timed call right after 0.15 s of untimed calls of its own, so the previous
+competitor's spinning BLAS/OpenMP threads cannot slow it;
 ``scatter``, the reference, runs once: it is written for clarity); GF/s counts the useful
 multiply-adds ``2 * N * prod(I) * C_in * C_out/groups * prod(k)``, the same for
 every algorithm. Peak memory is what ``tracemalloc`` sees NumPy allocate during
@@ -31,6 +31,9 @@ import numpy as np
 from . import ALGORITHMS, conv_transpose
 
 NUMPY_ALGORITHMS = ["scatter", "zero_insertion", "col2im", "phase", "auto"]
+
+#: untimed calls before each timed one last this long: more than OpenBLAS's default thread spin (2**28 cycles)
+SETTLE_S = 0.15
 
 
 @dataclass(frozen=True)
@@ -157,11 +160,17 @@ def run(layers: list[Layer] | None = None, repeat: int = 5, quick: bool = False,
                 for name, call in calls.items():
                     if name == "scatter" and rep > 0:
                         continue
-                    # One untimed call first: OpenBLAS and OpenMP worker threads spin for a while
-                    # after a call and slow whoever runs next (torch took 2x as long right after a
-                    # NumPy GEMM); the untimed call absorbs that, so the timed one runs warm.
+                    # OpenBLAS's worker threads spin for about 0.1 s after a NumPy GEMM (2**28
+                    # cycles), and torch's OpenMP threads after a torch call; on 2 cores whoever
+                    # runs next fights them (torch took 2x, once 13x, as long). So each competitor
+                    # first runs untimed for SETTLE_S, which outlasts the previous one's spinning
+                    # threads and keeps the core busy (an idle pause instead made sub-ms calls
+                    # slower), and then the next call is timed.
                     if name != "scatter":
+                        settle = time.perf_counter() + SETTLE_S
                         call()
+                        while time.perf_counter() < settle:
+                            call()
                     start = time.perf_counter()
                     call()
                     times[name].append(time.perf_counter() - start)
@@ -254,14 +263,24 @@ def plot(rows: list[Row], path: Path) -> None:
 
 
 def main(repeat: int = 5, quick: bool = False, out: str | os.PathLike | None = None, with_plot: bool = True,
-         log: Callable[[str], None] = print, threads: int | None = None, only: list[str] | None = None) -> int:
-    """Run the suite, print the table and the targets, save markdown, JSON and the plot."""
+         log: Callable[[str], None] = print, threads: int | None = None, only: list[str] | None = None,
+         allocator: str = "tuned") -> int:
+    """Run the suite, print the table and the targets, save markdown, JSON and the plot.
+
+    ``allocator="tuned"`` (the default) first calls :func:`tconv.tune_allocator`:
+    with glibc's defaults, whether a large buffer is faulted in again on every
+    call depends on what the process freed before, and torch's times in one
+    row moved by up to 4x between runs (README: "A fresh process").
+    """
     import platform
 
+    from ..allocator import tune_allocator
+
+    tuned = allocator == "tuned" and tune_allocator()
     blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", "all")
     log(f"tconv algorithm benchmark ({'quick, batch/4' if quick else 'full'}, median of {repeat}; "
         f"{os.cpu_count()} cores, threads: numpy BLAS {blas_threads}, torch {threads or os.cpu_count()}; "
-        f"numpy {np.__version__}, {platform.processor() or platform.machine()})")
+        f"allocator {'tuned' if tuned else 'as started'}; numpy {np.__version__}, {platform.processor() or platform.machine()})")
     layers = [layer for layer in SUITE if not only or any(o.lower() in layer.name.lower() for o in only)]
     if not layers:
         log(f"no layer matches {only}; the layers are: " + "; ".join(layer.name for layer in SUITE))
@@ -310,6 +329,9 @@ def parser():
     p.add_argument("--out", default=None, help="folder for algorithms.md/.json/.png (default: print only)")
     p.add_argument("--only", action="append", default=None, metavar="TEXT",
                    help="run only the layers whose name contains TEXT (repeatable), e.g. --only DCGAN")
+    p.add_argument("--allocator", choices=["tuned", "default"], default="tuned",
+                   help="tuned (default): tconv.tune_allocator() first, so no side pays page faults that depend "
+                   "on what ran before; default: glibc's allocator as the process starts")
     return p
 
 
@@ -319,7 +341,7 @@ def cli(argv: list[str] | None = None) -> int:
     repeat = ns.repeat if ns.repeat is not None else (2 if ns.quick else 5)
     if repeat < 1:
         raise SystemExit(f"--repeat {repeat} must be at least 1")
-    return main(repeat=repeat, quick=ns.quick, out=ns.out, threads=ns.threads, only=ns.only)
+    return main(repeat=repeat, quick=ns.quick, out=ns.out, threads=ns.threads, only=ns.only, allocator=ns.allocator)
 
 
 def thread_environment(threads: int | None) -> dict:
