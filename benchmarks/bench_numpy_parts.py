@@ -1,11 +1,16 @@
-"""Where NumPy's time goes on the depthwise layer of bench_algorithms.py (k4 s2 p1, 64 channels, 32x32, batch 4).
+"""Where NumPy's time goes on two layers of bench_algorithms.py where torch is more than 2x faster.
 
-Times the parts of tconv's phase algorithm on that layer, channels-last, float32:
-the 16 taps (one multiply and one add each, per batch element) with the
-weight broadcast over the spatial axes, the same with the weight repeated along
-a whole row (what tconv does), the same split over two threads (NumPy releases
-the GIL in these loops), and placing the 4 output phases into the interleaved
-output. Medians of 50 calls. Run: python benchmarks/bench_numpy_depthwise.py
+1. The depthwise layer (k4 s2 p1, 64 channels, 32x32, batch 4), channels-last,
+   float32: the 16 taps (one multiply and one add each, per batch element) with
+   the weight broadcast over the spatial axes, the same with the weight repeated
+   along a whole row (what tconv does), the same split over two threads (NumPy
+   releases the GIL in these loops), and placing the 4 output phases into the
+   interleaved output. Medians of 50 calls.
+2. DCGAN 4 (128->64, 16x16, k4 s2 p1, batch 16): tconv's phase algorithm whole,
+   and its all-taps GEMM alone (``tconv.kernels._core.tap_products``); the
+   difference is the per-phase sums and their placement. Medians of 20 calls.
+
+Run: python benchmarks/bench_numpy_parts.py (also part of make bench)
 """
 from __future__ import annotations
 
@@ -13,7 +18,14 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import sys
+from pathlib import Path
+
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from tconv.api import geometry  # noqa: E402
+from tconv.kernels import _core, conv_transpose  # noqa: E402
 
 N, H, W, C = 4, 32, 32, 64
 TAPS = [(i, j) for i in range(4) for j in range(4)]
@@ -29,7 +41,7 @@ def median_ms(fn, number: int = 50) -> float:
     return statistics.median(times) * 1e3
 
 
-def main() -> None:
+def depthwise() -> None:
     rng = np.random.default_rng(0)
     source = rng.standard_normal((N, H + 2, W + 2, C), dtype=np.float32)  # padded input
     weights = rng.standard_normal((len(TAPS), C), dtype=np.float32)
@@ -86,5 +98,24 @@ def main() -> None:
     pool.shutdown()
 
 
+def gemm_then_sums() -> None:
+    n, cin, cout, size = 16, 128, 64, (16, 16)
+    rng = np.random.default_rng(0)
+    x_last = rng.standard_normal((n, *size, cin), dtype=np.float32)
+    w = rng.standard_normal((cin, cout, 4, 4), dtype=np.float32)
+    g = geometry(size, 4, "pytorch", stride=2, padding=1)
+    problem = _core.Problem(x_last.reshape(n, *size, 1, cin), w.reshape(1, cin, cout, 4, 4), g.axes,
+                            tuple(ax.kept for ax in g.axes))
+    x = np.moveaxis(x_last, -1, 1)  # channels-last memory in NCHW indexing, as bench_algorithms passes it
+    whole = median_ms(lambda: conv_transpose(x, w, stride=2, padding=1, algorithm="phase"), 20)
+    gemm = median_ms(lambda: _core.tap_products(problem), 20)
+    flops = 2 * n * size[0] * size[1] * cin * cout * 16
+    print(f"DCGAN 4, 128->64, 16x16, k4 s2 p1, batch {n}, phase algorithm:")
+    print(f"  {'whole call':<36} {whole:6.2f} ms")
+    print(f"  {'all-taps GEMM alone':<36} {gemm:6.2f} ms  ({flops / gemm / 1e6:.0f} GF/s)")
+    print(f"  {'per-phase sums and placement':<36} {whole - gemm:6.2f} ms  (the difference)")
+
+
 if __name__ == "__main__":
-    main()
+    depthwise()
+    gemm_then_sums()
