@@ -8,7 +8,11 @@
    interleaved output. Medians of 50 calls.
 2. DCGAN 4 (128->64, 16x16, k4 s2 p1, batch 16): tconv's phase algorithm whole,
    and its all-taps GEMM alone (``tconv.kernels._core.tap_products``); the
-   difference is the per-phase sums and their placement. Medians of 20 calls.
+   difference is the per-phase sums and their placement. Then two other orders
+   of the same work, checked against tconv's result: one GEMM per tap, and one
+   GEMM per phase. Medians of 20 calls.
+
+With a tuned allocator, as in bench_algorithms.py.
 
 Run: python benchmarks/bench_numpy_parts.py (also part of make bench)
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
+from itertools import product
 
 import sys
 from pathlib import Path
@@ -24,8 +29,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from tconv.allocator import tune_allocator  # noqa: E402
 from tconv.api import geometry  # noqa: E402
 from tconv.kernels import _core, conv_transpose  # noqa: E402
+from tconv.kernels.phase import axis_phases  # noqa: E402
 
 N, H, W, C = 4, 32, 32, 64
 TAPS = [(i, j) for i in range(4) for j in range(4)]
@@ -115,7 +122,53 @@ def gemm_then_sums() -> None:
     print(f"  {'all-taps GEMM alone':<36} {gemm:6.2f} ms  ({flops / gemm / 1e6:.0f} GF/s)")
     print(f"  {'per-phase sums and placement':<36} {whole - gemm:6.2f} ms  (the difference)")
 
+    # Two other orders, checked against tconv's result: one GEMM per tap (each tap's products
+    # contiguous, so the sums stream), and one GEMM per phase (its 4 taps side by side).
+    phases = list(product(*(axis_phases(ax, *ax.kept) for ax in g.axes)))
+    rows = x_last.reshape(-1, cin)
+    expected = np.moveaxis(conv_transpose(x, w, stride=2, padding=1, algorithm="phase"), 1, -1)
+
+    def place(out, combination, tap_planes):
+        (o0, qh, q0h, _), (o1, qw, q0w, _) = combination
+        acc = np.zeros((n, qh, qw, cout), np.float32)
+        for plane, ((_, ch), (_, cw)) in tap_planes:
+            lo_h, hi_h = max(0, ch - q0h), min(qh, size[0] + ch - q0h)
+            lo_w, hi_w = max(0, cw - q0w), min(qw, size[1] + cw - q0w)
+            acc[:, lo_h:hi_h, lo_w:hi_w] += plane[:, q0h + lo_h - ch:q0h + hi_h - ch, q0w + lo_w - cw:q0w + hi_w - cw]
+        out[:, o0::2, o1::2] = acc
+
+    def per_tap(out, timings):
+        start = time.perf_counter()
+        planes = {(kh, kw): (rows @ w[:, :, kh, kw]).reshape(n, *size, cout) for kh in range(4) for kw in range(4)}
+        middle = time.perf_counter()
+        for combination in phases:
+            place(out, combination, [(planes[th, tw], ((th, ch), (tw, cw)))
+                                     for (th, ch), (tw, cw) in product(combination[0][3], combination[1][3])])
+        timings.append((middle - start, time.perf_counter() - middle))
+
+    def per_phase(out):
+        for combination in phases:
+            taps = list(product(combination[0][3], combination[1][3]))
+            matrix = np.concatenate([w[:, :, th, tw] for (th, _), (tw, _) in taps], axis=1)
+            products = (rows @ matrix).reshape(n, *size, len(taps), cout)
+            place(out, combination, [(products[..., i, :], tap) for i, tap in enumerate(taps)])
+
+    out = np.empty_like(expected)
+    timings: list[tuple[float, float]] = []
+    per_tap(out, timings)
+    assert np.allclose(out, expected, rtol=1e-4, atol=1e-3), "per-tap order disagrees with tconv"
+    timings.clear()
+    tap_total = median_ms(lambda: per_tap(out, timings), 20)
+    gemms = statistics.median(t for t, _ in timings) * 1e3
+    out[...] = 0
+    per_phase(out)
+    assert np.allclose(out, expected, rtol=1e-4, atol=1e-3), "per-phase order disagrees with tconv"
+    phase_total = median_ms(lambda: per_phase(out), 20)
+    print(f"  {'one GEMM per tap, then sums':<36} {tap_total:6.2f} ms  (GEMMs {gemms:.2f} ms, sums {tap_total - gemms:.2f} ms)")
+    print(f"  {'one GEMM per phase, then sums':<36} {phase_total:6.2f} ms")
+
 
 if __name__ == "__main__":
+    tune_allocator()  # as bench_algorithms.py does, so the numbers explain its table
     depthwise()
     gemm_then_sums()
