@@ -169,6 +169,9 @@ def gemm_then_sums() -> None:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="example: python benchmarks/bench_numpy_parts.py").parse_args()
     tune_allocator()  # as bench_algorithms.py does, so the numbers explain its table
     depthwise()
     gemm_then_sums()
