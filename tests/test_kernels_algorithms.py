@@ -258,3 +258,93 @@ def test_benchmark_runs_one_layer(tmp_path, capsys):
     assert "| depthwise k4s2" in out and "phase speed-up over zero_insertion" in out
     assert (tmp_path / "algorithms.md").exists() and (tmp_path / "algorithms.png").exists()
     assert benchmark.main(repeat=1, only=["no such layer"]) == 2
+
+
+# ---- phase's three forms, and the BLAS call the shifted form accumulates with -------------
+@pytest.mark.parametrize("name", ["shifted", "taps", "gathered"])
+@settings(max_examples=40)
+@given(problem=problems())
+def test_every_form_of_phase_equals_scatter(name, problem):
+    from unittest import mock
+
+    from tconv.kernels import phase
+
+    x, w, geometry = problem
+    reference = transposed_internal(x, w, geometry, "scatter")
+    with mock.patch.object(phase, "form", lambda *args: name):
+        result = transposed_internal(x, w, geometry, "phase")
+    np.testing.assert_allclose(result, reference, rtol=1e-12, atol=1e-12)
+
+
+# Decoder layers in small (the benchmark's kinds) where auto runs the shifted form in float32:
+# DCGAN k4 s2 p1, U-Net k3 s2 'same' (window shifted against the tiles), k2 s2 in 2-D and 3-D,
+# grouped, a 'same' k5 s3, and a dilated one.
+SHIFTED_LAYERS = [
+    ((2, 16, 15), 20, 16, 4, 2, 1, 0, 1, 1),
+    ((1, 24, 24), 24, 16, 3, 2, 1, 1, 1, 1),
+    ((2, 4, 6), 32, 16, 2, 2, 0, 0, 1, 1),
+    ((1, 3, 4, 5), 32, 16, 2, 2, 0, 0, 1, 1),
+    ((2, 16, 16), 64, 32, 4, 2, 1, 0, 1, 2),
+    ((1, 24, 20), 24, 16, 5, 3, 1, 2, 1, 1),
+    ((1, 30, 30), 24, 16, 3, 2, 2, 1, 2, 1),
+]
+
+
+@pytest.mark.parametrize("shape, ci, co, k, s, p, op, d, groups", SHIFTED_LAYERS)
+def test_auto_runs_the_shifted_form_in_float32_and_matches_float64_scatter(shape, ci, co, k, s, p, op, d, groups):
+    from unittest import mock
+
+    from tconv.kernels import phase
+
+    rng = np.random.default_rng(11)
+    batch, *spatial = shape
+    x = rng.normal(size=(batch, ci, *spatial))
+    w = rng.normal(size=(ci, co // groups, *(k,) * len(spatial)))
+    args = dict(stride=s, padding=p, output_padding=op, dilation=d, groups=groups)
+    reference = tconv.conv_transpose(x, w, algorithm="scatter", **args)
+    forms = []
+    real_form = phase.form
+    with mock.patch.object(phase, "form", lambda *a: forms.append(real_form(*a)) or forms[-1]):
+        result = tconv.conv_transpose(x.astype(np.float32), w.astype(np.float32), algorithm="auto", **args)
+    assert forms == ["shifted"]
+    assert result.dtype == np.float32 and result.shape == reference.shape
+    # float32 rounding, scaled by the number of terms per output
+    terms = ci // groups * k ** len(spatial)
+    np.testing.assert_allclose(result, reference, rtol=0, atol=1e-6 * terms * np.abs(reference).max())
+
+
+def test_blas_gemm_accumulates_into_a_column_block():
+    from tconv.kernels import _blas
+
+    rng = np.random.default_rng(12)
+    for dtype in (np.float32, np.float64):
+        a = rng.normal(size=(40, 30)).astype(dtype)[3:20, 2:9]  # rows with a stride, not contiguous
+        b = rng.normal(size=(7, 40)).astype(dtype)[:, 5:17]
+        c = rng.normal(size=(17, 40)).astype(dtype)
+        expected = c.copy()
+        expected[:, 10:22] += a.astype(np.float64) @ b
+        _blas.gemm(a, b, c[:, 10:22], accumulate=True)
+        np.testing.assert_allclose(c, expected, rtol=1e-5)
+        expected[:, 10:22] = a.astype(np.float64) @ b
+        _blas.gemm(a, b, c[:, 10:22], accumulate=False)
+        np.testing.assert_allclose(c, expected, rtol=1e-5)
+    assert _blas.AVAILABLE  # SciPy is a test dependency: the BLAS path is the one tested above
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int64])
+def test_blas_gemm_without_scipy_or_for_integers_falls_back_to_numpy(monkeypatch, dtype):
+    from tconv.kernels import _blas
+
+    if dtype == np.float64:
+        monkeypatch.setattr(_blas, "_function", lambda dtype: None)
+    a = np.arange(12, dtype=dtype).reshape(3, 4)
+    b = np.arange(8, dtype=dtype).reshape(4, 2)
+    c = np.ones((3, 5), dtype)
+    _blas.gemm(a, b, c[:, 1:3], accumulate=True)
+    assert c[:, 1:3].tolist() == (a @ b + 1).tolist() and c[:, 0].tolist() == [1, 1, 1]
+    _blas.gemm(a, b, c[:, 1:3], accumulate=False)
+    assert c[:, 1:3].tolist() == (a @ b).tolist()
+    x = np.arange(2 * 3 * 4 * 4, dtype=dtype).reshape(2, 3, 4, 4)
+    w = np.arange(3 * 8 * 3 * 3, dtype=dtype).reshape(3, 8, 3, 3) % 7
+    expected = tconv.conv_transpose(x, w, stride=2, padding=1, algorithm="scatter")
+    assert np.array_equal(tconv.conv_transpose(x, w, stride=2, padding=1, algorithm="phase"), expected)

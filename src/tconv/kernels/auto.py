@@ -3,15 +3,18 @@
 Both fast algorithms do exactly the useful multiplications; they differ in the
 memory traffic around the GEMM. ``col2im`` writes a column buffer of
 ``prod(k) * C_out`` values per input element and adds it into the output.
-``phase`` computes each phase either the same way (kn2row: one GEMM by all
-taps, then per-phase shifted sums, when ``C_out < C_in``) or by im2col
-(``prod(k) * C_in`` input values per input element copied into stacked views).
+``phase`` accumulates each tap's GEMM straight into the phases' columns of
+one buffer over row-shifted views of the padded input (its ``shifted`` form),
+or, where that form's padding rows would cost too much, computes the phases
+like col2im (kn2row: one GEMM by all taps, then per-phase shifted sums, when
+``C_out < C_in``) or by im2col (``prod(k) * C_in`` input values per input
+element copied into stacked views); :func:`tconv.kernels.phase.form` says which.
 Hence the rule:
 
 * ``phase`` for depthwise layers (one input channel per group): it runs as a
   multiply-accumulate over taps with no GEMM and no column buffer;
 * ``phase`` when ``C_out/groups < C_in/groups`` (decoders usually halve the
-  channels): its kn2row form matched or beat ``col2im`` on every such layer of
+  channels): its shifted and kn2row forms matched or beat ``col2im`` on every such layer of
   the benchmark, since each phase accumulates in place instead of re-adding
   into the whole output;
 * ``col2im`` when ``C_out == C_in`` per group, or when no two taps overlap

@@ -9,12 +9,18 @@ that can reach phase ``r`` are those with ``d*t = r (mod s)``, and for them
 
 is a plain stride-1 correlation of the *undilated* input with the phase's
 sub-kernel (every ``s``-th tap). With several axes the phases are the
-``prod(s)`` combinations. Each one is computed with one GEMM, either over
-stacked shifted views of the input (im2col) or, when ``Co < Ci``, of the input
-by all the phase's taps followed by a shifted sum of the products (kn2row,
-which moves fewer values), and written into the output with a strided slice
-(the interleave, a.k.a. pixel shuffle). Phases with no tap (``s > d*(k-1)+1``) stay
-zero. Only the kept window is computed.
+``prod(s)`` combinations, and the results are interleaved into the output
+(a.k.a. pixel shuffle). Phases with no tap (``s > d*(k-1)+1``) stay zero. Only
+the kept window is computed. Three forms of the same sums (:data:`FORMS`,
+picked by :func:`form`) differ only in memory traffic around the GEMMs:
+
+* ``shifted``: flatten the padded input to ``(rows, Ci)``; a shift is then a
+  row offset, so each tap is a GEMM of a plain view, accumulated by BLAS into
+  the phases' columns of one buffer, which one transposing copy interleaves;
+* ``taps`` (kn2row): one GEMM of the input by all taps, then per phase a sum
+  of shifted planes (moves ``Co``-wide rows: cheaper when ``Co < Ci``);
+* ``gathered`` (im2col): per phase, stack the shifted input views side by side
+  and run one GEMM (also the depthwise multiply-accumulate).
 
 This answers "how do I compute a transposed convolution without increasing the
 input's spatial size first?": run the ``prod(s)`` small convolutions on the
@@ -22,14 +28,18 @@ input as it is and interleave their outputs.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import product
+from math import prod
+from typing import NamedTuple
 
 import numpy as np
 
 from ..geometry import AxisGeometry
+from . import _blas
 from ._core import Problem, correlate, pad_or_slice, tap_products
 
-__all__ = ["compute", "axis_phases"]
+__all__ = ["compute", "axis_phases", "form", "FORMS"]
 
 
 def axis_phases(ax: AxisGeometry, start: int, stop: int) -> list[tuple[int, int, int, list[tuple[int, int]]]]:
@@ -56,25 +66,64 @@ def axis_phases(ax: AxisGeometry, start: int, stop: int) -> list[tuple[int, int,
 def compute(problem: Problem) -> np.ndarray:
     """The window of the transposed convolution, by phase decomposition (see the module docstring)."""
     per_axis = [axis_phases(ax, start, stop) for ax, (start, stop) in zip(problem.axes, problem.window)]
+    return FORMS[form(problem, per_axis)](problem, per_axis)
+
+
+#: the shifted-GEMM form computes the padded grid's border rows too; above this many
+#: multiply-adds per useful one, the other forms' extra memory traffic costs less
+SHIFTED_WASTE_LIMIT = 1.3
+
+
+def form(problem: Problem, per_axis=None) -> str:
+    """Which of :data:`FORMS` computes this problem's phases.
+
+    * ``"shifted"`` for floating-point layers with 2 or more spatial axes that
+      mix channels (not depthwise), have at least 64 bytes of output channels,
+      and whose padded grid costs at most :data:`SHIFTED_WASTE_LIMIT` times the
+      useful multiply-adds. It measured 1.2-1.9x faster than the others on the
+      benchmark's DCGAN 16x16, U-Net and 3-D U-Net layers. On 1-D layers (HiFi-GAN)
+      ``taps`` was faster: its sums run along whole rows. Narrow outputs keep
+      ``taps``' channel-major planes (DCGAN's 64->3: 1.8 against 2.6 ms);
+    * otherwise ``"taps"`` when the layer narrows its channels (``Co < Ci``), and
+      ``"gathered"`` (im2col, or the depthwise multiply-accumulate) when not.
+
+    >>> import numpy as np
+    >>> from tconv.geometry import AxisGeometry
+    >>> ax = AxisGeometry(32, 3, 2, 1, 1, 0)  # U-Net's k3 s2 'same' up-step, 128 -> 64 channels
+    >>> x, w = np.zeros((1, 32, 32, 1, 128), np.float32), np.zeros((1, 128, 64, 3, 3), np.float32)
+    >>> form(Problem(x, w, (ax, ax), ((1, 65), (1, 65))))
+    'shifted'
+    """
+    if per_axis is None:
+        per_axis = [axis_phases(ax, start, stop) for ax, (start, stop) in zip(problem.axes, problem.window)]
     groups, ci, co = problem.w_grouped.shape[:3]
-    if co < ci and not (ci == 1 and groups > 1):
-        return _by_tap_planes(problem, per_axis)
-    return _by_gathered_taps(problem, per_axis)
+    dtype = np.result_type(problem.x, problem.w_grouped)
+    depthwise = ci == 1 and groups > 1
+    narrow = co * dtype.itemsize < 64
+    if (not depthwise and not narrow and dtype.kind == "f" and problem.ndim >= 2
+            and _shifted_plan(problem, per_axis).waste <= SHIFTED_WASTE_LIMIT):
+        return "shifted"
+    return "taps" if co < ci and not depthwise else "gathered"
+
+
+def _padding(axes, per_axis) -> list[tuple[int, int]]:
+    """Per axis, how far the phases' taps reach before the input's start and past its end."""
+    amounts = []
+    for ax, phases in zip(axes, per_axis):
+        before = max([c - q0 for _, _, q0, taps in phases for _, c in taps] + [0])
+        after = max([q0 + count - 1 - c - (ax.input_size - 1) for _, count, q0, taps in phases for _, c in taps] + [0])
+        amounts.append((before, after))
+    return amounts
 
 
 def _by_gathered_taps(problem: Problem, per_axis) -> np.ndarray:
     """Each phase as im2col: stack the phase's shifted input views (Ci wide), then one GEMM."""
     x, w, axes = problem.x, problem.w, problem.axes
     # pad the (undilated) input only by what the border phases reach past its edges
-    amounts = []
-    for ax, phases in zip(axes, per_axis):
-        before = max([c - q0 for _, _, q0, taps in phases for _, c in taps] + [0])
-        after = max([q0 + count - 1 - c - (ax.input_size - 1) for _, count, q0, taps in phases for _, c in taps] + [0])
-        amounts.append((before, after))
+    amounts = _padding(axes, per_axis)
     source = pad_or_slice(x, amounts)
     # every output position belongs to exactly one phase; only phases without taps leave zeros
-    covered = all(len(phases) == min(ax.stride, stop - start) for ax, phases, (start, stop) in zip(axes, per_axis, problem.window))
-    out = problem.empty_output(zeros=not covered)
+    out = problem.empty_output(zeros=not _covers(problem, per_axis))
     for combination in product(*per_axis):
         origin = tuple(q0 + before for (_, _, q0, _), (before, _) in zip(combination, amounts))
         size = tuple(count for _, count, _, _ in combination)
@@ -100,7 +149,7 @@ def _by_tap_planes(problem: Problem, per_axis) -> np.ndarray:
     """
     x, axes = problem.x, problem.axes
     groups, ci, co, *kernel = problem.w_grouped.shape
-    covered = all(len(phases) == min(ax.stride, stop - start) for ax, phases, (start, stop) in zip(axes, per_axis, problem.window))
+    covered = _covers(problem, per_axis)
     # Wide channel rows accumulate straight into the strided output (each row is a long
     # contiguous run). Narrow ones (a few output channels) would make every NumPy inner loop
     # a few elements long, so planes, sums and output are then stored channel-major (each
@@ -146,3 +195,248 @@ def _by_tap_planes(problem: Problem, per_axis) -> np.ndarray:
         elif not direct:
             out[target] = acc
     return out
+
+
+class _ShiftedPlan(NamedTuple):
+    grid: tuple[int, ...]  # the padded input's spatial shape (rows of the flat buffers)
+    origin: tuple[int, ...]  # where input position 0 sits in the grid, per axis
+    front: int  # zero rows before the grid: reads before the first row's start land there
+    gemms: list  # (row offset of the source, phase indices, their taps, first row, stop row)
+    combinations: list  # the phases (one per-axis phase index each), in column order
+    waste: float  # multiply-adds computed per useful one
+    tiling: "_Tiling | None"  # how the phases interleave in one copy, when they can
+
+
+def _shifted_plan(problem: Problem, per_axis) -> _ShiftedPlan:
+    """Where everything sits in :func:`_by_shifted_gemms`' flat buffers (cached per geometry)."""
+    key = tuple((ax.input_size, ax.stride, tuple((o0, count, q0, tuple(taps)) for o0, count, q0, taps in phases))
+                for ax, phases in zip(problem.axes, per_axis))
+    return _plan(key, problem.batch)
+
+
+def _snake(ranges: list) -> list[tuple[int, ...]]:
+    """The product of ``ranges`` with each inner run reversed every other step (a Gray-like order).
+
+    >>> _snake([range(2), range(2)])
+    [(0, 0), (0, 1), (1, 1), (1, 0)]
+    """
+    if len(ranges) == 1:
+        return [(r,) for r in ranges[0]]
+    rest = _snake(ranges[1:])
+    return [(r, *c) for i, r in enumerate(ranges[0]) for c in (rest if i % 2 == 0 else rest[::-1])]
+
+
+@lru_cache(maxsize=256)
+def _plan(key, batch: int) -> _ShiftedPlan:
+    per_axis = [phases for _, _, phases in key]
+    grid, origin = [], []
+    for a, (input_size, _, phases) in enumerate(key):
+        # the grid holds every output q of a phase and every input q - c it reads
+        before = max([c - q0 for _, _, q0, taps in phases for _, c in taps] + [0])
+        high = max([q0 + count - 1 - min(0, *(c for _, c in taps)) for _, count, q0, taps in phases] + [input_size - 1])
+        after = high - (input_size - 1)
+        if a < len(key) - 1:
+            grid.append(before + input_size + after)
+            origin.append(before)
+        else:
+            # the last axis is padded after its end only: a read before a row's start lands
+            # in the previous row's trailing zeros (or the zero rows in front of the grid)
+            grid.append(input_size + max(before, after))
+            origin.append(0)
+            front = before
+    row_strides = [prod(grid[a + 1:]) for a in range(len(grid))]
+    image = prod(grid)
+
+    def rows(combination):
+        first = sum((per_axis[a][r][2] + origin[a]) * row_strides[a] for a, r in enumerate(combination))
+        last = first + (batch - 1) * image + sum((per_axis[a][r][1] - 1) * row_strides[a] for a, r in enumerate(combination))
+        return first, last + 1
+
+    # per axis: input shift c -> the (phase, tap) pairs with a tap at that shift (one per phase)
+    users_by_axis = []
+    for phases in per_axis:
+        by_shift: dict[int, list[tuple[int, int]]] = {}
+        for r, (_, _, _, taps) in enumerate(phases):
+            for t, c in taps:
+                by_shift.setdefault(c, []).append((r, t))
+        users_by_axis.append(sorted(by_shift.items()))
+    useful = sum(batch * prod(per_axis[a][r][1] * len(per_axis[a][r][3]) for a, r in enumerate(c))
+                 for c in product(*(range(len(phases)) for phases in per_axis)))
+
+    def gemms_in(combinations):
+        """The GEMMs when the phases' columns come in this order: one per run of adjacent users."""
+        column = {combination: n for n, combination in enumerate(combinations)}
+        gemms, computed = [], 0
+        for shift in product(*users_by_axis):
+            offset = -sum(c * stride for (c, _), stride in zip(shift, row_strides))
+            users = sorted(((tuple(r for r, _ in u), tuple(t for _, t in u)) for u in product(*(pairs for _, pairs in shift))),
+                           key=lambda user: column[user[0]])
+            runs: list[list] = []
+            for combination, tap in users:
+                if runs and column[combination] == column[runs[-1][-1][0]] + 1:
+                    runs[-1].append((combination, tap))
+                else:
+                    runs.append([(combination, tap)])
+            for run in runs:
+                extents = [rows(c) for c, _ in run]
+                first, stop = min(e[0] for e in extents), max(e[1] for e in extents)
+                gemms.append((offset, [column[c] for c, _ in run], [t for _, t in run], first, stop))
+                computed += (stop - first) * len(run)
+        return gemms, computed
+
+    # Phases that read the input at the same shift share one wider (faster) GEMM only when
+    # their columns are adjacent. The tile order (when there is one) also makes the final
+    # interleave one transposing copy, half the time of a copy per phase on U-Net's k3 s2,
+    # which outweighs the one more GEMM it needs there. Otherwise try the product orders,
+    # per-axis reversed or snaking (which U-Net's k3 s2 would need), and keep the one with
+    # the fewest GEMMs.
+    tiling = _tiling(key, grid, origin)
+    if tiling is not None:
+        best = (tiling.order, *gemms_in(tiling.order))
+    else:
+        best = None
+        for flips in product((False, True), repeat=len(per_axis)):
+            ranges = [range(len(phases))[::-1] if flip else range(len(phases)) for phases, flip in zip(per_axis, flips)]
+            for combinations in (list(product(*ranges)), _snake(ranges)):
+                gemms, computed = gemms_in(combinations)
+                if best is None or (len(gemms), computed) < (len(best[1]), best[2]):
+                    best = (combinations, gemms, computed)
+    combinations, gemms, computed = best
+    return _ShiftedPlan(tuple(grid), tuple(origin), front, gemms, combinations, computed / max(useful, 1), tiling)
+
+
+def _by_shifted_gemms(problem: Problem, per_axis) -> np.ndarray:
+    """Each phase as a sum of GEMMs over row-shifted views of the flattened, padded input.
+
+    Flatten the padded input to ``(rows, Ci)``: shifting it by ``c`` along an axis
+    is then an offset of whole rows, a plain 2-D view. So every tap of every phase
+    is one GEMM of such a view by the tap's ``Ci x Co`` matrix, accumulated by
+    BLAS itself into the phase's columns of one ``(rows, phases, Co)`` buffer
+    (:func:`tconv.kernels._blas.gemm`, ``beta = 1``): no column matrix, no tap
+    planes and no separate sums, the memory traffic of the other forms. Phases
+    that read the input at the same shift share one wider GEMM when their columns
+    are adjacent. The price is the grid's padding rows, computed and discarded
+    (``_ShiftedPlan.waste``). Each phase is then copied into the interleaved output.
+    """
+    plan = _shifted_plan(problem, per_axis)
+    if not plan.gemms:  # no tap reaches the window
+        return problem.empty_output()
+    x = problem.x
+    groups, ci, co = problem.w_grouped.shape[:3]
+    batch, axes = problem.batch, problem.axes
+    dtype = np.result_type(x, problem.w_grouped)
+    image = prod(plan.grid)
+    if plan.front == 0 and plan.grid == tuple(ax.input_size for ax in axes) and x.flags.c_contiguous and x.dtype == dtype:
+        source = x.reshape(batch * image, groups * ci)  # nothing to pad: the input is the grid
+    else:
+        source = np.zeros((plan.front + batch * image, groups * ci), dtype)
+        inside = source[plan.front:].reshape(batch, *plan.grid, groups, ci)
+        inside[(slice(None), *(slice(o, o + ax.input_size) for o, ax in zip(plan.origin, axes)))] = x
+    phases = len(plan.combinations)
+    gemms = sorted(plan.gemms, key=lambda gemm: -len(gemm[1]))  # widest first: they can start phases
+    overwrite = _first_writes(gemms, phases)
+    values = (np.zeros if overwrite is None else np.empty)((batch * image, groups, phases, co), dtype)
+    # (G, Ci, taps, Co): a transpose within each input channel's rows, cheaper than problem.w's
+    # (whose strided gather took 5 ms of HiFi-GAN's 12); a run of consecutive taps is a view
+    kernel = problem.w_grouped.shape[3:]
+    by_row = np.ascontiguousarray(problem.w_grouped.reshape(groups, ci, co, -1).transpose(0, 1, 3, 2))
+    weights = []
+    for _, _, taps, _, _ in gemms:
+        flat = [int(np.ravel_multi_index(tap, kernel)) for tap in taps]
+        if flat == list(range(flat[0], flat[0] + len(flat))):
+            weights.append(by_row[:, :, flat[0]:flat[-1] + 1].reshape(groups, ci, len(flat) * co))
+        else:
+            weights.append(by_row[:, :, flat].reshape(groups, ci, len(flat) * co))
+    for (offset, columns, _, first, stop), weight, fresh_block in zip(gemms, weights, overwrite or [False] * len(gemms)):
+        rows = slice(plan.front + first + offset, plan.front + stop + offset)
+        for g in range(groups):
+            target = values[first:stop, g, columns[0]: columns[-1] + 1].reshape(stop - first, len(columns) * co)
+            _blas.gemm(source[rows, g * ci:(g + 1) * ci], weight[g], target, accumulate=not fresh_block)
+    grid_values = values.reshape(batch, *plan.grid, groups, phases, co)
+    if plan.tiling is not None:
+        return _interleave_tiles(grid_values, plan, axes, problem.window_shape)
+    out = problem.empty_output(zeros=not _covers(problem, per_axis))
+    for n, combination in enumerate(plan.combinations):
+        picked = [per_axis[a][r] for a, r in enumerate(combination)]
+        target = tuple(slice(o0, o0 + (count - 1) * ax.stride + 1, ax.stride) for (o0, count, _, _), ax in zip(picked, axes))
+        where = tuple(slice(q0 + o, q0 + o + count) for (_, count, q0, _), o in zip(picked, plan.origin))
+        out[(slice(None), *target)] = grid_values[(slice(None), *where, slice(None), n)]
+    return out
+
+
+class _Tiling(NamedTuple):
+    """The output as whole tiles of ``s`` outputs per axis, each tile one grid position of every phase."""
+
+    shifts: tuple[int, ...]  # the window starts this far into its first tile
+    tiles: tuple[int, ...]  # tiles per axis (the last may stick out past the window)
+    first: tuple[int, ...]  # the grid position of tile 0
+    order: list  # the phases in tile order: the buffer's column order that makes the copy one transpose
+
+
+def _tiling(key, grid, origin) -> _Tiling | None:
+    """How :func:`_interleave_tiles` can place every phase with one copy, or None.
+
+    Along an axis with stride ``s``, window output ``o`` is phase ``r``'s
+    ``m``-th with ``o = o0_r + s*m``, read at grid position ``q0_r + m``.
+    Shift the window by ``sigma`` into tiles of ``s``: ``o + sigma = s*tau + rho``.
+    When every residue has taps and ``q0_r - (o0_r + sigma) // s`` is the same
+    for all phases, every tile ``tau`` is one grid position, with its phases in
+    ``rho`` order, so the interleave is a transposition.
+    """
+    shifts, tiles, first, orders = [], [], [], []
+    for (_, s, phases), size, o in zip(key, grid, origin):
+        if len(phases) != s:
+            return None
+        width = max(o0 + (count - 1) * s + 1 for o0, count, _, _ in phases)
+        for sigma in range(s):
+            kappas = {q0 - (o0 + sigma) // s for o0, _, q0, _ in phases}
+            count = -(-(width + sigma) // s)
+            if len(kappas) == 1 and 0 <= min(kappas) + o and min(kappas) + o + count <= size:
+                break
+        else:
+            return None
+        shifts.append(sigma)
+        tiles.append(count)
+        first.append(min(kappas) + o)
+        orders.append(sorted(range(s), key=lambda r: (phases[r][0] + sigma) % s))
+    return _Tiling(tuple(shifts), tuple(tiles), tuple(first), list(product(*orders)))
+
+
+def _interleave_tiles(grid_values: np.ndarray, plan: _ShiftedPlan, axes, window_shape) -> np.ndarray:
+    """The output window as a view into whole tiles, filled by one transposing copy."""
+    tiling, nd = plan.tiling, len(axes)
+    batch, groups, co = grid_values.shape[0], grid_values.shape[-3], grid_values.shape[-1]
+    strides = tuple(ax.stride for ax in axes)
+    tiles = np.empty((batch, *(t * s for t, s in zip(tiling.tiles, strides)), groups, co), grid_values.dtype)
+    picked = grid_values[(slice(None), *(slice(f, f + t) for f, t in zip(tiling.first, tiling.tiles)))]
+    picked = picked.reshape(batch, *tiling.tiles, groups, *strides, co)
+    order = (0, *(i for a in range(nd) for i in (1 + a, 2 + nd + a)), 1 + nd, 2 + 2 * nd)
+    tiles.reshape(batch, *(v for t, s in zip(tiling.tiles, strides) for v in (t, s)), groups, co)[...] = picked.transpose(order)
+    # a view: the tiles sticking out past the window (at most s - 1 outputs per axis) stay unseen
+    return tiles[(slice(None), *(slice(sigma, sigma + size) for sigma, size in zip(tiling.shifts, window_shape)))]
+
+
+def _first_writes(gemms, phases: int) -> list[bool] | None:
+    """Per GEMM, whether it is the first to write all of its phases (so may overwrite, ``beta = 0``).
+
+    None when some GEMM would write fresh and already written phases at once:
+    then the buffer starts at zero and every GEMM accumulates.
+    """
+    fresh, flags = set(range(phases)), []
+    for _, columns, *_ in gemms:
+        state = {c in fresh for c in columns}
+        if len(state) > 1:
+            return None
+        flags.append(state == {True})
+        fresh -= set(columns)
+    return flags
+
+
+def _covers(problem: Problem, per_axis) -> bool:
+    """Whether every output position belongs to a phase with taps (else the rest stays zero)."""
+    return all(len(phases) == min(ax.stride, stop - start)
+               for ax, phases, (start, stop) in zip(problem.axes, per_axis, problem.window))
+
+
+#: the ways :func:`compute` can evaluate the phases; :func:`form` picks one
+FORMS = {"gathered": _by_gathered_taps, "taps": _by_tap_planes, "shifted": _by_shifted_gemms}
