@@ -329,8 +329,14 @@ def _by_shifted_gemms(problem: Problem, per_axis) -> np.ndarray:
     if plan.front == 0 and plan.grid == tuple(ax.input_size for ax in axes) and x.flags.c_contiguous and x.dtype == dtype:
         source = x.reshape(batch * image, groups * ci)  # nothing to pad: the input is the grid
     else:
-        source = np.zeros((plan.front + batch * image, groups * ci), dtype)
+        source = np.empty((plan.front + batch * image, groups * ci), dtype)
+        source[:plan.front] = 0
         inside = source[plan.front:].reshape(batch, *plan.grid, groups, ci)
+        for a, (o, ax) in enumerate(zip(plan.origin, axes)):  # zero only the padding
+            before, after = [slice(None)] * (a + 2), [slice(None)] * (a + 2)
+            before[-1], after[-1] = slice(0, o), slice(o + ax.input_size, None)
+            inside[tuple(before)] = 0
+            inside[tuple(after)] = 0
         inside[(slice(None), *(slice(o, o + ax.input_size) for o, ax in zip(plan.origin, axes)))] = x
     phases = len(plan.combinations)
     gemms = sorted(plan.gemms, key=lambda gemm: -len(gemm[1]))  # widest first: they can start phases
