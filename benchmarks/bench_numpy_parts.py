@@ -6,11 +6,13 @@
    along a whole row (what tconv does), the same split over two threads (NumPy
    releases the GIL in these loops), and placing the 4 output phases into the
    interleaved output. Medians of 50 calls.
-2. DCGAN 4 (128->64, 16x16, k4 s2 p1, batch 16): tconv's phase algorithm whole,
-   and its all-taps GEMM alone (``tconv.kernels._core.tap_products``); the
-   difference is the per-phase sums and their placement. Then two other orders
-   of the same work, checked against tconv's result: one GEMM per tap, and one
-   GEMM per phase. Medians of 20 calls.
+2. DCGAN 4 (128->64, 16x16, k4 s2 p1, batch 16): the phase algorithm's
+   ``taps`` (kn2row) form whole, and its all-taps GEMM alone
+   (``tconv.kernels._core.tap_products``), the difference being the per-phase
+   sums and their placement; its ``shifted`` form whole (GEMMs accumulated in
+   place: what ``auto`` runs). Then two other orders of the same work, checked
+   against tconv's result: one GEMM per tap, and one GEMM per phase. Medians
+   of 20 calls.
 
 With a tuned allocator, as in bench_algorithms.py.
 
@@ -32,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from tconv.allocator import tune_allocator  # noqa: E402
 from tconv.api import geometry  # noqa: E402
 from tconv.kernels import _core, conv_transpose  # noqa: E402
+from tconv.kernels import phase as phase_forms  # noqa: E402
 from tconv.kernels.phase import axis_phases  # noqa: E402
 
 N, H, W, C = 4, 32, 32, 64
@@ -114,13 +117,16 @@ def gemm_then_sums() -> None:
     problem = _core.Problem(x_last.reshape(n, *size, 1, cin), w.reshape(1, cin, cout, 4, 4), g.axes,
                             tuple(ax.kept for ax in g.axes))
     x = np.moveaxis(x_last, -1, 1)  # channels-last memory in NCHW indexing, as bench_algorithms passes it
-    whole = median_ms(lambda: conv_transpose(x, w, stride=2, padding=1, algorithm="phase"), 20)
+    per_axis = [axis_phases(ax, *ax.kept) for ax in g.axes]
+    taps_form = median_ms(lambda: phase_forms.FORMS["taps"](problem, per_axis), 20)
     gemm = median_ms(lambda: _core.tap_products(problem), 20)
+    shifted = median_ms(lambda: phase_forms.FORMS["shifted"](problem, per_axis), 20)
     flops = 2 * n * size[0] * size[1] * cin * cout * 16
     print(f"DCGAN 4, 128->64, 16x16, k4 s2 p1, batch {n}, phase algorithm:")
-    print(f"  {'whole call':<36} {whole:6.2f} ms")
-    print(f"  {'all-taps GEMM alone':<36} {gemm:6.2f} ms  ({flops / gemm / 1e6:.0f} GF/s)")
-    print(f"  {'per-phase sums and placement':<36} {whole - gemm:6.2f} ms  (the difference)")
+    print(f"  {'taps (kn2row) form, whole':<36} {taps_form:6.2f} ms")
+    print(f"  {'its all-taps GEMM alone':<36} {gemm:6.2f} ms  ({flops / gemm / 1e6:.0f} GF/s)")
+    print(f"  {'its per-phase sums and placement':<36} {taps_form - gemm:6.2f} ms  (the difference)")
+    print(f"  {'shifted form, whole (what auto runs)':<36} {shifted:6.2f} ms  ({flops / shifted / 1e6:.0f} GF/s useful)")
 
     # Two other orders, checked against tconv's result: one GEMM per tap (each tap's products
     # contiguous, so the sums stream), and one GEMM per phase (its 4 taps side by side).
