@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import tconv
 from tconv.geometry import AxisGeometry, Geometry
-from tconv.kernels import ALGORITHMS
+from tconv.kernels import ALGORITHMS, _core
 from tconv.kernels.engine import transposed_internal
 from tconv.kernels.zero_insertion import zero_inserted
 
@@ -328,15 +328,33 @@ def test_blas_gemm_accumulates_into_a_column_block():
         expected[:, 10:22] = a.astype(np.float64) @ b
         _blas.gemm(a, b, c[:, 10:22], accumulate=False)
         np.testing.assert_allclose(c, expected, rtol=1e-5)
-    assert _blas.AVAILABLE  # SciPy is a test dependency: the BLAS path is the one tested above
+    # NumPy's wheels bundle OpenBLAS, which this environment installs: the BLAS path is the one tested above
+    assert _blas.AVAILABLE and _blas.accepts(a, b, c[:, 10:22]) and "blas" in _blas.library().lower()
+
+
+def test_blas_gemm_uses_numpys_own_blas_so_no_second_thread_pool_runs():
+    # a second OpenBLAS (SciPy's) in the process fights NumPy's spinning threads; ours must be
+    # the library NumPy's own extension module has mapped
+    from tconv.kernels import _blas
+
+    with open("/proc/self/maps") as maps:
+        mapped = {line.split()[-1] for line in maps if "/" in line}
+    assert _blas.library() in mapped
+    import numpy
+
+    assert "scipy" not in _blas.library().split("numpy.libs")[0].rsplit("/", 2)[-1]
+    assert numpy.__file__.rsplit("/numpy/", 1)[0] in _blas.library()
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.int64])
-def test_blas_gemm_without_scipy_or_for_integers_falls_back_to_numpy(monkeypatch, dtype):
-    from tconv.kernels import _blas
+def test_blas_gemm_without_a_blas_or_for_integers_falls_back_to_numpy(monkeypatch, dtype):
+    from tconv.kernels import _blas, phase
 
-    if dtype == np.float64:
-        monkeypatch.setattr(_blas, "_function", lambda dtype: None)
+    if dtype == np.float64:  # as if NumPy's BLAS could not be found
+        monkeypatch.setattr(_blas, "_function", lambda kind: None)
+        problem = np.zeros((1, 32, 32, 1, 128)), np.zeros((1, 128, 64, 3, 3))
+        ax = tconv.AxisGeometry(32, 3, 2, 1, 1, 0)
+        assert phase.form(_core.Problem(*problem, (ax, ax), ((1, 65), (1, 65)))) == "taps"  # not shifted
     a = np.arange(12, dtype=dtype).reshape(3, 4)
     b = np.arange(8, dtype=dtype).reshape(4, 2)
     c = np.ones((3, 5), dtype)
