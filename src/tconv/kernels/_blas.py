@@ -104,10 +104,19 @@ def _kind(dtype: np.dtype) -> str | None:
 
 
 def accepts(*arrays: np.ndarray) -> bool:
-    """Whether :func:`gemm` hands these to BLAS directly (one float dtype, 2-D, contiguous rows)."""
+    """Whether :func:`gemm` hands these to BLAS directly (one float dtype, 2-D, contiguous rows).
+
+    A BLAS with 32-bit integers also needs every extent to fit in them.
+    """
     kind = _kind(arrays[0].dtype)
-    return (kind is not None and _function(kind) is not None and all(a.dtype == arrays[0].dtype and a.ndim == 2 for a in arrays)
-            and all(_leading(a) is not None for a in arrays))
+    found = _function(kind) if kind is not None else None
+    if found is None or not all(a.dtype == arrays[0].dtype and a.ndim == 2 for a in arrays):
+        return False
+    leading = [_leading(a) for a in arrays]
+    if any(value is None for value in leading):
+        return False
+    limit = 2**63 - 1 if found[2] is ctypes.c_int64 else 2**31 - 1
+    return all(value * max(a.shape[0], 1) <= limit for value, a in zip(leading, arrays))
 
 
 def _call(found, a, b, c, accumulate):
