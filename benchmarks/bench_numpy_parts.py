@@ -13,6 +13,9 @@
    place: what ``auto`` runs). Then two other orders of the same work, checked
    against tconv's result: one GEMM per tap, and one GEMM per phase. Medians
    of 20 calls.
+3. The phase algorithm's three forms (``tconv.kernels.phase.FORMS``) on every
+   layer of bench_algorithms.py's suite, and the one ``phase.form`` picks:
+   the evidence for that rule. Medians of 10 calls.
 
 With a tuned allocator, as in bench_algorithms.py.
 
@@ -34,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from tconv.allocator import tune_allocator  # noqa: E402
 from tconv.api import geometry  # noqa: E402
 from tconv.kernels import _core, conv_transpose  # noqa: E402
-from tconv.kernels import phase as phase_forms  # noqa: E402
+from tconv.kernels import phase as phase_module  # noqa: E402
 from tconv.kernels.phase import axis_phases  # noqa: E402
 
 N, H, W, C = 4, 32, 32, 64
@@ -118,9 +121,9 @@ def gemm_then_sums() -> None:
                             tuple(ax.kept for ax in g.axes))
     x = np.moveaxis(x_last, -1, 1)  # channels-last memory in NCHW indexing, as bench_algorithms passes it
     per_axis = [axis_phases(ax, *ax.kept) for ax in g.axes]
-    taps_form = median_ms(lambda: phase_forms.FORMS["taps"](problem, per_axis), 20)
+    taps_form = median_ms(lambda: phase_module.FORMS["taps"](problem, per_axis), 20)
     gemm = median_ms(lambda: _core.tap_products(problem), 20)
-    shifted = median_ms(lambda: phase_forms.FORMS["shifted"](problem, per_axis), 20)
+    shifted = median_ms(lambda: phase_module.FORMS["shifted"](problem, per_axis), 20)
     flops = 2 * n * size[0] * size[1] * cin * cout * 16
     print(f"DCGAN 4, 128->64, 16x16, k4 s2 p1, batch {n}, phase algorithm:")
     print(f"  {'taps (kn2row) form, whole':<36} {taps_form:6.2f} ms")
@@ -174,6 +177,27 @@ def gemm_then_sums() -> None:
     print(f"  {'one GEMM per phase, then sums':<36} {phase_total:6.2f} ms")
 
 
+def phase_forms() -> None:
+    from tconv.kernels.benchmark import SUITE
+
+    rng = np.random.default_rng(0)
+    print("phase forms on bench_algorithms.py's suite (ms; * = what phase.form picks):")
+    for layer in SUITE:
+        nd = len(layer.spatial)
+        g = geometry(layer.spatial, layer.kernel, "pytorch", **layer.args)
+        x = rng.standard_normal((layer.batch, *layer.spatial, layer.groups, layer.in_channels // layer.groups), dtype=np.float32)
+        w = rng.standard_normal((layer.groups, layer.in_channels // layer.groups, layer.out_channels // layer.groups,
+                                 *(layer.kernel,) * nd), dtype=np.float32)
+        problem = _core.Problem(x, w, g.axes, tuple(ax.kept for ax in g.axes))
+        per_axis = [axis_phases(ax, *ax.kept) for ax in g.axes]
+        picked = phase_module.form(problem, per_axis)
+        cells = []
+        for name, compute in phase_module.FORMS.items():
+            ms = median_ms(lambda: compute(problem, per_axis), 10)
+            cells.append(f"{name} {ms:6.2f}{'*' if name == picked else ' '}")
+        print(f"  {layer.name.split(':')[0]:<22} " + "  ".join(cells))
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -181,3 +205,4 @@ if __name__ == "__main__":
     tune_allocator()  # as bench_algorithms.py does, so the numbers explain its table
     depthwise()
     gemm_then_sums()
+    phase_forms()

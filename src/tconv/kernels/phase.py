@@ -77,15 +77,16 @@ SHIFTED_WASTE_LIMIT = 1.3
 def form(problem: Problem, per_axis=None) -> str:
     """Which of :data:`FORMS` computes this problem's phases.
 
-    * ``"shifted"`` for float32/float64 layers with 2 or more spatial axes that
-      mix channels (not depthwise), have at least 64 bytes of output channels,
-      and whose padded grid costs at most :data:`SHIFTED_WASTE_LIMIT` times the
-      useful multiply-adds, when NumPy's BLAS can accumulate in place
+    * ``"shifted"`` for float32/float64 layers that mix channels (not
+      depthwise), have at least 64 bytes of output channels, and whose padded
+      grid costs at most :data:`SHIFTED_WASTE_LIMIT` times the useful
+      multiply-adds, when NumPy's BLAS can accumulate in place
       (:func:`tconv.kernels._blas.in_place`; without it the sums cost what they
-      cost the other forms). It measured 1.2-1.9x faster than the others on the
-      benchmark's DCGAN 16x16, U-Net and 3-D U-Net layers. On 1-D layers (HiFi-GAN)
-      ``taps`` was faster: its sums run along whole rows. Narrow outputs keep
-      ``taps``' channel-major planes (DCGAN's 64->3: 1.8 against 2.6 ms);
+      cost the other forms). ``benchmarks/bench_numpy_parts.py`` times all three
+      forms on the benchmark suite: this rule picks the fastest on every layer
+      that auto sends to phase. Narrow outputs keep ``taps``' channel-major planes
+      (DCGAN's 64->3), and small inputs (DCGAN's 4x4 and 8x8) its GEMM without
+      padding rows;
     * otherwise ``"taps"`` when the layer narrows its channels (``Co < Ci``), and
       ``"gathered"`` (im2col, or the depthwise multiply-accumulate) when not.
 
@@ -102,7 +103,7 @@ def form(problem: Problem, per_axis=None) -> str:
     dtype = np.result_type(problem.x, problem.w_grouped)
     depthwise = ci == 1 and groups > 1
     narrow = co * dtype.itemsize < 64
-    if (not depthwise and not narrow and _blas.in_place(dtype) and problem.ndim >= 2
+    if (not depthwise and not narrow and _blas.in_place(dtype)
             and _shifted_plan(problem, per_axis).waste <= SHIFTED_WASTE_LIMIT):
         return "shifted"
     return "taps" if co < ci and not depthwise else "gathered"
