@@ -334,16 +334,17 @@ def test_blas_gemm_accumulates_into_a_column_block():
 
 def test_blas_gemm_uses_numpys_own_blas_so_no_second_thread_pool_runs():
     # a second OpenBLAS (SciPy's) in the process fights NumPy's spinning threads; ours must be
-    # the library NumPy's own extension module has mapped
+    # the copy NumPy's wheel bundles, already mapped into this process by NumPy itself
+    import os
+
     from tconv.kernels import _blas
 
-    with open("/proc/self/maps") as maps:
-        mapped = {line.split()[-1] for line in maps if "/" in line}
-    assert _blas.library() in mapped
-    import numpy
-
-    assert "scipy" not in _blas.library().split("numpy.libs")[0].rsplit("/", 2)[-1]
-    assert numpy.__file__.rsplit("/numpy/", 1)[0] in _blas.library()
+    library = _blas.library()
+    assert os.path.basename(os.path.dirname(library)) in ("numpy.libs", ".dylibs"), library
+    assert "scipy.libs" not in library
+    if os.path.exists("/proc/self/maps"):
+        with open("/proc/self/maps") as maps:
+            assert library in {line.split()[-1] for line in maps if "/" in line}
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.int64])
