@@ -169,6 +169,62 @@ def test_gradcheck_every_strategy(strategy, case):
     )
 
 
+# decoder-sized layers, float32: (ndim, batch, in, out, groups, spatial, kernel, stride, padding, output_padding)
+SHIFTED_CASES = [
+    (2, 1, 64, 32, 1, (20, 24), 3, 2, 1, 1),  # the decoder k3 s2 'same' up-step
+    (2, 3, 16, 24, 2, (9, 7), 4, 2, 1, 0),  # DCGAN's k4 s2 p1, grouped, batched
+    (1, 1, 64, 32, 1, (40,), 16, 8, 4, 0),  # HiFi-GAN's k16 s8
+    (3, 2, 8, 6, 1, (4, 5, 3), 2, 2, 0, 0),  # the 3-D U-Net k2 s2
+    (2, 2, 6, 10, 1, (5, 6), 2, 3, 1, 1),  # k < s: phases without taps hold the bias
+]
+
+
+@pytest.mark.parametrize("case", SHIFTED_CASES, ids=lambda c: f"{c[0]}d-k{c[6]}s{c[7]}")
+def test_shifted_strategy_float32_layers(case):
+    # Larger than the hypothesis layers: many GEMMs per shift, wide row runs, batch > 1 in
+    # one flat buffer, and the phases' interleave with bias.
+    nd, batch, cin, cout, groups, spatial, k, s, p, op = case
+    torch.manual_seed(4)
+    x = torch.randn((batch, cin) + spatial)
+    w = torch.randn((cin, cout // groups) + (k,) * nd)
+    b = torch.randn(cout)
+    expected = TORCH_FUNCS[nd](x, w, b, s, p, op, groups)
+    with torch.no_grad():
+        got = FUNCS[nd](x, w, b, s, p, op, groups, strategy="shifted")
+    assert got.is_contiguous()
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * cin * k)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(2, 32, 9, 7), (1, 5, 3, 4, 6), (3, 33, 4, 4)])
+def test_channels_first_copy_is_exact_and_keeps_inf_and_nan(dtype, shape):
+    from tconv.torch.strategies import _channels_first
+
+    fmt = torch.channels_last if len(shape) == 4 else torch.channels_last_3d
+    torch.manual_seed(5)
+    y = torch.randn(shape, dtype=dtype).contiguous(memory_format=fmt)
+    memory = y.movedim(1, -1).view(-1)  # y's elements in memory order
+    memory[7] = torch.finfo(dtype).tiny / 4  # a subnormal survives the identity GEMM
+    got = _channels_first(y)
+    assert got.is_contiguous() and torch.equal(got, y)
+    # an Inf would turn whole columns into NaN through 0 * Inf: these take the plain copy
+    for special in (float("inf"), float("nan")):
+        memory[11] = special
+        got = _channels_first(y)
+        assert got.is_contiguous()
+        assert torch.equal(torch.isnan(got), torch.isnan(y)) and torch.equal(got.nan_to_num(), y.nan_to_num())
+
+
+def test_channels_last_strategy_propagates_inf_like_torch():
+    torch.manual_seed(6)
+    x, w = torch.randn(1, 8, 6, 6), torch.randn(8, 4, 3, 3)
+    x[0, 2, 3, 3] = float("inf")
+    expected = F.conv_transpose2d(x, w, None, 2, 1, 1)
+    got = tt.conv_transpose2d(x, w, None, 2, 1, 1, strategy="channels_last")
+    assert torch.equal(torch.isnan(got), torch.isnan(expected))
+    assert torch.equal(torch.isinf(got), torch.isinf(expected))
+
+
 def test_state_dict_round_trip_with_nn():
     ref = torch.nn.ConvTranspose2d(6, 4, (3, 2), stride=(2, 1), padding=1, output_padding=(1, 0), groups=2, dilation=(1, 2))
     ours = tt.ConvTranspose2d(6, 4, (3, 2), stride=(2, 1), padding=1, output_padding=(1, 0), groups=2, dilation=(1, 2))

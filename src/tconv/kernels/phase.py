@@ -39,7 +39,7 @@ from ..geometry import AxisGeometry
 from . import _blas
 from ._core import Problem, correlate, pad_or_slice, tap_products
 
-__all__ = ["compute", "axis_phases", "form", "FORMS"]
+__all__ = ["compute", "axis_phases", "form", "shifted_plan", "first_writes", "FORMS"]
 
 
 def axis_phases(ax: AxisGeometry, start: int, stop: int) -> list[tuple[int, int, int, list[tuple[int, int]]]]:
@@ -212,9 +212,28 @@ class _ShiftedPlan(NamedTuple):
 
 def _shifted_plan(problem: Problem, per_axis) -> _ShiftedPlan:
     """Where everything sits in :func:`_by_shifted_gemms`' flat buffers (cached per geometry)."""
+    return shifted_plan(problem.axes, per_axis, problem.batch)
+
+
+def shifted_plan(axes, per_axis, batch: int) -> _ShiftedPlan:
+    """The shifted form's layout for these axes' phases (from :func:`axis_phases`) and batch size.
+
+    It says nothing about memory order: NumPy's form stores positions as rows and
+    channels as columns, ``tconv.torch``'s ``shifted`` strategy the transpose
+    (channels as rows, so its phases come out channel-major, as NCHW wants).
+    Cached per geometry.
+
+    Here (k3 s2, keeping full[1:9]) shift 0 feeds both phases in one GEMM (taps
+    0 and 1), and tap 2 feeds phase 0 from one row earlier (offset -1):
+
+    >>> ax = AxisGeometry(4, 3, 2, 1, 1, 0)
+    >>> plan = shifted_plan((ax,), [axis_phases(ax, 1, 9)], batch=1)
+    >>> plan.grid, [(offset, columns, taps) for offset, columns, taps, _, _ in plan.gemms]
+    ((5,), [(0, [0, 1], [(0,), (1,)]), (-1, [0], [(2,)])])
+    """
     key = tuple((ax.input_size, ax.stride, tuple((o0, count, q0, tuple(taps)) for o0, count, q0, taps in phases))
-                for ax, phases in zip(problem.axes, per_axis))
-    return _plan(key, problem.batch)
+                for ax, phases in zip(axes, per_axis))
+    return _plan(key, batch)
 
 
 def _snake(ranges: list) -> list[tuple[int, ...]]:
@@ -343,7 +362,7 @@ def _by_shifted_gemms(problem: Problem, per_axis) -> np.ndarray:
         inside[(slice(None), *(slice(o, o + ax.input_size) for o, ax in zip(plan.origin, axes)))] = x
     phases = len(plan.combinations)
     gemms = sorted(plan.gemms, key=lambda gemm: -len(gemm[1]))  # widest first: they can start phases
-    overwrite = _first_writes(gemms, phases)
+    overwrite = first_writes(gemms, phases)
     values = (np.zeros if overwrite is None else np.empty)((batch * image, groups, phases, co), dtype)
     # (G, Ci, taps, Co): a transpose within each input channel's rows, cheaper than problem.w's
     # (whose strided gather took 5 ms of HiFi-GAN's 12); a run of consecutive taps is a view
@@ -425,7 +444,7 @@ def _interleave_tiles(grid_values: np.ndarray, plan: _ShiftedPlan, axes, window_
     return tiles[(slice(None), *(slice(sigma, sigma + size) for sigma, size in zip(tiling.shifts, window_shape)))]
 
 
-def _first_writes(gemms, phases: int) -> list[bool] | None:
+def first_writes(gemms, phases: int) -> list[bool] | None:
     """Per GEMM, whether it is the first to write all of its phases (so may overwrite, ``beta = 0``).
 
     None when some GEMM would write fresh and already written phases at once:
