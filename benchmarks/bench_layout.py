@@ -1,9 +1,12 @@
 """What channels-last is worth to an NCHW caller: torch's own kernel on NCHW input, on channels-last
-input, and with the conversions in and out that a drop-in returning NCHW must pay. Interleaved medians,
-first with glibc's allocator as the process starts, then after ``tconv.tune_allocator()`` (see
-bench_allocator.py: freed buffers stay in the process instead of being faulted in again on every call).
+input, and with the conversions in and out that a drop-in returning NCHW must pay (by torch's copy,
+and by tconv's ``channels_last`` strategy, which converts the output back in cache-sized blocks).
+Interleaved medians, first with glibc's allocator as the process starts, then after
+``tconv.tune_allocator()`` (see bench_allocator.py: freed buffers stay in the process instead of
+being faulted in again on every call). Then the conversion back alone, channels-last -> NCHW, by
+torch's one copy and by tconv's blocked copies, at 3 to 128 channels.
 
-    python benchmarks/bench_layout.py        (also run by `make bench`)
+    python benchmarks/bench_layout.py        (also run by `make bench`; writes results/layout.md)
 """
 from __future__ import annotations
 
@@ -17,20 +20,20 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import tconv  # noqa: E402
+import tconv.torch as tt  # noqa: E402
+import tconv.torch.strategies  # noqa: E402
+from tconv.torch.strategies import Plan, _channels_first, channels_last  # noqa: E402
+
+LINES: list[str] = []
 
 
-def main(repeats: int = 31, state: str = "") -> None:
-    torch.manual_seed(0)
-    # the decoder layer of the issue: 64 -> 32 channels, 64x64, k3 s2 p1 op1, batch 1
-    x = torch.randn(1, 64, 64, 64)
-    w, b = torch.randn(64, 32, 3, 3), torch.randn(32)
-    cl = torch.channels_last
-    x_cl = x.contiguous(memory_format=cl)
-    calls = {
-        "NCHW input (as users call it)": lambda: F.conv_transpose2d(x, w, b, 2, 1, 1),
-        "channels-last input, channels-last output": lambda: F.conv_transpose2d(x_cl, w, b, 2, 1, 1),
-        "NCHW in -> channels-last -> NCHW out": lambda: F.conv_transpose2d(x.contiguous(memory_format=cl), w, b, 2, 1, 1).contiguous(),
-    }
+def say(line: str) -> None:
+    print(line, flush=True)
+    LINES.append(line)
+
+
+def interleaved(calls: dict, repeats: int) -> dict[str, float]:
+    """Median seconds per call, the calls taking turns."""
     times: dict[str, list[float]] = {name: [] for name in calls}
     with torch.no_grad():
         for call in calls.values():
@@ -41,14 +44,52 @@ def main(repeats: int = 31, state: str = "") -> None:
                 start = time.perf_counter()
                 call()
                 times[name].append(time.perf_counter() - start)
-    print(f"  {state}:")
-    for name, values in times.items():
-        print(f"    {name:<45} {statistics.median(values) * 1e3:6.2f} ms")
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main(repeats: int = 31, state: str = "") -> None:
+    torch.manual_seed(0)
+    # the decoder layer of the issue: 64 -> 32 channels, 64x64, k3 s2 p1 op1, batch 1
+    x = torch.randn(1, 64, 64, 64)
+    w, b = torch.randn(64, 32, 3, 3), torch.randn(32)
+    cl = torch.channels_last
+    x_cl = x.contiguous(memory_format=cl)
+    plan = Plan(tt.layer_geometry((64, 64), (3, 3), stride=2, padding=1, output_padding=1), 64, 32)
+    calls = {
+        "NCHW input (as users call it)": lambda: F.conv_transpose2d(x, w, b, 2, 1, 1),
+        "channels-last input, channels-last output": lambda: F.conv_transpose2d(x_cl, w, b, 2, 1, 1),
+        "NCHW in -> channels-last -> NCHW out": lambda: F.conv_transpose2d(x.contiguous(memory_format=cl), w, b, 2, 1, 1).contiguous(),
+        "the same, output back in blocks (tconv)": lambda: channels_last(x, w, b, plan),
+    }
+    say(f"  {state}:")
+    for name, seconds in interleaved(calls, repeats).items():
+        say(f"    {name:<45} {seconds * 1e3:6.2f} ms")
+
+
+def conversions(repeats: int = 31) -> None:
+    """Channels-last -> NCHW alone: torch's one copy against tconv's blocked copies."""
+    say("")
+    say("channels-last -> NCHW, float32, median ms (tconv copies blocks of "
+        f"{tconv.torch.strategies.TRANSPOSE_BLOCK_BYTES // 2**10} KiB):")
+    say("")
+    say("| shape | MiB | torch (.contiguous()) | tconv (blocks) | speed-up |")
+    say("|---|---:|---:|---:|---:|")
+    for shape in [(1, 32, 128, 128), (1, 64, 128, 128), (2, 64, 128, 128), (1, 128, 64, 64), (4, 64, 64, 64),
+                  (8, 128, 32, 32), (1, 16, 256, 256), (1, 3, 256, 256), (1, 32, 32, 32, 32)]:
+        fmt = torch.channels_last if len(shape) == 4 else torch.channels_last_3d
+        y = torch.randn(shape).contiguous(memory_format=fmt)
+        t = interleaved({"copy": y.contiguous, "blocks": lambda: _channels_first(y)}, repeats)
+        megabytes = y.numel() * 4 / 2**20
+        say(f"| {tuple(shape)} | {megabytes:.1f} | {t['copy'] * 1e3:.3f} | {t['blocks'] * 1e3:.3f} | "
+            f"{t['copy'] / t['blocks']:.2f}x |")
 
 
 if __name__ == "__main__":
-    print(f"decoder 64->32, 64x64, k3 s2 p1 op1, batch 1; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"median of 31 interleaved runs")
+    say(f"decoder 64->32, 64x64, k3 s2 p1 op1, batch 1; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"median of 31 interleaved runs")
     main(state="glibc's allocator as the process starts")
     tconv.tune_allocator()
     main(state="after tconv.tune_allocator()")
+    conversions()
+    out = Path(__file__).resolve().parent / "results" / "layout.md"
+    out.write_text("```\n" + "\n".join(LINES[:LINES.index("")]) + "\n```\n" + "\n".join(LINES[LINES.index(""):]) + "\n")

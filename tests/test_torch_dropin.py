@@ -196,23 +196,30 @@ def test_shifted_strategy_float32_layers(case):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("shape", [(2, 32, 9, 7), (1, 5, 3, 4, 6), (3, 33, 4, 4)])
-def test_channels_first_copy_is_exact_and_keeps_inf_and_nan(dtype, shape):
-    from tconv.torch.strategies import _channels_first
+@pytest.mark.parametrize("shape, block", [
+    ((2, 8, 200, 180), None),  # images over 1 MiB: copied in blocks of positions
+    ((2, 32, 9, 7), None),  # small images: torch's own copy
+    ((3, 5, 7, 9), 64),  # tiny blocks: ragged last block, one position per block when c is wide
+    ((1, 5, 3, 4, 6), 40),
+])
+def test_channels_first_copy_is_exact_and_keeps_inf_and_nan(dtype, shape, block, monkeypatch):
+    from tconv.torch import strategies
 
+    if block is not None:
+        monkeypatch.setattr(strategies, "TRANSPOSE_BLOCK_BYTES", block)
     fmt = torch.channels_last if len(shape) == 4 else torch.channels_last_3d
     torch.manual_seed(5)
     y = torch.randn(shape, dtype=dtype).contiguous(memory_format=fmt)
     memory = y.movedim(1, -1).view(-1)  # y's elements in memory order
-    memory[7] = torch.finfo(dtype).tiny / 4  # a subnormal survives the identity GEMM
-    got = _channels_first(y)
-    assert got.is_contiguous() and torch.equal(got, y)
-    # an Inf would turn whole columns into NaN through 0 * Inf: these take the plain copy
-    for special in (float("inf"), float("nan")):
-        memory[11] = special
-        got = _channels_first(y)
-        assert got.is_contiguous()
+    memory[7] = torch.finfo(dtype).tiny / 4
+    memory[8] = -0.0
+    for special in (None, float("inf"), float("nan")):
+        if special is not None:
+            memory[11] = special
+        got = strategies._channels_first(y)
+        assert got.is_contiguous() and got.shape == y.shape
         assert torch.equal(torch.isnan(got), torch.isnan(y)) and torch.equal(got.nan_to_num(), y.nan_to_num())
+        assert torch.equal(torch.signbit(got), torch.signbit(y))
 
 
 def test_channels_last_strategy_propagates_inf_like_torch():
