@@ -171,8 +171,9 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
        e.g. DCGAN's 64 -> 3 output layer): ``kn2row`` (1.6x there: its GEMM
        produces few channels per tap, and the per-phase sums are cheap);
     7. 2-D with at least ``CHANNELS_LAST_MIN_FLOPS`` (20 MFLOP): ``channels_last``
-       (oneDNN's fast layout; up to 1.1x on the decoder layers even after
-       converting in and out; on smaller layers the conversions cost more);
+       (oneDNN's fast layout; 1.2x on the decoder layer even after converting
+       in and out, the output back in cache-sized blocks; on smaller layers
+       the conversions cost more);
     8. otherwise (3-D or 1-D with overlapping taps, small 2-D): ``native``
        (channels-last measured 0.83-0.88x on both 3-D layers).
     """

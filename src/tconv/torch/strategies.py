@@ -593,9 +593,9 @@ def shifted(x, w, b, plan: Plan) -> torch.Tensor:
     inside[(slice(None), slice(None)) + tuple(slice(o, o + ax.input_size) for o, ax in zip(layout.origin, geo))] = x.transpose(0, 1)
     phases = len(layout.combinations)
     values = (x.new_zeros if fresh is None else x.new_empty)((g, phases, cout_g, n * image))
-    # (G, taps, C_out, C_in): each tap's matrix as BLAS wants it; a strided copy of the whole
-    # weight each call (4.5 ms for HiFi-GAN's 8 MB k16 weight, where native takes 2 ms: the
-    # picker measures that), a run of consecutive taps then a view
+    # (G, taps, C_out, C_in): each tap's matrix as BLAS wants it; a run of consecutive taps is
+    # then a view. A strided copy of the whole weight on every call: for HiFi-GAN's 8 MB k16
+    # weight it takes longer than torch's whole layer, and the picker then keeps native
     by_tap = w.reshape(g, cin_g, cout_g, -1).permute(0, 3, 2, 1).contiguous()
     for (offset, rows, taps, first, stop), new in zip(gemms, fresh or [False] * len(gemms)):
         flat = [_ravel(tap, plan.kernel) for tap in taps]
