@@ -39,7 +39,7 @@ from ..geometry import AxisGeometry
 from . import _blas
 from ._core import Problem, correlate, pad_or_slice, tap_products
 
-__all__ = ["compute", "axis_phases", "form", "shifted_plan", "first_writes", "FORMS"]
+__all__ = ["compute", "axis_phases", "form", "shifted_plan", "shifted_places", "first_writes", "covers", "FORMS"]
 
 
 def axis_phases(ax: AxisGeometry, start: int, stop: int) -> list[tuple[int, int, int, list[tuple[int, int]]]]:
@@ -204,7 +204,7 @@ class _ShiftedPlan(NamedTuple):
     grid: tuple[int, ...]  # the padded input's spatial shape (rows of the flat buffers)
     origin: tuple[int, ...]  # where input position 0 sits in the grid, per axis
     front: int  # zero rows before the grid: reads before the first row's start land there
-    gemms: list  # (row offset of the source, phase indices, their taps, first row, stop row)
+    gemms: list  # (row offset of the source, phase indices, their taps, first row, stop row), widest first
     combinations: list  # the phases (one per-axis phase index each), in column order
     waste: float  # multiply-adds computed per useful one
     tiling: "_Tiling | None"  # how the phases interleave in one copy, when they can
@@ -324,6 +324,7 @@ def _plan(key, batch: int) -> _ShiftedPlan:
                 if best is None or (len(gemms), computed) < (len(best[1]), best[2]):
                     best = (combinations, gemms, computed)
     combinations, gemms, computed = best
+    gemms = sorted(gemms, key=lambda gemm: -len(gemm[1]))  # widest first: they can start phases
     return _ShiftedPlan(tuple(grid), tuple(origin), front, gemms, combinations, computed / max(useful, 1), tiling)
 
 
@@ -361,7 +362,7 @@ def _by_shifted_gemms(problem: Problem, per_axis) -> np.ndarray:
             inside[tuple(after)] = 0
         inside[(slice(None), *(slice(o, o + ax.input_size) for o, ax in zip(plan.origin, axes)))] = x
     phases = len(plan.combinations)
-    gemms = sorted(plan.gemms, key=lambda gemm: -len(gemm[1]))  # widest first: they can start phases
+    gemms = plan.gemms
     overwrite = first_writes(gemms, phases)
     values = (np.zeros if overwrite is None else np.empty)((batch * image, groups, phases, co), dtype)
     # (G, Ci, taps, Co): a transpose within each input channel's rows, cheaper than problem.w's
@@ -384,12 +385,21 @@ def _by_shifted_gemms(problem: Problem, per_axis) -> np.ndarray:
     if plan.tiling is not None:
         return _interleave_tiles(grid_values, plan, axes, problem.window_shape)
     out = problem.empty_output(zeros=not _covers(problem, per_axis))
+    for n, target, where in shifted_places(plan, per_axis, axes):
+        out[(slice(None), *target)] = grid_values[(slice(None), *where, slice(None), n)]
+    return out
+
+
+def shifted_places(plan: _ShiftedPlan, per_axis, axes) -> list[tuple[int, tuple, tuple]]:
+    """Per phase (its index in ``plan.combinations``): its strided slices of the output
+    window, and the grid slices that hold its values, one per axis."""
+    places = []
     for n, combination in enumerate(plan.combinations):
         picked = [per_axis[a][r] for a, r in enumerate(combination)]
         target = tuple(slice(o0, o0 + (count - 1) * ax.stride + 1, ax.stride) for (o0, count, _, _), ax in zip(picked, axes))
         where = tuple(slice(q0 + o, q0 + o + count) for (_, count, q0, _), o in zip(picked, plan.origin))
-        out[(slice(None), *target)] = grid_values[(slice(None), *where, slice(None), n)]
-    return out
+        places.append((n, target, where))
+    return places
 
 
 class _Tiling(NamedTuple):
@@ -461,9 +471,12 @@ def first_writes(gemms, phases: int) -> list[bool] | None:
 
 
 def _covers(problem: Problem, per_axis) -> bool:
-    """Whether every output position belongs to a phase with taps (else the rest stays zero)."""
-    return all(len(phases) == min(ax.stride, stop - start)
-               for ax, phases, (start, stop) in zip(problem.axes, per_axis, problem.window))
+    return covers(problem.axes, per_axis, problem.window)
+
+
+def covers(axes, per_axis, window) -> bool:
+    """Whether every output position of the window belongs to a phase with taps (else the rest stays zero)."""
+    return all(len(phases) == min(ax.stride, stop - start) for ax, phases, (start, stop) in zip(axes, per_axis, window))
 
 
 #: the ways :func:`compute` can evaluate the phases; :func:`form` picks one

@@ -185,13 +185,15 @@ def _channels_first(y: torch.Tensor) -> torch.Tensor:
     """``y.contiguous()`` for a channels-last ``y``, as a few cache-sized transposing copies.
 
     torch's one transposing copy of a large channels-last tensor runs far below
-    memory speed: 2.1 ms for a 4 MB (1, 64, 128, 128) output and 7.3 ms for
-    (2, 64, 128, 128), where copying the same positions in blocks of about
-    1 MiB takes 0.7 and 1.7 ms (``benchmarks/bench_layout.py`` measures it).
-    So an image larger than :data:`TRANSPOSE_BLOCK_BYTES` is copied in blocks
-    of positions of about that size. Smaller images keep torch's one copy
-    (there blocks measured 0.8x: (4, 64, 64, 64), (8, 128, 32, 32)). Every
-    element is copied as it is (Inf, NaN, signed zeros).
+    memory speed: ``benchmarks/bench_layout.py`` (``results/layout.md``)
+    measured 2.53 ms for a 4 MiB (1, 64, 128, 128) tensor and 4.97 ms for
+    (2, 64, 128, 128), against 0.88 and 1.75 ms when the same positions are
+    copied in blocks of about 1 MiB. So an image larger than
+    :data:`TRANSPOSE_BLOCK_BYTES` is copied in blocks of positions of about
+    that size. Smaller images keep torch's one copy (blocks of whole images
+    measured 0.8x on (4, 64, 64, 64) and (8, 128, 32, 32) in an earlier
+    version of that script). Every element is copied as it is (Inf, NaN,
+    signed zeros).
     """
     n, c = y.shape[0], y.shape[1]
     positions = math.prod(y.shape[2:])
@@ -552,16 +554,10 @@ def _shifted_layout(geometry: Geometry, batch: int):
     window = tuple(ax.kept for ax in geometry)
     per_axis = [_numpy_phase.axis_phases(ax, start, stop) for ax, (start, stop) in zip(geometry, window)]
     layout = _numpy_phase.shifted_plan(tuple(geometry), per_axis, batch)
-    gemms = sorted(layout.gemms, key=lambda gemm: -len(gemm[1]))  # widest first: they can start phases
-    fresh = _numpy_phase.first_writes(gemms, len(layout.combinations))
-    places = []
-    for n, combination in enumerate(layout.combinations):
-        picked = [per_axis[a][r] for a, r in enumerate(combination)]
-        target = tuple(slice(o0, o0 + (count - 1) * ax.stride + 1, ax.stride) for (o0, count, _, _), ax in zip(picked, geometry))
-        source = tuple(slice(q0 + o, q0 + o + count) for (_, count, q0, _), o in zip(picked, layout.origin))
-        places.append((n, target, source))
-    covered = all(len(phases) == min(ax.stride, stop - start) for ax, phases, (start, stop) in zip(geometry, per_axis, window))
-    return layout, gemms, fresh, places, covered
+    fresh = _numpy_phase.first_writes(layout.gemms, len(layout.combinations))
+    places = _numpy_phase.shifted_places(layout, per_axis, tuple(geometry))
+    covered = _numpy_phase.covers(tuple(geometry), per_axis, window)
+    return layout, fresh, places, covered
 
 
 def shifted(x, w, b, plan: Plan) -> torch.Tensor:
@@ -578,7 +574,7 @@ def shifted(x, w, b, plan: Plan) -> torch.Tensor:
     """
     n, g, nd = x.shape[0], plan.groups, plan.ndim
     geo = plan.geometry
-    layout, gemms, fresh, places, covered = _shifted_layout(geo, n)
+    layout, fresh, places, covered = _shifted_layout(geo, n)
     cin_g, cout_g = plan.in_channels // g, plan.out_channels // g
     image = math.prod(layout.grid)
     columns = layout.front + n * image
@@ -597,7 +593,7 @@ def shifted(x, w, b, plan: Plan) -> torch.Tensor:
     # then a view. A strided copy of the whole weight on every call: for HiFi-GAN's 8 MB k16
     # weight it takes longer than torch's whole layer, and the picker then keeps native
     by_tap = w.reshape(g, cin_g, cout_g, -1).permute(0, 3, 2, 1).contiguous()
-    for (offset, rows, taps, first, stop), new in zip(gemms, fresh or [False] * len(gemms)):
+    for (offset, rows, taps, first, stop), new in zip(layout.gemms, fresh or [False] * len(layout.gemms)):
         flat = [_ravel(tap, plan.kernel) for tap in taps]
         consecutive = flat == list(range(flat[0], flat[0] + len(flat)))
         start = layout.front + first + offset
