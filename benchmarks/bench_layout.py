@@ -4,12 +4,15 @@ and by tconv's ``channels_last`` strategy, which converts the output back in cac
 Interleaved medians, first with glibc's allocator as the process starts, then after
 ``tconv.tune_allocator()`` (see bench_allocator.py: freed buffers stay in the process instead of
 being faulted in again on every call). Then the conversion back alone, channels-last -> NCHW, by
-torch's one copy and by tconv's blocked copies, at 3 to 128 channels.
+torch's one copy and by tconv's blocked copies, at 3 to 128 channels. Last, the phase interleave
+that the phase-based strategies end with: one strided copy per phase, against tconv's ``_land``,
+which writes two neighbouring phases at once through a complex view.
 
     python benchmarks/bench_layout.py        (also run by `make bench`; writes results/layout.md)
 """
 from __future__ import annotations
 
+import itertools
 import statistics
 import sys
 import time
@@ -22,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import tconv  # noqa: E402
 import tconv.torch as tt  # noqa: E402
 import tconv.torch.strategies  # noqa: E402
-from tconv.torch.strategies import Plan, _channels_first, channels_last  # noqa: E402
+from tconv.torch.strategies import Plan, _channels_first, _land, channels_last  # noqa: E402
 
 LINES: list[str] = []
 
@@ -84,6 +87,33 @@ def conversions(repeats: int = 31) -> None:
             f"{t['copy'] / t['blocks']:.2f}x |")
 
 
+def interleaves(repeats: int = 31) -> None:
+    """Phases into their strided places: one copy each, against neighbouring phases paired (``_land``)."""
+    say("")
+    say("phases -> interleaved output, median ms (each phase is (N, C, *input); the output (N, C, *s*input)):")
+    say("")
+    say("| output shape | dtype | stride | MiB | a strided copy per phase | pairs (tconv) | speed-up |")
+    say("|---|---|---:|---:|---:|---:|---:|")
+    f32, f64 = torch.float32, torch.float64
+    for shape, stride, dtype in [((4, 64, 64, 64), (2, 2), f32), ((2, 64, 64, 64), (2, 2), f32), ((1, 32, 128, 128), (2, 2), f32),
+                                 ((8, 3, 64, 64), (2, 2), f32), ((4, 64, 64, 64), (2, 2), f64), ((4, 32, 32, 32), (2, 2), f64),
+                                 ((1, 32, 32, 32, 32), (2, 2, 2), f32), ((1, 16, 24, 24, 24), (2, 2, 2), f32),
+                                 ((2, 128, 2048), (2,), f32), ((8, 128, 2048), (2,), f32), ((1, 256, 512), (8,), f32)]:
+        out = torch.empty(shape, dtype=dtype)
+        jobs = []
+        for r in itertools.product(*(range(s) for s in stride)):
+            dst = (slice(None), slice(None)) + tuple(slice(i, None, s) for i, s in zip(r, stride))
+            jobs.append((dst, torch.randn(out[dst].shape, dtype=dtype)))
+
+        def each():
+            for dst, value in jobs:
+                out[dst] = value
+        t = interleaved({"each": each, "pairs": lambda: _land(out, jobs)}, repeats)
+        megabytes = out.numel() * out.element_size() / 2**20
+        say(f"| {tuple(shape)} | {str(dtype).replace('torch.', '')} | {'x'.join(map(str, stride))} | {megabytes:.1f} | "
+            f"{t['each'] * 1e3:.3f} | {t['pairs'] * 1e3:.3f} | {t['each'] / t['pairs']:.2f}x |")
+
+
 if __name__ == "__main__":
     say(f"decoder 64->32, 64x64, k3 s2 p1 op1, batch 1; torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"median of 31 interleaved runs")
@@ -91,5 +121,6 @@ if __name__ == "__main__":
     tconv.tune_allocator()
     main(state="after tconv.tune_allocator()")
     conversions()
+    interleaves()
     out = Path(__file__).resolve().parent / "results" / "layout.md"
     out.write_text("```\n" + "\n".join(LINES[:LINES.index("")]) + "\n```\n" + "\n".join(LINES[LINES.index(""):]) + "\n")

@@ -96,6 +96,71 @@ def test_every_strategy_equals_torch(strategy, cfg):
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("strategy", ["depthwise", "gemm_shuffle", "kn2row", "phase"])
+@settings(max_examples=12)
+@given(cfg=layers())
+def test_strategies_equal_torch_when_phases_land_in_pairs(strategy, cfg):
+    # Inference on an output of any size takes _land's paired copies here (its size floor set to
+    # 0); the test above runs with gradients on, where they are never used.
+    from tconv.torch import strategies
+
+    ref, ours, x = _pair(cfg, dtype=torch.float32 if cfg["batch"] == 2 else torch.float64)
+    plan = Plan(tt.layer_geometry(cfg["spatial"], cfg["kernel"], cfg["stride"], cfg["padding"],
+                                  cfg["output_padding"], cfg["dilation"], cfg["groups"]), cfg["cin"], cfg["cout"])
+    if strategy not in eligible(plan):
+        return
+    with pytest.MonkeyPatch.context() as patch, torch.no_grad():
+        patch.setattr(strategies, "PAIR_MIN_BYTES", 0)
+        expected = ref(x)
+        with tt.use_strategy(strategy):
+            got = ours(x)
+    tol = 1e-10 if x.dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(got, expected, rtol=tol, atol=tol)
+
+
+_BITS = {torch.float16: torch.int16, torch.float32: torch.int32, torch.float64: torch.int64}
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+@pytest.mark.parametrize("shape, stride, pairable", [
+    ((2, 3, 7, 9), (2, 2), False),  # odd width: odd row offsets and unequal phases take single copies
+    ((2, 3, 7, 10), (2, 2), True),
+    ((1, 2, 8, 12), (2, 4), True),
+    ((1, 1, 5, 6, 10), (2, 3, 2), True),
+    ((2, 3, 14), (8,), True),  # phases 0-5 have 2 elements, 6 and 7 one: still four pairs
+    ((2, 3, 11), (8,), False),  # odd rows: no complex view of the output
+    ((2, 2, 9), (3,), False),  # odd stride: nothing pairs
+])
+def test_land_moves_every_bit(dtype, shape, stride, pairable, monkeypatch):
+    import itertools
+
+    from tconv.torch import strategies
+
+    monkeypatch.setattr(strategies, "PAIR_MIN_BYTES", 0)
+    pairs = []
+    complex_ = torch.complex
+    monkeypatch.setattr(strategies.torch, "complex", lambda *a, out: pairs.append(out) or complex_(*a, out=out))
+    torch.manual_seed(8)
+    jobs = []
+    for r in itertools.product(*(range(s) for s in stride)):
+        dst = (slice(None), slice(None)) + tuple(slice(i, None, s) for i, s in zip(r, stride))
+        size = tuple(len(range(i, n, s)) for i, n, s in zip(r, shape[2:], stride))
+        value = torch.randn(shape[:2] + size, dtype=dtype)
+        bits = value.view(-1).view(_BITS[dtype])
+        info = torch.finfo(dtype)
+        value.view(-1)[:4] = torch.tensor([-0.0, info.tiny / 4, float("inf"), -float("inf")], dtype=dtype)[:value.numel()]
+        if value.numel() > 4:
+            bits[4] = torch.tensor(float("nan"), dtype=dtype).view(_BITS[dtype]) + 5  # a NaN with a payload
+        jobs.append((dst, value))
+    expected = torch.zeros(shape, dtype=dtype)
+    for dst, value in jobs:
+        expected[dst] = value
+    got = torch.full(shape, 3.0, dtype=dtype)
+    strategies._land(got, jobs)
+    assert torch.equal(got.view(_BITS[dtype]), expected.view(_BITS[dtype]))
+    assert bool(pairs) == (pairable and dtype != torch.float16)
+
+
 @settings(max_examples=25)
 @given(
     nd=st.integers(1, 3), channels=st.integers(1, 3), multiplier=st.integers(1, 2), data=st.data(),

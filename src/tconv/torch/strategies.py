@@ -250,6 +250,69 @@ def _phase_bias(b: torch.Tensor | None, plan: Plan) -> torch.Tensor | None:
     return b.view(g, 1, -1).expand(g, math.prod(plan.stride), b.shape[0] // g).reshape(-1)
 
 
+#: the complex dtype whose elements are two of these side by side (float16 has one, but torch calls it experimental)
+_PAIRED = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+
+#: outputs from this size on land phases in pairs (see _land); below it one copy per phase was as fast or faster
+PAIR_MIN_BYTES = 4 << 20
+
+
+def _neighbour_pairs(out: torch.Tensor, dst: tuple, count: int) -> torch.Tensor | None:
+    """``out[dst]`` and the elements just right of it (last axis), as one complex view; None if impossible.
+
+    ``dst`` ends in a slice of even step ``s``; element ``q`` of the view is the
+    pair ``(out[..., start + q*s], out[..., start + q*s + 1])``. A complex view
+    needs every stride but the last, and the offset, to be even.
+    """
+    start, _, step = dst[-1].indices(out.shape[-1])
+    if step % 2 or count == 0:
+        return None
+    region = out[dst[:-1] + (slice(start, None),)]
+    if region.shape[-1] < (count - 1) * step + 2:
+        return None
+    pairs = region.unfold(-1, 2, step)[..., :count, :]
+    if pairs.storage_offset() % 2 or any(st % 2 for st in pairs.stride()[:-1]):
+        return None
+    return torch.view_as_complex(pairs)
+
+
+def _land(out: torch.Tensor, jobs: list[tuple[tuple, torch.Tensor]]) -> None:
+    """``out[dst] = value`` for every job; two phases that land side by side go in as one copy.
+
+    Writing a phase into its stride-``s`` place is a copy that torch cannot
+    vectorize (every other element). Two phases whose places are neighbours on
+    the last axis, the usual case at even strides, are instead written
+    together by ``torch.complex(first, second, out=...)`` into a complex view
+    of ``out``, which stores each ``(first, second)`` pair whole.
+    ``benchmarks/bench_layout.py`` measures the two ways (``results/layout.md``):
+    the pairs won 1.03-1.38x on outputs of 4 MiB and more (2-D, 3-D and 1-D,
+    float32 and float64) and lost up to 0.75x on outputs under 1 MiB, hence
+    :data:`PAIR_MIN_BYTES`. Values are moved bit for bit (NaN payloads,
+    signed zeros, subnormals). Not used when autograd must see the copy, nor
+    for dtypes without a complex twin.
+    """
+    done = set()
+    if out.dtype in _PAIRED and out.numel() * out.element_size() >= PAIR_MIN_BYTES and not (torch.is_grad_enabled() and (out.requires_grad or any(v.requires_grad for _, v in jobs))):
+        def key(dst, shift=0):
+            head = tuple(d.indices(size) if isinstance(d, slice) else d for d, size in zip(dst[:-1], out.shape))
+            start, _, step = dst[-1].indices(out.shape[-1])
+            return head + ((start + shift, step),)
+        where = {key(dst): j for j, (dst, _) in enumerate(jobs)}
+        for j, (dst, first) in enumerate(jobs):
+            partner = where.get(key(dst, 1))
+            if j in done or partner is None or partner in done or first.dtype != out.dtype:
+                continue
+            second = jobs[partner][1]
+            view = _neighbour_pairs(out, dst, first.shape[-1]) if first.shape == second.shape else None
+            if view is None or view.shape != first.shape or second.dtype != out.dtype:
+                continue
+            torch.complex(first, second, out=view)
+            done.update((j, partner))
+    for j, (dst, value) in enumerate(jobs):
+        if j not in done:
+            out[dst] = value
+
+
 def _place_phases(y: torch.Tensor, plan: Plan, b: torch.Tensor | None) -> torch.Tensor:
     """Copy phase results into the kept output, one strided copy per phase.
 
@@ -289,8 +352,7 @@ def _place_phases(y: torch.Tensor, plan: Plan, b: torch.Tensor | None) -> torch.
             out.zero_()
         else:
             out.copy_(b.view((1, g, cout_g) + (1,) * nd).expand(out.shape))
-    for dst, src in jobs:
-        out[dst] = y[src]
+    _land(out, [(dst, y[src]) for dst, src in jobs])
     return out.view((n, plan.out_channels) + geo.output_shape)
 
 
@@ -447,18 +509,23 @@ def _sum_phases(out: torch.Tensor, plan: Plan, bias: torch.Tensor | None, first:
     sizes = plan.input_shape
     outer = tuple(out.shape[: out.dim() - nd])  # batch and channel axes
     lead = (slice(None),) * len(outer)
+    pending, row = [], None  # the last axis's phases of one row of combos land together (see _land)
     for combo in itertools.product(*(_phase_taps(ax) for ax in plan.geometry)):
         counts = tuple(p[1] for p in combo)
-        acc = None
+        terms = []
         for taps in itertools.product(*(p[2] for p in combo)):
             offsets = [t[1] for t in taps]
             lo = [max(0, -o) for o in offsets]
             hi = [min(q, i - o) for q, i, o in zip(counts, sizes, offsets)]
             if any(h <= l for l, h in zip(lo, hi)):
                 continue  # this tap reaches no kept output of the phase
-            kernel_index = tuple(t[0] for t in taps)
+            whole = lo == [0] * nd and list(hi) == list(counts)
+            terms.append((not whole, tuple(t[0] for t in taps), lo, hi, offsets))
+        terms.sort(key=lambda term: term[0])  # a tap that covers the whole phase starts the sum: no fill
+        acc = None
+        for partial, kernel_index, lo, hi, offsets in terms:
             source = tuple(slice(l + o, h + o) for l, h, o in zip(lo, hi, offsets))
-            if acc is None and lo == [0] * nd and list(hi) == list(counts):
+            if acc is None and not partial:
                 acc = first(kernel_index, source)
                 continue
             if acc is None:
@@ -466,7 +533,11 @@ def _sum_phases(out: torch.Tensor, plan: Plan, bias: torch.Tensor | None, first:
             add(acc[lead + tuple(slice(l, h) for l, h in zip(lo, hi))], kernel_index, source)
         if acc is None:
             acc = out.new_zeros(outer + counts) if bias is None else bias.expand(outer + counts)
-        out[lead + tuple(slice(p[0], None, ax.stride) for p, ax in zip(combo, plan.geometry))] = acc
+        if combo[:-1] != row:
+            _land(out, pending)
+            pending, row = [], combo[:-1]
+        pending.append((lead + tuple(slice(p[0], None, ax.stride) for p, ax in zip(combo, plan.geometry)), acc))
+    _land(out, pending)
     return out
 
 
