@@ -509,7 +509,10 @@ def _sum_phases(out: torch.Tensor, plan: Plan, bias: torch.Tensor | None, first:
     sizes = plan.input_shape
     outer = tuple(out.shape[: out.dim() - nd])  # batch and channel axes
     lead = (slice(None),) * len(outer)
-    pending, row = [], None  # the last axis's phases of one row of combos land together (see _land)
+    # The last axis's phases of one row of combos land together when _land can pair them; otherwise
+    # each lands at once, while its buffer is still in cache.
+    pending, row = [], None
+    together = out.dtype in _PAIRED and out.numel() * out.element_size() >= PAIR_MIN_BYTES
     for combo in itertools.product(*(_phase_taps(ax) for ax in plan.geometry)):
         counts = tuple(p[1] for p in combo)
         terms = []
@@ -533,7 +536,7 @@ def _sum_phases(out: torch.Tensor, plan: Plan, bias: torch.Tensor | None, first:
             add(acc[lead + tuple(slice(l, h) for l, h in zip(lo, hi))], kernel_index, source)
         if acc is None:
             acc = out.new_zeros(outer + counts) if bias is None else bias.expand(outer + counts)
-        if combo[:-1] != row:
+        if combo[:-1] != row or not together:
             _land(out, pending)
             pending, row = [], combo[:-1]
         pending.append((lead + tuple(slice(p[0], None, ax.stride) for p, ax in zip(combo, plan.geometry)), acc))
