@@ -90,7 +90,8 @@ def conversions(repeats: int = 31) -> None:
 def interleaves(repeats: int = 31) -> None:
     """Phases into their strided places: one copy each, against neighbouring phases paired (``_land``)."""
     say("")
-    say("phases -> interleaved output, median ms (each phase is (N, C, *input); the output (N, C, *s*input)):")
+    say("phases -> interleaved output, median ms (each phase is (N, C, *input); the output (N, C, *s*input)); "
+        f"pairs forced at every size here, tconv pairs from {tconv.torch.strategies.PAIR_MIN_BYTES >> 20} MiB:")
     say("")
     say("| output shape | dtype | stride | MiB | a strided copy per phase | pairs (tconv) | speed-up |")
     say("|---|---|---:|---:|---:|---:|---:|")
@@ -108,7 +109,12 @@ def interleaves(repeats: int = 31) -> None:
         def each():
             for dst, value in jobs:
                 out[dst] = value
-        t = interleaved({"each": each, "pairs": lambda: _land(out, jobs)}, repeats)
+        floor = tconv.torch.strategies.PAIR_MIN_BYTES
+        tconv.torch.strategies.PAIR_MIN_BYTES = 0  # pair at every size here, to measure where it pays
+        try:
+            t = interleaved({"each": each, "pairs": lambda: _land(out, jobs)}, repeats)
+        finally:
+            tconv.torch.strategies.PAIR_MIN_BYTES = floor
         megabytes = out.numel() * out.element_size() / 2**20
         say(f"| {tuple(shape)} | {str(dtype).replace('torch.', '')} | {'x'.join(map(str, stride))} | {megabytes:.1f} | "
             f"{t['each'] * 1e3:.3f} | {t['pairs'] * 1e3:.3f} | {t['each'] / t['pairs']:.2f}x |")

@@ -285,9 +285,9 @@ def _land(out: torch.Tensor, jobs: list[tuple[tuple, torch.Tensor]]) -> None:
     together by ``torch.complex(first, second, out=...)`` into a complex view
     of ``out``, which stores each ``(first, second)`` pair whole.
     ``benchmarks/bench_layout.py`` measures the two ways (``results/layout.md``):
-    the pairs won 1.03-1.38x on outputs of 4 MiB and more (2-D, 3-D and 1-D,
-    float32 and float64) and lost up to 0.75x on outputs under 1 MiB, hence
-    :data:`PAIR_MIN_BYTES`. Values are moved bit for bit (NaN payloads,
+    the pairs won 1.04-1.41x on outputs of 4 MiB and more (2-D, 3-D and 1-D,
+    float32 and float64), 1.02-1.34x at 2 MiB (0.95-0.98x in an earlier run),
+    and lost up to 0.75x under 1 MiB; hence :data:`PAIR_MIN_BYTES`. Values are moved bit for bit (NaN payloads,
     signed zeros, subnormals). Not used when autograd must see the copy, nor
     for dtypes without a complex twin.
     """
