@@ -161,11 +161,11 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
        the depthwise path measured 0.44x there);
     3. one input channel per group (depthwise): ``depthwise`` (torch's own
        depthwise transposed kernel runs at 1-2 GF/s; the phase-by-phase
-       elementwise path measured 1.4-2.7x faster on both depthwise layers);
+       elementwise path measured 1.3-2.7x faster on both depthwise layers, across runs);
     4. float64: ``native`` (oneDNN has no float64 path, and no rewrite
        measured reliably faster there);
     5. a non-overlapping kernel (``d*(k-1)+1 <= s``, e.g. k == s), any number
-       of dimensions: ``gemm_shuffle`` (one GEMM, no zero-insertion; 1.3-1.4x
+       of dimensions: ``gemm_shuffle`` (one GEMM, no zero-insertion; 1.2-1.4x
        on the 2-D and 3-D U-Net k2s2 layers);
     6. a layer that narrows its channels at least 4x (``C_out * 4 <= C_in``,
        e.g. DCGAN's 64 -> 3 output layer): ``kn2row`` (1.6x there: its GEMM

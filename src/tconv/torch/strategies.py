@@ -186,8 +186,8 @@ def _channels_first(y: torch.Tensor) -> torch.Tensor:
 
     torch's one transposing copy of a large channels-last tensor runs far below
     memory speed: ``benchmarks/bench_layout.py`` (``results/layout.md``)
-    measured 2.53 ms for a 4 MiB (1, 64, 128, 128) tensor and 4.97 ms for
-    (2, 64, 128, 128), against 0.88 and 1.75 ms when the same positions are
+    measured 2.14 ms for a 4 MiB (1, 64, 128, 128) tensor and 4.25 ms for
+    (2, 64, 128, 128), against 0.92 and 1.74 ms when the same positions are
     copied in blocks of about 1 MiB. So an image larger than
     :data:`TRANSPOSE_BLOCK_BYTES` is copied in blocks of positions of about
     that size. Smaller images keep torch's one copy (blocks of whole images
