@@ -484,13 +484,44 @@ def test_deterministic_mode_and_forcing():
     assert tt.deterministic_rule(cube_x, cube_w, tt.layer_geometry((12,) * 3, (3,) * 3, stride=2)) == "native"
     dw_x, dw_w = torch.randn(4, 64, 32, 32), torch.randn(64, 1, 3, 3)
     dw_geo = tt.layer_geometry((32, 32), (3, 3), stride=2, padding=1, output_padding=1, groups=64)
-    assert tt.deterministic_rule(dw_x, dw_w, dw_geo) == "depthwise"
+    assert tt.deterministic_rule(dw_x, dw_w, dw_geo) == "native"  # oneDNN's kernel is fast without a bias
+    assert tt.deterministic_rule(dw_x, dw_w, dw_geo, torch.randn(64)) == "native_bias_after"
+    with torch.enable_grad():  # its slow bias pass costs in training too
+        assert tt.deterministic_rule(dw_x, dw_w.requires_grad_(), dw_geo, torch.randn(64)) == "native_bias_after"
+    tiny_dw = tt.layer_geometry((4, 4), (3, 3), stride=2, groups=64)
+    assert tt.deterministic_rule(dw_x[:1, :, :4, :4], dw_w, tiny_dw, torch.randn(64)) == "native_bias_after"
+    grouped = tt.layer_geometry((32, 32), (3, 3), stride=2, padding=1, output_padding=1, groups=4)
+    assert tt.deterministic_rule(dw_x, torch.randn(64, 16, 3, 3), grouped, torch.randn(64)) == "channels_last"  # 16/group
+    grouped8 = tt.layer_geometry((32, 32), (3, 3), stride=2, padding=1, output_padding=1, groups=8)
+    assert tt.deterministic_rule(dw_x, torch.randn(64, 8, 3, 3), grouped8, torch.randn(64)) == "native_bias_after"
+    assert tt.deterministic_rule(dw_x.half(), dw_w.half(), dw_geo, torch.randn(64).half()) == "native"  # not measured
     with pytest.raises(tconv.ConfigError, match="eligible here"):
         tt.conv_transpose2d(x, w, stride=1, padding=0, strategy="gemm_shuffle")  # k=2 > s=1 overlaps
     with pytest.raises(tconv.ConfigError, match="not a mode or a strategy"):
         tt.set_strategy("fastest")
     with pytest.raises(tconv.ConfigError, match="not a mode or a strategy"):
         tt.ConvTranspose2d(4, 3, 2, strategy="nope")
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("grad", [True, False])
+def test_native_bias_after_module_repeat_calls(bias, grad):
+    # The second call takes the module's bound fast path (strategies.bind), not the strategy function.
+    torch.manual_seed(9)
+    ref = torch.nn.ConvTranspose2d(6, 6, 3, stride=2, padding=1, output_padding=1, groups=6, bias=bias)
+    ours = tt.ConvTranspose2d(6, 6, 3, stride=2, padding=1, output_padding=1, groups=6, bias=bias,
+                              strategy="native_bias_after")
+    ours.load_state_dict(ref.state_dict())
+    for _ in range(3):
+        x = torch.randn(2, 6, 5, 4)
+        with torch.set_grad_enabled(grad):
+            expected, got = ref(x), ours(x)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+        if grad:
+            expected.square().sum().backward()
+            got.square().sum().backward()
+            for mine, theirs in zip(ours.parameters(), ref.parameters()):
+                torch.testing.assert_close(mine.grad, theirs.grad, rtol=1e-4, atol=1e-4)
 
 
 def test_torch_compile_smoke():

@@ -150,18 +150,24 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
     The rule, from this project's CPU benchmark (``python benchmarks/bench_torch.py
     --strategies``, and ``--mode deterministic`` for the rule itself):
 
-    0. tiny layers (under ``MEASURE_MIN_FLOPS``, 2 MFLOP per call): ``native``
+    0. not a CPU float32/float64 tensor: ``native``;
+    1. a grouped layer with fewer than ``FEW_CHANNELS_PER_GROUP`` (16) input
+       channels per group, depthwise included: ``native_bias_after`` when
+       there is a bias, else ``native``, at any size and with or without
+       gradients. oneDNN runs such layers as a convolution's backward pass and
+       then adds the bias in a slow separate pass: with the bias added
+       afterwards, torch's own kernel measured 1.1-12x faster forward and
+       1.0-3.8x forward+backward (``python benchmarks/bench_bias.py``), and
+       faster than tconv's ``depthwise`` strategy, which an earlier version of
+       this rule chose. With 16 or more channels per group oneDNN fused the
+       bias, and adding it afterwards measured 0.88-0.97x;
+    2. tiny layers (under ``MEASURE_MIN_FLOPS``, 2 MFLOP per call): ``native``
        (any rewrite's fixed overhead outweighs what it could save; these
        are not measured in ``"auto"`` mode either, since measuring would
        cost more than it could ever win back);
-    1. not a CPU floating-point tensor: ``native``;
-    2. gradients needed: ``native`` (torch's fused backward kernels beat
+    3. gradients needed: ``native`` (torch's fused backward kernels beat
        autograd through every rewrite's ops; the measuring picker kept
-       ``native`` for forward+backward on almost every benchmark layer, and
-       the depthwise path measured 0.44x there);
-    3. one input channel per group (depthwise): ``depthwise`` (torch's own
-       depthwise transposed kernel runs at 1-2 GF/s; the phase-by-phase
-       elementwise path measured 1.3-2.7x faster on both depthwise layers, across runs);
+       ``native`` for forward+backward on almost every benchmark layer);
     4. float64: ``native`` (oneDNN has no float64 path, and no rewrite
        measured reliably faster there);
     5. a non-overlapping kernel (``d*(k-1)+1 <= s``, e.g. k == s), any number
@@ -179,12 +185,12 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
     """
     plan = Plan(geometry, w.shape[0], w.shape[1] * geometry.groups)
     flops = plan.flops(x.shape[0] if x.dim() == plan.ndim + 2 else 1)
-    if flops < MEASURE_MIN_FLOPS:
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
         return "native"
-    if x.device.type != "cpu" or not x.dtype.is_floating_point or _needs_grad(x, w, bias):
+    if plan.groups > 1 and plan.in_channels // plan.groups < FEW_CHANNELS_PER_GROUP:
+        return "native" if bias is None else "native_bias_after"
+    if flops < MEASURE_MIN_FLOPS or _needs_grad(x, w, bias):
         return "native"
-    if plan.in_channels == plan.groups:
-        return "depthwise"
     if x.dtype == torch.float64:
         return "native"
     if plan.non_overlapping:
@@ -195,6 +201,9 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
         return "channels_last"
     return "native"
 
+
+#: grouped layers with fewer input channels per group than this get their bias added after torch's kernel
+FEW_CHANNELS_PER_GROUP = 16
 
 #: the deterministic rule uses channels-last for 2-D layers from this many flops per call
 CHANNELS_LAST_MIN_FLOPS = 20_000_000
@@ -264,6 +273,8 @@ def _measure(x, w, b, plan: Plan, rounds: int = 5, budget_s: float = 2.0) -> str
 
     best: dict[str, float] = {}
     for name in eligible(plan):
+        if name == "native_bias_after" and b is None:
+            continue  # the same call as native
         try:
             once(name)  # warm-up: caches, allocator, oneDNN primitives
             best[name] = once(name)
