@@ -461,6 +461,12 @@ def test_picker_decides_on_medians_of_every_close_finalist(monkeypatch):
     schedule["gemm_shuffle"] = itertools.repeat(3.8e-3)  # no longer 10% faster than native
     schedule["phase"] = itertools.repeat(4.1e-3)
     assert picker._measure(x, w, None, plan) == "native"
+    # 10% faster in the median, but slower than native in two of the five head-to-head rounds:
+    # 6 warm-up and screening calls, then per round 2 calls of each (number = ceil(5 ms / 4 ms))
+    schedule["gemm_shuffle"] = itertools.chain(itertools.repeat(2e-3, 6), itertools.cycle(
+        [2e-3, 2e-3, 2e-3, 2e-3, 2e-3, 2e-3, 5e-3, 5e-3, 5e-3, 5e-3]))
+    schedule["phase"] = itertools.repeat(6e-3)
+    assert picker._measure(x, w, None, plan) == "native"
 
 
 def test_deterministic_mode_and_forcing():
