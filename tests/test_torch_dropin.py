@@ -214,6 +214,7 @@ GRAD_CASES = [
     (2, 2, 2, 1, (2, 3), (2, 2), (2, 2), (1, 0), 0, (1, 1)),
     (3, 2, 2, 1, (2, 2, 2), (2, 1, 2), (2, 2, 1), "same_lower", 0, (1, 1, 1)),
     (2, 2, 4, 2, (3, 3), (1, 1), (3, 2), "same", 0, (1, 1)),  # k < s: zeros appended, plus bias
+    (1, 3, 6, 3, (4,), (3,), (2,), 1, 1, (2,)),  # depthwise with a channel multiplier, dilated
 ]
 
 
