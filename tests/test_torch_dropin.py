@@ -118,6 +118,33 @@ def test_strategies_equal_torch_when_phases_land_in_pairs(strategy, cfg):
     torch.testing.assert_close(got, expected, rtol=tol, atol=tol)
 
 
+@settings(max_examples=25)
+@given(cfg=layers().filter(lambda c: c["nd"] == 3))
+def test_channels_last_3d_inference_runs_onednn_and_equals_torch(cfg):
+    # In float32 inference the 3-D channels_last strategy calls oneDNN's op directly (torch's own
+    # 3-D kernel does not); with gradients on (the test above) it never does.
+    from tconv.torch import strategies
+
+    ref, ours, x = _pair(cfg, dtype=torch.float32)
+    plan = Plan(tt.layer_geometry(cfg["spatial"], cfg["kernel"], cfg["stride"], cfg["padding"],
+                                  cfg["output_padding"], cfg["dilation"], cfg["groups"]), cfg["cin"], cfg["cout"])
+    op = strategies._pointwise_transpose()
+    if op is None:
+        pytest.skip("this torch has no oneDNN")
+    calls = []
+    with pytest.MonkeyPatch.context() as patch, torch.no_grad():
+        patch.setattr(strategies, "_pointwise_transpose", lambda: lambda *a: calls.append(a) or op(*a))
+        expected = ref(x)
+        with tt.use_strategy("channels_last"):
+            got = ours(x)
+            got_cl = ours(x.contiguous(memory_format=torch.channels_last_3d))
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(got_cl, expected, rtol=1e-4, atol=1e-4)
+    assert got.is_contiguous() and got_cl.is_contiguous(memory_format=torch.channels_last_3d)
+    onednn_layer = plan.torch_args is not None and all(o < s for o, s in zip(plan.torch_args[1], plan.stride))
+    assert len(calls) == (2 if onednn_layer else 0)
+
+
 _BITS = {torch.float16: torch.int16, torch.float32: torch.int32, torch.float64: torch.int64}
 
 
@@ -488,7 +515,15 @@ def test_deterministic_mode_and_forcing():
     with torch.enable_grad():  # training: torch's fused backward wins
         assert tt.deterministic_rule(wide_x, wide_w.requires_grad_(), overlapping) == "native"
     cube_x, cube_w = torch.randn(1, 32, 12, 12, 12), torch.randn(32, 16, 3, 3, 3)
-    assert tt.deterministic_rule(cube_x, cube_w, tt.layer_geometry((12,) * 3, (3,) * 3, stride=2)) == "native"
+    cube = tt.layer_geometry((12,) * 3, (3,) * 3, stride=2, padding=1, output_padding=1)
+    assert tt.deterministic_rule(cube_x, cube_w, cube) == "channels_last"  # oneDNN, called directly
+    with torch.enable_grad():  # oneDNN's op has no backward
+        assert tt.deterministic_rule(cube_x, cube_w.requires_grad_(), cube) == "native"
+    dilated_op = tt.layer_geometry((12,) * 3, (3,) * 3, stride=1, padding=1, output_padding=1, dilation=2)
+    assert tt.deterministic_rule(cube_x, cube_w.detach(), dilated_op) == "native"  # oneDNN refuses op >= s
+    assert tt.deterministic_rule(cube_x.double(), cube_w.detach().double(), cube) == "native"
+    line_x, line_w = torch.randn(1, 64, 512), torch.randn(64, 32, 5)
+    assert tt.deterministic_rule(line_x, line_w, tt.layer_geometry((512,), (5,), stride=2, padding=2)) == "native"
     dw_x, dw_w = torch.randn(4, 64, 32, 32), torch.randn(64, 1, 3, 3)
     dw_geo = tt.layer_geometry((32, 32), (3, 3), stride=2, padding=1, output_padding=1, groups=64)
     assert tt.deterministic_rule(dw_x, dw_w, dw_geo) == "native"  # oneDNN's kernel is fast without a bias

@@ -18,7 +18,8 @@ ops, so autograd (and ``torch.compile``) see ordinary torch graphs.
     with one group oneDNN fused the bias in every layer measured.
 ``channels_last``
     the same op on a channels-last copy (oneDNN's fast layout on CPU); the
-    result is returned in the caller's memory format.
+    result is returned in the caller's memory format. For 3-D inference in
+    float32 it calls oneDNN directly, since torch's own 3-D kernel does not.
 ``gemm_shuffle``
     non-overlapping kernels (dilated kernel <= stride on every axis, e.g.
     k == s): one GEMM ``W^T X`` followed by a pixel shuffle.
@@ -223,12 +224,64 @@ def _channels_first(y: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _onednn_3d(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, plan: Plan) -> torch.Tensor | None:
+    """oneDNN's transposed convolution of a channels-last 3-D ``x``, bias added after; None where it does not apply.
+
+    torch 2.13 does not send most 3-D transposed convolutions to oneDNN, even
+    on channels-last input: on the 3-D decoder layer of ``bench_torch.py``
+    (32->16, 12^3, k3 s2) its own kernel took 0.94 ms, and oneDNN's, called
+    through ``torch.ops.mkldnn._convolution_transpose_pointwise`` (the op
+    torch's inductor compiles these layers to), 0.39 ms, or 0.65 ms with the
+    conversions in and out. That op has no autograd formula, and it is float32
+    on CPU only; under ``torch.compile`` the usual path runs. The bias is added
+    afterwards: oneDNN's own bias pass was slow on some 3-D layers (see
+    :func:`native_bias_after`).
+    """
+    op = _pointwise_transpose()
+    if (op is None or not onednn_3d_layer(plan) or x.dtype != torch.float32
+            or w.dtype != torch.float32 or x.device.type != "cpu" or _compiling()
+            or (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, b)))):
+        return None
+    padding, output_padding = plan.torch_args
+    try:
+        y = op(x, w, None, list(padding), list(output_padding), list(plan.stride), list(plan.dilation), plan.groups,
+               "none", [], "")
+    except RuntimeError:  # any other layer oneDNN has no primitive for
+        return None
+    return y if b is None else y.add_(b.view(1, -1, 1, 1, 1))
+
+
+def onednn_3d_layer(plan: Plan) -> bool:
+    """Whether ``channels_last`` can hand this layer to oneDNN directly (float32 inference on CPU, see _onednn_3d)."""
+    return (_pointwise_transpose() is not None and plan.ndim == 3 and plan.torch_args is not None
+            # torch allows output_padding up to the dilation; oneDNN refuses it from the stride on
+            and all(o < s for o, s in zip(plan.torch_args[1], plan.stride)))
+
+
+@functools.lru_cache(maxsize=None)
+def _pointwise_transpose() -> Callable | None:
+    if not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        return torch.ops.mkldnn._convolution_transpose_pointwise
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def _compiling() -> bool:
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
+
+
 def channels_last(x, w, b, plan: Plan) -> torch.Tensor:
     if plan.ndim == 1:
         return channels_last(x.unsqueeze(2), w.unsqueeze(2), b, _as_2d(plan)).squeeze(2).contiguous()
     fmt = _CHANNELS_LAST[x.dim()]
     was_channels_last = _is_channels_last(x)
-    y = _native_core(x.contiguous(memory_format=fmt), w.contiguous(memory_format=fmt), b, plan)
+    x = x.contiguous(memory_format=fmt)
+    y = _onednn_3d(x, w, b, plan)
+    if y is None:
+        y = _native_core(x, w.contiguous(memory_format=fmt), b, plan)
     return y.contiguous(memory_format=fmt) if was_channels_last else _channels_first(y)
 
 
