@@ -13,7 +13,7 @@ from ..api import geometry as _geometry
 from ..errors import ConfigError
 from ..geometry import Geometry
 from .picker import choose
-from .strategies import Plan, run
+from .strategies import Plan, is_compiling, run
 
 __all__ = [
     "STRING_PADDINGS",
@@ -208,12 +208,6 @@ def _prepare(ndim, input, weight, bias, stride, padding, output_padding, groups,
 _prepare_eager = torch.compiler.disable(_prepare) if hasattr(torch, "compiler") else _prepare
 
 
-def _never_compiling() -> bool:
-    return False
-
-
-#: whether torch.compile is tracing this call (a plain reference: the modules ask on every call)
-_is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", _never_compiling)
 
 
 def _conv_transpose(
@@ -221,7 +215,7 @@ def _conv_transpose(
 ) -> torch.Tensor:
     name_used, plan = _prepare_eager(
         ndim, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy, output_size,
-        _is_compiling(),
+        is_compiling(),
     )
     _last_choice[:] = [name_used, plan]
     unbatched = input.dim() == ndim + 1

@@ -11,9 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .functional import STRING_PADDINGS, TorchLayerError, _conv_transpose, _is_compiling, _last_choice
+from .functional import STRING_PADDINGS, TorchLayerError, _conv_transpose, _last_choice
 from .picker import _check_mode, get_strategy
-from .strategies import bind
+from .strategies import bind, is_compiling
 
 __all__ = ["ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
@@ -62,7 +62,7 @@ class _TconvMixin:
         )
 
     def forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        fast = isinstance(input, torch.Tensor) and not _is_compiling()
+        fast = isinstance(input, torch.Tensor) and not is_compiling()
         if fast:
             if output_size is not None:
                 output_size = tuple(output_size)

@@ -49,7 +49,7 @@ import torch
 
 from ..errors import ConfigError
 from ..geometry import Geometry
-from .strategies import STRATEGIES, Plan, eligible, onednn_3d_layer, run
+from .strategies import STRATEGIES, Plan, eligible, is_compiling, onednn_3d_layer, run
 
 __all__ = [
     "MODES",
@@ -217,11 +217,6 @@ FEW_CHANNELS_PER_GROUP = 16
 CHANNELS_LAST_MIN_FLOPS = 20_000_000
 
 
-def _is_compiling() -> bool:
-    compiler = getattr(torch, "compiler", None)
-    return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
-
-
 def choose(x, w, b, plan: Plan, forced: str | None = None) -> str:
     """The strategy for this call (see the module docstring for the order of precedence)."""
     mode = _check_mode(forced) if forced is not None else get_strategy()
@@ -231,7 +226,7 @@ def choose(x, w, b, plan: Plan, forced: str | None = None) -> str:
                 f"strategy {mode!r} cannot compute this layer; eligible here: {', '.join(eligible(plan))}"
             )
         return mode
-    if mode == "deterministic" or _is_compiling() or plan.flops(x.shape[0]) < MEASURE_MIN_FLOPS:
+    if mode == "deterministic" or is_compiling() or plan.flops(x.shape[0]) < MEASURE_MIN_FLOPS:
         return deterministic_rule(x, w, plan.geometry, b)
     key = signature(x, w, b, plan)
     choice = _cache.get(key)

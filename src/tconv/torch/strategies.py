@@ -66,7 +66,7 @@ import torch.nn.functional as F
 from ..geometry import Geometry
 from ..kernels import phase as _numpy_phase
 
-__all__ = ["Plan", "STRATEGIES", "bind", "eligible", "run"]
+__all__ = ["Plan", "STRATEGIES", "bind", "eligible", "is_compiling", "onednn_3d_layer", "run"]
 
 
 @dataclass(frozen=True)
@@ -239,7 +239,7 @@ def _onednn_3d(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, plan: P
     """
     op = _pointwise_transpose()
     if (op is None or not onednn_3d_layer(plan) or x.dtype != torch.float32
-            or w.dtype != torch.float32 or x.device.type != "cpu" or _compiling()
+            or w.dtype != torch.float32 or x.device.type != "cpu" or is_compiling()
             or (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, b)))):
         return None
     padding, output_padding = plan.torch_args
@@ -268,9 +268,12 @@ def _pointwise_transpose() -> Callable | None:
         return None
 
 
-def _compiling() -> bool:
-    compiler = getattr(torch, "compiler", None)
-    return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
+def _never_compiling() -> bool:
+    return False
+
+
+#: whether torch.compile is tracing this call (a plain reference: the modules ask on every call)
+is_compiling: Callable[[], bool] = getattr(getattr(torch, "compiler", None), "is_compiling", _never_compiling)
 
 
 def channels_last(x, w, b, plan: Plan) -> torch.Tensor:
