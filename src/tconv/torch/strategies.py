@@ -246,7 +246,7 @@ def _onednn_3d(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, plan: P
     try:
         y = op(x, w, None, list(padding), list(output_padding), list(plan.stride), list(plan.dilation), plan.groups,
                "none", [], "")
-    except RuntimeError:  # any other layer oneDNN has no primitive for
+    except (RuntimeError, TypeError):  # a layer oneDNN has no primitive for, or a torch whose private op changed
         return None
     return y if b is None else y.add_(b.view(1, -1, 1, 1, 1))
 
