@@ -208,8 +208,6 @@ def _prepare(ndim, input, weight, bias, stride, padding, output_padding, groups,
 _prepare_eager = torch.compiler.disable(_prepare) if hasattr(torch, "compiler") else _prepare
 
 
-
-
 def _conv_transpose(
     ndim: int, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy, output_size=None
 ) -> torch.Tensor:
