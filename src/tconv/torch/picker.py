@@ -305,8 +305,8 @@ def _measure(x, w, b, plan: Plan, rounds: int = 5, budget_s: float = 2.0) -> str
         return "native"
     # Decide on medians of fresh, longer samples taken in rounds, not on the single-call minima
     # above: one lucky call let a rewrite win that then ran at 0.8x, and the runner-up by minimum
-    # was often the faster one by median (on the 3-D U-Net k2s2 layer the minima picked `shifted`
-    # or `native` while `gemm_shuffle` had the lowest median in every run). Each sample loops
+    # was often the faster one by median (in four ad-hoc measurements of the 3-D U-Net k2s2 layer the
+    # minima picked `shifted` or `native` while `gemm_shuffle` had the lowest median each time). Each sample loops
     # for at least HEAD_TO_HEAD_SAMPLE_S: single calls of a 1-2 ms layer varied by 20% here.
     number = max(1, min(50, math.ceil(HEAD_TO_HEAD_SAMPLE_S / best["native"])))
     samples: dict[str, list[float]] = {name: [] for name in ["native"] + finalists}
