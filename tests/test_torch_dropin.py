@@ -118,6 +118,53 @@ def test_strategies_equal_torch_when_phases_land_in_pairs(strategy, cfg):
     torch.testing.assert_close(got, expected, rtol=tol, atol=tol)
 
 
+@settings(max_examples=40)
+@given(cfg=layers(max_ndim=1), dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_overlap_add_inference_equals_torch(cfg, dtype):
+    # Without gradients overlap_add sums its first two tap blocks by an out-of-place add into the
+    # output buffer; the tests above run with gradients on and take its other path.
+    ref, ours, x = _pair(cfg, dtype=dtype)
+    plan = Plan(tt.layer_geometry(cfg["spatial"], cfg["kernel"], cfg["stride"], cfg["padding"],
+                                  cfg["output_padding"], cfg["dilation"], cfg["groups"]), cfg["cin"], cfg["cout"])
+    if "overlap_add" not in eligible(plan):
+        return
+    with torch.no_grad():
+        expected = ref(x)
+        got = tt.conv_transpose1d(x, ours.weight, ours.bias, cfg["stride"], cfg["padding"], cfg["output_padding"],
+                                  cfg["groups"], cfg["dilation"], strategy="overlap_add")
+    tol = 1e-10 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(got, expected, rtol=tol, atol=tol)
+
+
+# (batch, in, out, groups, length, kernel, stride, padding): vocoder-like layers for overlap_add
+OVERLAP_CASES = [
+    (1, 16, 8, 1, 9, 16, 8, 4),  # HiFi-GAN's k16 s8 p4: the kept window is cropped
+    (2, 8, 6, 2, 7, 4, 2, 1),  # grouped, batched k4 s2 p1
+    (2, 6, 4, 1, 5, 4, 2, 0),  # k = 2s, no padding: the buffer is the output
+    (1, 4, 4, 1, 1, 6, 2, 0),  # one input position: a single tap block reaches each output
+]
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["inference", "grad"])
+@pytest.mark.parametrize("case", OVERLAP_CASES, ids=lambda c: f"k{c[5]}s{c[6]}p{c[7]}g{c[3]}")
+def test_overlap_add_equals_torch_on_vocoder_layers(case, grad):
+    n, cin, cout, groups, length, k, s, p = case
+    torch.manual_seed(0)
+    x = torch.randn(n, cin, length, dtype=torch.float64, requires_grad=grad)
+    w = torch.randn(cin, cout // groups, k, dtype=torch.float64, requires_grad=grad)
+    b = torch.randn(cout, dtype=torch.float64, requires_grad=grad)
+    with torch.set_grad_enabled(grad):
+        got = tt.conv_transpose1d(x, w, b, s, p, groups=groups, strategy="overlap_add")
+        expected = F.conv_transpose1d(x, w, b, s, p, groups=groups)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+    if grad:
+        g = torch.randn_like(expected)
+        ours = torch.autograd.grad(got, (x, w, b), g)
+        theirs = torch.autograd.grad(expected, (x, w, b), g)
+        for a, e in zip(ours, theirs):
+            torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-10)
+
+
 @settings(max_examples=25)
 @given(cfg=layers().filter(lambda c: c["nd"] == 3))
 def test_channels_last_3d_inference_runs_onednn_and_equals_torch(cfg):
@@ -242,6 +289,7 @@ GRAD_CASES = [
     (3, 2, 2, 1, (2, 2, 2), (2, 1, 2), (2, 2, 1), "same_lower", 0, (1, 1, 1)),
     (2, 2, 4, 2, (3, 3), (1, 1), (3, 2), "same", 0, (1, 1)),  # k < s: zeros appended, plus bias
     (1, 3, 6, 3, (4,), (3,), (2,), 1, 1, (2,)),  # depthwise with a channel multiplier, dilated
+    (1, 4, 2, 2, (3,), (4,), (2,), 0, 0, (1,)),  # grouped, the uncropped output exactly (k = 2s)
 ]
 
 
@@ -524,6 +572,12 @@ def test_deterministic_mode_and_forcing():
     assert tt.deterministic_rule(cube_x.double(), cube_w.detach().double(), cube) == "native"
     line_x, line_w = torch.randn(1, 64, 512), torch.randn(64, 32, 5)
     assert tt.deterministic_rule(line_x, line_w, tt.layer_geometry((512,), (5,), stride=2, padding=2)) == "native"
+    vocoder = tt.layer_geometry((64,), (16,), stride=8, padding=4)  # HiFi-GAN's first up-sampling layer
+    assert tt.deterministic_rule(torch.randn(1, 512, 64), torch.randn(512, 256, 16), vocoder) == "overlap_add"
+    assert tt.deterministic_rule(torch.randn(1, 128, 64), torch.randn(128, 64, 16), vocoder) == "native"  # narrow
+    with torch.enable_grad():
+        assert tt.deterministic_rule(torch.randn(1, 512, 64), torch.randn(512, 256, 16, requires_grad=True),
+                                     vocoder) == "native"
     dw_x, dw_w = torch.randn(4, 64, 32, 32), torch.randn(64, 1, 3, 3)
     dw_geo = tt.layer_geometry((32, 32), (3, 3), stride=2, padding=1, output_padding=1, groups=64)
     assert tt.deterministic_rule(dw_x, dw_w, dw_geo) == "native"  # oneDNN's kernel is fast without a bias

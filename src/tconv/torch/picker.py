@@ -176,18 +176,24 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
     6. a layer that narrows its channels at least 4x (``C_out * 4 <= C_in``,
        e.g. DCGAN's 64 -> 3 output layer): ``kn2row`` (1.6x there: its GEMM
        produces few channels per tap, and the per-phase sums are cheap);
-    7. 2-D with at least ``CHANNELS_LAST_MIN_FLOPS`` (20 MFLOP): ``channels_last``
+    7. 1-D with a stride of at least 8 and at least ``OVERLAP_ADD_MIN_CHANNELS``
+       (256) input channels, the first up-sampling layers of vocoders
+       (HiFi-GAN, MelGAN: k16 s8): ``overlap_add`` (its GEMM reads the large
+       weight as stored; 1.2-1.4x on those layers, where torch runs its slow
+       col2im path, against 0.98x with 128 input channels: ``python
+       benchmarks/bench_vocoder.py``);
+    8. 2-D with at least ``CHANNELS_LAST_MIN_FLOPS`` (20 MFLOP): ``channels_last``
        (oneDNN's fast layout; 1.2x on the decoder layer even after converting
        in and out, the output back in cache-sized blocks; on smaller layers
        the conversions cost more);
-    8. 3-D, when oneDNN takes the layer (no output_padding at or above the
+    9. 3-D, when oneDNN takes the layer (no output_padding at or above the
        stride, a window torch can express): ``channels_last``, which calls
        oneDNN directly in 3-D inference (torch's own 3-D kernel does not use
        it): on the 3-D decoder layer 1.46x with this rule and 1.31x with the
        measuring picker, conversions in and out included (``python
        benchmarks/bench_torch.py``), where torch's channels-last kernel had
        measured 0.83-0.88x;
-    9. otherwise (1-D with overlapping taps, small 2-D): ``native``.
+    10. otherwise (other 1-D layers with overlapping taps, small 2-D): ``native``.
     """
     plan = Plan(geometry, w.shape[0], w.shape[1] * geometry.groups)
     flops = plan.flops(x.shape[0] if x.dim() == plan.ndim + 2 else 1)
@@ -203,6 +209,9 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
         return "gemm_shuffle"
     if plan.out_channels * 4 <= plan.in_channels:
         return "kn2row"
+    if (plan.ndim == 1 and plan.stride[0] >= 8 and plan.in_channels >= OVERLAP_ADD_MIN_CHANNELS
+            and STRATEGIES["overlap_add"][1](plan)):
+        return "overlap_add"
     if plan.ndim == 2 and flops >= CHANNELS_LAST_MIN_FLOPS:
         return "channels_last"
     if onednn_3d_layer(plan):
@@ -212,6 +221,9 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
 
 #: grouped layers with fewer input channels per group than this get their bias added after torch's kernel
 FEW_CHANNELS_PER_GROUP = 16
+
+#: the deterministic rule uses overlap_add for 1-D layers of stride 8 or more from this many input channels
+OVERLAP_ADD_MIN_CHANNELS = 256
 
 #: the deterministic rule uses channels-last for 2-D layers from this many flops per call
 CHANNELS_LAST_MIN_FLOPS = 20_000_000

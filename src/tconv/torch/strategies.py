@@ -39,6 +39,11 @@ ops, so autograd (and ``torch.compile``) see ordinary torch graphs.
     the phases again, GEMM first: one GEMM gives every tap's product with the
     input (``W_t^T X``), then each output phase sums its taps' shifted planes
     in a contiguous buffer and lands in its strided place.
+``overlap_add``
+    1-D only: the GEMM ``X^T W`` (input positions as rows, the weight read
+    as stored), then each block of ``s`` taps is added, shifted, into place.
+    For long kernels on short inputs (vocoders' k16 s8) the GEMM this way
+    round beats both torch's kernel and ``W^T X``.
 ``shifted``
     the phases again, by GEMMs that write them channel-major, as NCHW wants:
     the padded input is flattened to ``(C_in, positions)``, so a shift of the
@@ -697,6 +702,64 @@ def kn2row(x, w, b, plan: Plan) -> torch.Tensor:
     return out.view((n, plan.out_channels) + plan.geometry.output_shape)
 
 
+def overlap_add(x, w, b, plan: Plan) -> torch.Tensor:
+    """1-D: the GEMM ``X^T W`` on the weight as stored, then each tap block added into place.
+
+    Row ``i`` of ``Z = X^T W`` (input position ``i``, every ``(c_out, tap)``)
+    is what input ``i`` stamps into the output. With the kernel split into
+    ``M`` blocks of ``s`` taps (``tap = m*s + r``), output ``q*s + r`` is
+    ``sum_m Z[q - m, c, m, r]``: ``M`` shifted copies of ``Z``'s blocks, each
+    a copy whose inner run is ``s`` contiguous elements. Unlike ``col2im`` (the
+    GEMM the other way round, ``W^T X``) the GEMM's big operand is read as
+    stored and its result is position-major: for a vocoder's k16 s8 layer
+    with a weight of 8 MB and 64 input positions, ``X^T W`` took 1.2 ms on
+    this machine where ``W^T X`` took 1.6 ms and torch's whole layer 1.9 ms.
+    Only 1-D: with more axes every output element gets ``prod(M)`` terms, and
+    ``kn2row``/``phase`` do better.
+    """
+    n, g = x.shape[0], plan.groups
+    ax = plan.geometry[0]
+    s, length = ax.stride, ax.input_size
+    wd = _dilate_weight(w, plan)
+    blocks = -(-ax.dilated_kernel // s)  # M
+    if blocks * s > ax.dilated_kernel:  # pad the kernel to whole blocks of s taps (zeros)
+        wd = F.pad(wd, [0, blocks * s - ax.dilated_kernel])
+    cin_g, cout_g = plan.in_channels // g, plan.out_channels // g
+    # (L, C_in/g) @ (C_in/g, C_out/g * M * s) per image and group: both operands as stored, the
+    # input transposed by BLAS flags. One group: a single mm with the images' rows stacked (a
+    # batched matmul of the same shapes took 1.5x as long).
+    if g == 1:
+        rows = x[0].t() if n == 1 else x.transpose(1, 2).reshape(n * length, cin_g)
+        z = torch.mm(rows, wd.reshape(cin_g, -1))
+    else:
+        z = torch.matmul(x.view(n, g, cin_g, length).transpose(2, 3), wd.reshape(g, cin_g, -1))
+    z = z.view(n, g, length, cout_g, blocks, s)
+    # term m as (N, G, C_out/g, L, s): lands on full[..., m : m + L, :]
+    terms = [z[:, :, :, :, m].permute(0, 1, 3, 2, 4) for m in range(blocks)]
+    count = length + blocks - 1  # Q
+    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, b))
+    full = x.new_empty((n, g, cout_g, count, s))
+    if blocks >= 2 and length >= 2 and not grad:
+        # The positions both of the first two terms reach, in one out-of-place add: its output is
+        # written in order, which was 2x faster than a copy then an in-place add of the strided terms
+        torch.add(terms[0][:, :, :, 1:], terms[1][:, :, :, :-1], out=full[:, :, :, 1:length])
+        full[:, :, :, 0] = terms[0][:, :, :, 0]
+        full[:, :, :, length] = terms[1][:, :, :, -1]
+        full[:, :, :, length + 1:].zero_()
+        rest = 2
+    else:  # in-place adds into views of one buffer: what autograd can follow
+        full[:, :, :, :length] = terms[0]
+        full[:, :, :, length:].zero_()
+        rest = 1
+    for m in range(rest, blocks):
+        full[:, :, :, m:m + length] += terms[m]
+    y = full.view(n, plan.out_channels, count * s)
+    if ax.crop_begin == 0 and ax.output_size == count * s:  # the buffer is the output: no copy
+        return _add_bias_(y, b)
+    y = y[:, :, ax.crop_begin:ax.crop_begin + ax.output_size]
+    return y.contiguous() if b is None else y + b.view(1, -1, 1)
+
+
 @functools.lru_cache(maxsize=256)
 def _shifted_layout(geometry: Geometry, batch: int):
     """The shifted form's plan for this geometry, plus each phase's source and target slices."""
@@ -790,6 +853,9 @@ STRATEGIES: dict[str, tuple[Callable, Callable[[Plan], bool]]] = {
     "col2im": (col2im, lambda plan: True),
     "depthwise": (depthwise, lambda plan: plan.in_channels == plan.groups),
     "kn2row": (kn2row, lambda plan: True),
+    # the window must lie inside the full output (no negative crop, no output_padding past it)
+    "overlap_add": (overlap_add, lambda plan: plan.ndim == 1 and plan.in_channels != plan.groups
+                    and plan.geometry[0].crop_begin >= 0 and plan.geometry[0].crop_end >= 0),
     # the window must lie inside the full output (no negative crop); depthwise has no GEMM to do
     "shifted": (shifted, lambda plan: plan.in_channels != plan.groups
                 and all(ax.crop_begin >= 0 and ax.crop_end >= 0 for ax in plan.geometry)),
