@@ -739,9 +739,10 @@ def overlap_add(x, w, b, plan: Plan) -> torch.Tensor:
     count = length + blocks - 1  # Q
     grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, b))
     full = x.new_empty((n, g, cout_g, count, s))
-    if blocks >= 2 and length >= 2 and not grad:
+    if blocks >= 2 and length >= 2 and not grad and not is_compiling():
         # The positions both of the first two terms reach, in one out-of-place add: its output is
-        # written in order, which was 2x faster than a copy then an in-place add of the strided terms
+        # written in order, which was 2x faster than a copy then an in-place add of the strided terms.
+        # (Dynamo breaks the graph at an out= into a view, hence not while compiling.)
         torch.add(terms[0][:, :, :, 1:], terms[1][:, :, :, :-1], out=full[:, :, :, 1:length])
         full[:, :, :, 0] = terms[0][:, :, :, 0]
         full[:, :, :, length] = terms[1][:, :, :, -1]
