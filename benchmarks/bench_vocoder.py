@@ -1,7 +1,7 @@
 """Vocoder up-sampling layers (HiFi-GAN, MelGAN): torch's 1-D transposed convolution against tconv's 1-D strategies.
 
 Every 1-D strategy tconv has, forced, and tconv's picker (``auto``, and the ``deterministic``
-rule), against ``F.conv_transpose1d`` on the same tensors, forward under ``torch.no_grad()``,
+rule), against ``nn.ConvTranspose1d`` on the same tensors (modules, as vocoders call them), forward under ``torch.no_grad()``,
 float32. The calls take turns and each figure is a median; the ratios are torch's time over
 tconv's (above 1: tconv is faster). The layers are the up-sampling stacks of HiFi-GAN V1/V3 (and
 MelGAN, whose stack has V1's shapes) for 64 mel frames, the lengths growing by the stride.
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import tconv  # noqa: E402
@@ -82,25 +82,23 @@ def main() -> None:
         print(line, flush=True)
     for name, n, cin, cout, k, s, p, length in LAYERS:
         torch.manual_seed(0)
-        x, w, b = torch.randn(n, cin, length), torch.randn(cin, cout, k), torch.randn(cout)
+        x = torch.randn(n, cin, length)
+        reference = nn.ConvTranspose1d(cin, cout, k, s, p)
         plan = Plan(tt.layer_geometry((length,), (k,), (s,), (p,)), cin, cout)
-        fns = {"torch": lambda: F.conv_transpose1d(x, w, b, s, p)}
-        for strategy in STRATEGIES:
-            if strategy in eligible(plan):
-                fns[strategy] = lambda strategy=strategy: tt.conv_transpose1d(x, w, b, s, p, strategy=strategy)
-        choice = {}
+        # modules, as a vocoder runs them: a tconv module reuses its plan and choice on repeat calls
+        layers = {"torch": reference}
+        for strategy in STRATEGIES + ["auto", "deterministic"]:
+            if strategy in ("auto", "deterministic") or strategy in eligible(plan):
+                layers[strategy] = tt.ConvTranspose1d(cin, cout, k, s, p, strategy=strategy)
+                layers[strategy].load_state_dict(reference.state_dict())
         with torch.no_grad():
-            for mode in ("auto", "deterministic"):
-                with tt.use_strategy(mode):
-                    tt.conv_transpose1d(x, w, b, s, p)  # the picker measures (auto) here, once
-                choice[mode] = picker.choose(x, w, b, plan, mode)
-
-            def picked(mode):
-                with tt.use_strategy(mode):
-                    return tt.conv_transpose1d(x, w, b, s, p)
-            fns["auto"] = lambda: picked("auto")
-            fns["rule"] = lambda: picked("deterministic")
+            fns = {key: (lambda layer=layer: layer(x)) for key, layer in layers.items()}
+            for fn in fns.values():
+                fn()  # the picker measures (auto) here, once
+            choice = {mode: picker.choose(x, reference.weight, reference.bias, plan, mode)
+                      for mode in ("auto", "deterministic")}
             t = interleaved(fns, args.repeats)
+        t["rule"] = t.pop("deterministic")
         ratio = {key: f"{t['torch'] / t[key]:.2f}x" if key in t else "-" for key in STRATEGIES + ["auto", "rule"]}
         row = (f"| {name} | {t['torch'] * 1e3:.2f} | " + " | ".join(ratio[key] for key in STRATEGIES)
                + f" | {ratio['auto']} | {choice['auto']} | {ratio['rule']} | {choice['deterministic']} |")

@@ -654,6 +654,52 @@ def test_torch_compile_traces_overlap_add():
     assert counter.frame_count >= 1 and counter.op_count > 0
 
 
+# ndim, module arguments, input shape: one layer per strategy family, large enough for every strategy
+COMPILE_LAYERS = [
+    (2, dict(in_channels=16, out_channels=8, kernel_size=3, stride=2, padding=1, output_padding=1), (2, 16, 8, 8)),
+    (1, dict(in_channels=16, out_channels=8, kernel_size=16, stride=8, padding=4), (2, 16, 8)),
+    (3, dict(in_channels=8, out_channels=4, kernel_size=2, stride=2), (1, 8, 4, 4, 4)),
+    (2, dict(in_channels=8, out_channels=8, kernel_size=3, stride=2, padding=1, groups=8), (2, 8, 8, 8)),
+]
+
+
+@pytest.mark.parametrize("strategy", ALL)
+def test_torch_compile_traces_every_strategy(strategy):
+    # torch.compile must trace each strategy's ops into the graph, the only graph breaks being the
+    # deliberate ones (tconv's Python set-up, run eagerly behind torch.compiler.disable). Earlier,
+    # Python 3.11's cached_property lock, a generator passed to math.prod, and out= into views
+    # each made Dynamo give up and run the strategy eagerly. Paired landing is forced on (size
+    # floor 0) so its complex out= path would be reached too.
+    from torch._dynamo.testing import CompileCounter
+
+    from tconv.torch import strategies
+
+    ran = 0
+    for nd, kwargs, shape in COMPILE_LAYERS:
+        torch.manual_seed(3)
+        ref = NN[nd](**kwargs)
+        plan = Plan(tt.layer_geometry(shape[2:], (kwargs["kernel_size"],) * nd, kwargs["stride"], kwargs.get("padding", 0),
+                                      kwargs.get("output_padding", 0), 1, kwargs.get("groups", 1)),
+                    kwargs["in_channels"], kwargs["out_channels"])
+        if strategy not in eligible(plan):
+            continue
+        ours = OURS[nd](**kwargs, strategy=strategy)
+        ours.load_state_dict(ref.state_dict())
+        x = torch.randn(shape)
+        torch._dynamo.reset()
+        torch._dynamo.utils.counters.clear()
+        counter = CompileCounter()
+        with pytest.MonkeyPatch.context() as patch, torch.no_grad():
+            patch.setattr(strategies, "PAIR_MIN_BYTES", 0)
+            got = torch.compile(ours, backend=counter)(x)
+        torch.testing.assert_close(got, ref(x), rtol=1e-4, atol=1e-4)
+        breaks = [reason.splitlines()[0] for reason in torch._dynamo.utils.counters["graph_break"]]
+        assert all("torch.compiler.disable" in reason for reason in breaks), breaks
+        assert counter.frame_count >= 1 and counter.op_count >= 1
+        ran += 1
+    assert ran, f"no layer here is eligible for {strategy}"
+
+
 def test_import_tconv_does_not_import_torch():
     code = "import sys, tconv; tconv.output_shape(4, 3); import tconv.torch; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -74,6 +74,25 @@ from ..kernels import phase as _numpy_phase
 __all__ = ["Plan", "STRATEGIES", "bind", "eligible", "is_compiling", "onednn_3d_layer", "run"]
 
 
+class _memo:
+    """``functools.cached_property`` without its lock.
+
+    Before Python 3.12 ``cached_property`` takes an ``RLock`` on first use,
+    and torch.compile cannot trace a lock: it broke the graph there and ran
+    the whole strategy eagerly. A Plan is immutable, so computing a value
+    twice in a race is harmless.
+    """
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn, self.name, self.__doc__ = fn, fn.__name__, fn.__doc__
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)  # later reads find the instance attribute
+        return value
+
+
 @dataclass(frozen=True)
 class Plan:
     """What every strategy needs, all taken from one :class:`tconv.Geometry`."""
@@ -83,31 +102,31 @@ class Plan:
     out_channels: int
 
     # Cached: the modules' fast path reads these on every call, and a Plan never changes.
-    @functools.cached_property
+    @_memo
     def ndim(self) -> int:
         return self.geometry.ndim
 
-    @functools.cached_property
+    @_memo
     def groups(self) -> int:
         return self.geometry.groups
 
-    @functools.cached_property
+    @_memo
     def stride(self) -> tuple[int, ...]:
         return self.geometry.stride
 
-    @functools.cached_property
+    @_memo
     def dilation(self) -> tuple[int, ...]:
         return self.geometry.dilation
 
-    @functools.cached_property
+    @_memo
     def kernel(self) -> tuple[int, ...]:
         return self.geometry.kernel_size
 
-    @functools.cached_property
+    @_memo
     def input_shape(self) -> tuple[int, ...]:
         return self.geometry.input_shape
 
-    @functools.cached_property
+    @_memo
     def torch_args(self) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
         """(padding, output_padding) when F.conv_transpose keeps exactly this window, else None."""
         padding, output_padding = [], []
@@ -247,11 +266,12 @@ def _onednn_3d(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, plan: P
     afterwards: oneDNN's own bias pass was slow on some 3-D layers (see
     :func:`native_bias_after`).
     """
-    op = _pointwise_transpose()
-    if (op is None or not onednn_3d_layer(plan) or x.dtype != torch.float32
-            or w.dtype != torch.float32 or x.device.type != "cpu" or is_compiling()
+    # is_compiling first: torch.compile cannot trace the availability check behind _pointwise_transpose
+    if (is_compiling() or plan.ndim != 3 or not onednn_3d_layer(plan) or x.dtype != torch.float32
+            or w.dtype != torch.float32 or x.device.type != "cpu"
             or (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, b)))):
         return None
+    op = _pointwise_transpose()
     padding, output_padding = plan.torch_args
     try:
         y = op(x, w, None, list(padding), list(output_padding), list(plan.stride), list(plan.dilation), plan.groups,
@@ -263,7 +283,7 @@ def _onednn_3d(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, plan: P
 
 def onednn_3d_layer(plan: Plan) -> bool:
     """Whether ``channels_last`` can hand this layer to oneDNN directly (float32 inference on CPU, see _onednn_3d)."""
-    return (_pointwise_transpose() is not None and plan.ndim == 3 and plan.torch_args is not None
+    return (plan.ndim == 3 and _pointwise_transpose() is not None and plan.torch_args is not None
             # torch allows output_padding up to the dilation; oneDNN refuses it from the stride on
             and all(o < s for o, s in zip(plan.torch_args[1], plan.stride)))
 
@@ -369,10 +389,12 @@ def _land(out: torch.Tensor, jobs: list[tuple[tuple, torch.Tensor]]) -> None:
     float32 and float64), 1.02-1.34x at 2 MiB (0.95-0.98x in an earlier run),
     and lost up to 0.75x under 1 MiB; hence :data:`PAIR_MIN_BYTES`. Values are moved bit for bit (NaN payloads,
     signed zeros, subnormals). Not used when autograd must see the copy, nor
-    for dtypes without a complex twin.
+    while torch.compile traces (Dynamo breaks the graph at an ``out=`` into a
+    view), nor for dtypes without a complex twin.
     """
     done = set()
-    if out.dtype in _PAIRED and out.numel() * out.element_size() >= PAIR_MIN_BYTES and not (torch.is_grad_enabled() and (out.requires_grad or any(v.requires_grad for _, v in jobs))):
+    if (out.dtype in _PAIRED and out.numel() * out.element_size() >= PAIR_MIN_BYTES and not is_compiling()
+            and not (torch.is_grad_enabled() and (out.requires_grad or any(v.requires_grad for _, v in jobs)))):
         def key(dst, shift=0):
             head = tuple(d.indices(size) if isinstance(d, slice) else d for d, size in zip(dst[:-1], out.shape))
             start, _, step = dst[-1].indices(out.shape[-1])
@@ -426,7 +448,7 @@ def _place_phases(y: torch.Tensor, plan: Plan, b: torch.Tensor | None) -> torch.
             src.append(slice(lo, hi))
         else:
             jobs.append((lead + tuple(dst), (slice(None), slice(None)) + r + (slice(None),) + tuple(src)))
-    fill = fill or len(jobs) < math.prod(min(ax.stride, ax.output_size) for ax in geo)
+    fill = fill or len(jobs) < math.prod([min(ax.stride, ax.output_size) for ax in geo])
     if fill:
         if b is None:
             out.zero_()
@@ -773,6 +795,10 @@ def _shifted_layout(geometry: Geometry, batch: int):
     return layout, fresh, places, covered
 
 
+# torch.compile: the plan is Python bookkeeping (the NumPy engine's), run eagerly behind a graph break
+_shifted_layout_eager = torch.compiler.disable(_shifted_layout) if hasattr(torch, "compiler") else _shifted_layout
+
+
 def shifted(x, w, b, plan: Plan) -> torch.Tensor:
     """Phases as GEMMs on column-shifted views of the flattened, padded input, written channel-major.
 
@@ -787,11 +813,12 @@ def shifted(x, w, b, plan: Plan) -> torch.Tensor:
     """
     n, g, nd = x.shape[0], plan.groups, plan.ndim
     geo = plan.geometry
-    layout, fresh, places, covered = _shifted_layout(geo, n)
+    layout, fresh, places, covered = _shifted_layout_eager(geo, n)
     cin_g, cout_g = plan.in_channels // g, plan.out_channels // g
     image = math.prod(layout.grid)
     columns = layout.front + n * image
-    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, b))
+    # autograd, or torch.compile (which breaks the graph at an out= into a view), must see plain ops
+    grad = is_compiling() or (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, b)))
     src = x.new_empty((plan.in_channels, columns))
     src[:, :layout.front] = 0
     inside = src[:, layout.front:].view((plan.in_channels, n) + layout.grid)
