@@ -11,9 +11,11 @@ MelGAN, whose stack has V1's shapes) for 64 mel frames, the lengths growing by t
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -63,20 +65,48 @@ def interleaved(fns: dict, repeats: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def torch_kernels() -> dict[str, str]:
+    """Layer name -> the oneDNN deconvolution that torch ran (``ONEDNN_VERBOSE``, in a child process).
+
+    A layer with no oneDNN deconvolution ran torch's own fallback, ``slow_conv_transpose2d``
+    (a GEMM into columns, then col2im).
+    """
+    code = (
+        "import sys, torch; sys.path.insert(0, %r); import bench_vocoder as bv\n"
+        "for name, n, cin, cout, k, s, p, length in bv.LAYERS:\n"
+        "    print('LAYER', name, flush=True)\n"
+        "    with torch.no_grad(): torch.nn.ConvTranspose1d(cin, cout, k, s, p)(torch.randn(n, cin, length))\n"
+        % str(Path(__file__).resolve().parent)
+    )
+    env = dict(os.environ, ONEDNN_VERBOSE="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout
+    found: dict[str, str] = {}
+    current = None
+    for line in out.splitlines():
+        if line.startswith("LAYER "):
+            current = line[6:]
+            found[current] = "slow_conv_transpose2d (no oneDNN)"
+        elif current and ",exec," in line and ",deconvolution," in line:
+            found[current] = "oneDNN " + line.split(",")[6]
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "vocoder.md"))
     args = parser.parse_args()
     tconv.tune_allocator()
+    kernels = torch_kernels()
     lines = [
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}; forward, float32, "
         f"medians of {args.repeats} interleaved calls. Ratios are torch's time over tconv's (above 1: tconv "
         "faster); '-': the strategy does not apply. 'auto' is tconv's measuring picker (its one-off "
-        "measurement done before timing), 'rule' its deterministic rule.",
+        "measurement done before timing), 'rule' its deterministic rule. torch's kernel: the oneDNN "
+        "deconvolution that ran (`ONEDNN_VERBOSE=1`), or torch's fallback when none did.",
         "",
-        "| layer | torch ms | " + " | ".join(STRATEGIES) + " | auto | auto's choice | rule | rule's choice |",
-        "|---|---:|" + "---:|" * len(STRATEGIES) + "---:|---|---:|---|",
+        "| layer | torch's kernel | torch ms | " + " | ".join(STRATEGIES) + " | auto | auto's choice | rule | rule's choice |",
+        "|---|---|---:|" + "---:|" * len(STRATEGIES) + "---:|---|---:|---|",
     ]
     for line in lines:
         print(line, flush=True)
@@ -100,7 +130,7 @@ def main() -> None:
             t = interleaved(fns, args.repeats)
         t["rule"] = t.pop("deterministic")
         ratio = {key: f"{t['torch'] / t[key]:.2f}x" if key in t else "-" for key in STRATEGIES + ["auto", "rule"]}
-        row = (f"| {name} | {t['torch'] * 1e3:.2f} | " + " | ".join(ratio[key] for key in STRATEGIES)
+        row = (f"| {name} | {kernels.get(name, '?')} | {t['torch'] * 1e3:.2f} | " + " | ".join(ratio[key] for key in STRATEGIES)
                + f" | {ratio['auto']} | {choice['auto']} | {ratio['rule']} | {choice['deterministic']} |")
         print(row, flush=True)
         lines.append(row)
