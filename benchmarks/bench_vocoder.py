@@ -110,6 +110,7 @@ def main() -> None:
     ]
     for line in lines:
         print(line, flush=True)
+    gemms = []
     for name, n, cin, cout, k, s, p, length in LAYERS:
         torch.manual_seed(0)
         x = torch.randn(n, cin, length)
@@ -123,6 +124,12 @@ def main() -> None:
                 layers[strategy].load_state_dict(reference.state_dict())
         with torch.no_grad():
             fns = {key: (lambda layer=layer: layer(x)) for key, layer in layers.items()}
+            # the layer's GEMM both ways round, the weight (C_in, C_out * k) as stored: overlap_add's
+            # X^T W (positions as rows), and W^T X, the orientation of col2im (torch's fallback included)
+            rows, weight = x.transpose(1, 2).reshape(n * length, cin), reference.weight.reshape(cin, -1)
+            columns = x.transpose(0, 1).reshape(cin, n * length)
+            fns["X^T W"] = lambda: rows @ weight
+            fns["W^T X"] = lambda: weight.t() @ columns
             for fn in fns.values():
                 fn()  # the picker measures (auto) here, once
             choice = {mode: picker.choose(x, reference.weight, reference.bias, plan, mode)
@@ -134,6 +141,10 @@ def main() -> None:
                + f" | {ratio['auto']} | {choice['auto']} | {ratio['rule']} | {choice['deterministic']} |")
         print(row, flush=True)
         lines.append(row)
+        gemms.append(f"| {name} | {t['torch'] * 1e3:.2f} | {t['X^T W'] * 1e3:.2f} | {t['W^T X'] * 1e3:.2f} |")
+    lines += ["", "The layer's GEMM alone, both ways round, in the same run (ms; the weight read as stored):", "",
+              "| layer | torch's layer | X^T W (overlap_add) | W^T X (col2im) |", "|---|---:|---:|---:|"] + gemms
+    print("\n".join(lines[-len(gemms) - 5:]))
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
 
