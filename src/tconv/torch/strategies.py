@@ -733,9 +733,10 @@ def overlap_add(x, w, b, plan: Plan) -> torch.Tensor:
     ``sum_m Z[q - m, c, m, r]``: ``M`` shifted copies of ``Z``'s blocks, each
     a copy whose inner run is ``s`` contiguous elements. Unlike ``col2im`` (the
     GEMM the other way round, ``W^T X``) the GEMM's big operand is read as
-    stored and its result is position-major: for a vocoder's k16 s8 layer
-    with a weight of 8 MB and 64 input positions, ``X^T W`` took 1.2 ms on
-    this machine where ``W^T X`` took 1.6 ms and torch's whole layer 1.9 ms.
+    stored and its result is position-major: for HiFi-GAN's k16 s8 layer
+    (512->256 channels, an 8 MB weight, 64 input positions) ``X^T W`` took
+    1.56 ms on this machine where ``W^T X`` took 2.18 ms and torch's whole
+    layer 3.24 ms (``benchmarks/bench_vocoder.py``, ``results/vocoder.md``).
     Only 1-D: with more axes every output element gets ``prod(M)`` terms, and
     ``kn2row``/``phase`` do better.
     """
