@@ -179,9 +179,9 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
     7. 1-D with a stride of at least 8 and at least ``OVERLAP_ADD_MIN_CHANNELS``
        (256) input channels, the first up-sampling layers of vocoders
        (HiFi-GAN, MelGAN: k16 s8): ``overlap_add`` (its GEMM reads the large
-       weight as stored; 1.2-1.4x on those layers against torch's kernel,
-       oneDNN's ``brg_deconv`` on most of them, and 0.96x with 128 input
-       channels: ``python benchmarks/bench_vocoder.py``);
+       weight as stored; 1.1-1.4x on those layers against torch's kernel,
+       oneDNN's ``brg_deconv`` on most of them, and about even (0.95-1.03x)
+       with 128 input channels: ``python benchmarks/bench_vocoder.py``);
     8. 2-D with at least ``CHANNELS_LAST_MIN_FLOPS`` (20 MFLOP): ``channels_last``
        (oneDNN's fast layout; 1.2x on the decoder layer even after converting
        in and out, the output back in cache-sized blocks; on smaller layers
