@@ -11,12 +11,8 @@ a separate pass, where it is ``brg_deconv`` the bias is fused.
 """
 from __future__ import annotations
 
-import os
 import platform
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -24,6 +20,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import tconv  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import deconvolutions, interleaved  # noqa: E402
 
 FUNCS = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
@@ -79,38 +78,15 @@ def calls(layer, memory_format=None, grad=False) -> dict:
     return {"with bias": with_bias, "bias after": bias_after}
 
 
-def interleaved(fns: dict, repeats: int, grad: bool) -> dict[str, float]:
-    """Median seconds per call, the calls taking turns."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    with torch.set_grad_enabled(grad):
-        for fn in fns.values():
-            fn()
-        for _ in range(repeats):
-            for name, fn in fns.items():
-                start = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 def implementations() -> dict[str, str]:
     """Layer name -> the oneDNN deconvolution implementation with a bias (NCHW input), from ONEDNN_VERBOSE."""
-    code = (
-        "import sys, torch; sys.path.insert(0, %r); import bench_bias as bb\n"
+    found = deconvolutions(
+        "import torch, bench_bias as bb\n"
         "for layer in bb.LAYERS:\n"
         "    print('LAYER', layer[0], flush=True)\n"
-        "    with torch.no_grad(): bb.calls(layer)['with bias']()\n" % str(Path(__file__).resolve().parent)
+        "    with torch.no_grad(): bb.calls(layer)['with bias']()\n"
     )
-    env = dict(os.environ, ONEDNN_VERBOSE="1")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout
-    found: dict[str, str] = {}
-    current = None
-    for line in out.splitlines():
-        if line.startswith("LAYER "):
-            current = line[6:]
-        elif current and ",exec," in line and ",deconvolution," in line:
-            found[current] = line.split(",")[6]
-    return found
+    return {name: impl for name, impl in found.items() if impl is not None}
 
 
 def main(repeats: int = 21) -> None:
@@ -130,12 +106,12 @@ def main(repeats: int = 21) -> None:
         print(line, flush=True)
     for layer in LAYERS:
         nd = len(layer[-1])
-        fwd = interleaved(calls(layer), repeats, grad=False)
+        fwd = interleaved(calls(layer), repeats, grad=False, shuffle=False)
         cl = "-"
         if nd in CHANNELS_LAST:
-            t = interleaved(calls(layer, CHANNELS_LAST[nd]), repeats, grad=False)
+            t = interleaved(calls(layer, CHANNELS_LAST[nd]), repeats, grad=False, shuffle=False)
             cl = f"{t['with bias'] / t['bias after']:.2f}x"
-        bwd = interleaved(calls(layer, grad=True), max(5, repeats // 2), grad=True)
+        bwd = interleaved(calls(layer, grad=True), max(5, repeats // 2), grad=True, shuffle=False)
         row = (
             f"| {layer[0]} | {impl.get(layer[0], '?')} | {fwd['with bias'] * 1e3:.2f} | {fwd['bias after'] * 1e3:.2f} "
             f"| {fwd['with bias'] / fwd['bias after']:.2f}x | {cl} | {bwd['with bias'] * 1e3:.2f} "

@@ -11,13 +11,8 @@ MelGAN, whose stack has V1's shapes) for 64 mel frames, the lengths growing by t
 from __future__ import annotations
 
 import argparse
-import os
 import platform
-import random
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -28,6 +23,9 @@ import tconv  # noqa: E402
 import tconv.torch as tt  # noqa: E402
 from tconv.torch import picker  # noqa: E402
 from tconv.torch.strategies import Plan, eligible  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import deconvolutions, interleaved  # noqa: E402
 
 # name, batch, in, out, kernel, stride, padding, length
 LAYERS = [
@@ -45,50 +43,15 @@ LAYERS = [
 STRATEGIES = ["overlap_add", "kn2row", "shifted", "col2im", "phase", "channels_last"]
 
 
-def interleaved(fns: dict, repeats: int) -> dict[str, float]:
-    """Median seconds per call, the calls taking turns in a fresh random order each round.
-
-    A fixed order measured the same call (torch's kernel under tconv's rule) 0.84-0.94x of itself
-    when it ran last, so no call keeps a place in the queue.
-    """
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    order = list(fns)
-    shuffle = random.Random(0).shuffle
-    for fn in fns.values():
-        fn()
-    for _ in range(repeats):
-        shuffle(order)
-        for name in order:
-            start = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 def torch_kernels() -> dict[str, str]:
-    """Layer name -> the oneDNN deconvolution that torch ran (``ONEDNN_VERBOSE``, in a child process).
-
-    A layer with no oneDNN deconvolution ran torch's own fallback, ``slow_conv_transpose2d``
-    (a GEMM into columns, then col2im).
-    """
-    code = (
-        "import sys, torch; sys.path.insert(0, %r); import bench_vocoder as bv\n"
+    """Layer name -> the oneDNN deconvolution that torch ran, or torch's fallback (``slow_conv_transpose2d``)."""
+    found = deconvolutions(
+        "import torch, bench_vocoder as bv\n"
         "for name, n, cin, cout, k, s, p, length in bv.LAYERS:\n"
         "    print('LAYER', name, flush=True)\n"
         "    with torch.no_grad(): torch.nn.ConvTranspose1d(cin, cout, k, s, p)(torch.randn(n, cin, length))\n"
-        % str(Path(__file__).resolve().parent)
     )
-    env = dict(os.environ, ONEDNN_VERBOSE="1")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout
-    found: dict[str, str] = {}
-    current = None
-    for line in out.splitlines():
-        if line.startswith("LAYER "):
-            current = line[6:]
-            found[current] = "slow_conv_transpose2d (no oneDNN)"
-        elif current and ",exec," in line and ",deconvolution," in line:
-            found[current] = "oneDNN " + line.split(",")[6]
-    return found
+    return {name: "slow_conv_transpose2d (no oneDNN)" if impl is None else "oneDNN " + impl for name, impl in found.items()}
 
 
 def main() -> None:
