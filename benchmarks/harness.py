@@ -20,8 +20,8 @@ HERE = str(Path(__file__).resolve().parent)
 def interleaved(fns: dict, repeats: int, grad: bool = False, shuffle: bool = True) -> dict[str, float]:
     """Median seconds per call, the calls taking turns (after one warm-up call each).
 
-    With ``shuffle`` each round runs them in a fresh random order (seeded): in a fixed order
-    ``bench_vocoder.py`` measured the same call 0.84-0.94x of itself when it always ran last.
+    With ``shuffle`` each round runs them in a fresh random order (seeded), so that no call
+    keeps a fixed place in the queue.
     """
     times: dict[str, list[float]] = {name: [] for name in fns}
     order = list(fns)
