@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
@@ -38,6 +38,20 @@ def _fresh_picker():
     yield
     tt.set_strategy("auto")
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def poisoned_empty(monkeypatch):
+    """``Tensor.new_empty`` fills its buffers with NaN: a strategy that reads memory it never wrote fails.
+
+    Fresh memory from the allocator is often zeros, which would hide such a read.
+    """
+    new_empty = torch.Tensor.new_empty
+
+    def poisoned(self, *args, **kwargs):
+        buffer = new_empty(self, *args, **kwargs)
+        return buffer.fill_(float("nan")) if buffer.is_floating_point() or buffer.is_complex() else buffer
+    monkeypatch.setattr(torch.Tensor, "new_empty", poisoned)
 
 
 @st.composite
@@ -78,9 +92,9 @@ def _pair(cfg, dtype=torch.float64):
 
 
 @pytest.mark.parametrize("strategy", ALL)
-@settings(max_examples=12)
+@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=layers())
-def test_every_strategy_equals_torch(strategy, cfg):
+def test_every_strategy_equals_torch(strategy, cfg, poisoned_empty):
     ref, ours, x = _pair(cfg)
     plan = Plan(tt.layer_geometry(cfg["spatial"], cfg["kernel"], cfg["stride"], cfg["padding"],
                                   cfg["output_padding"], cfg["dilation"], cfg["groups"]), cfg["cin"], cfg["cout"])
@@ -97,9 +111,9 @@ def test_every_strategy_equals_torch(strategy, cfg):
 
 
 @pytest.mark.parametrize("strategy", ["depthwise", "gemm_shuffle", "kn2row", "phase"])
-@settings(max_examples=12)
+@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=layers())
-def test_strategies_equal_torch_when_phases_land_in_pairs(strategy, cfg):
+def test_strategies_equal_torch_when_phases_land_in_pairs(strategy, cfg, poisoned_empty):
     # Inference on an output of any size takes _land's paired copies here (its size floor set to
     # 0); the test above runs with gradients on, where they are never used.
     from tconv.torch import strategies
@@ -118,44 +132,53 @@ def test_strategies_equal_torch_when_phases_land_in_pairs(strategy, cfg):
     torch.testing.assert_close(got, expected, rtol=tol, atol=tol)
 
 
-@settings(max_examples=40)
+@pytest.mark.parametrize("strategy", ["overlap_add", "phase_rows"])
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=layers(max_ndim=1), dtype=st.sampled_from([torch.float32, torch.float64]))
-def test_overlap_add_inference_equals_torch(cfg, dtype):
-    # Without gradients overlap_add sums its first two tap blocks by an out-of-place add into the
-    # output buffer; the tests above run with gradients on and take its other path.
+def test_1d_strategies_inference_equals_torch(strategy, cfg, dtype, poisoned_empty):
+    # Without gradients these sum their first two terms by an out-of-place add into a buffer (and
+    # phase_rows interleaves stride-2 phases through a complex view); the tests above run with
+    # gradients on and take their other path.
     ref, ours, x = _pair(cfg, dtype=dtype)
     plan = Plan(tt.layer_geometry(cfg["spatial"], cfg["kernel"], cfg["stride"], cfg["padding"],
                                   cfg["output_padding"], cfg["dilation"], cfg["groups"]), cfg["cin"], cfg["cout"])
-    if "overlap_add" not in eligible(plan):
+    if strategy not in eligible(plan):
         return
     with torch.no_grad():
         expected = ref(x)
         got = tt.conv_transpose1d(x, ours.weight, ours.bias, cfg["stride"], cfg["padding"], cfg["output_padding"],
-                                  cfg["groups"], cfg["dilation"], strategy="overlap_add")
+                                  cfg["groups"], cfg["dilation"], strategy=strategy)
     tol = 1e-10 if dtype == torch.float64 else 1e-5
     torch.testing.assert_close(got, expected, rtol=tol, atol=tol)
 
 
-# (batch, in, out, groups, length, kernel, stride, padding): vocoder-like layers for overlap_add
-OVERLAP_CASES = [
-    (1, 16, 8, 1, 9, 16, 8, 4),  # HiFi-GAN's k16 s8 p4: the kept window is cropped
-    (2, 8, 6, 2, 7, 4, 2, 1),  # grouped, batched k4 s2 p1
-    (2, 6, 4, 1, 5, 4, 2, 0),  # k = 2s, no padding: the buffer is the output
-    (1, 4, 4, 1, 1, 6, 2, 0),  # one input position: a single tap block reaches each output
+# (batch, in, out, groups, length, kernel, stride, padding, output_padding): layers for the 1-D strategies
+VOCODER_CASES = [
+    (1, 16, 8, 1, 9, 16, 8, 4, 0),  # HiFi-GAN's k16 s8 p4: the kept window is cropped
+    (2, 8, 6, 2, 7, 4, 2, 1, 0),  # grouped, batched k4 s2 p1
+    (2, 6, 4, 1, 5, 4, 2, 0, 0),  # k = 2s, no padding: overlap_add's buffer is the output
+    (1, 4, 4, 1, 1, 6, 2, 0, 0),  # one input position: a single tap block reaches each output
+    (1, 6, 4, 1, 12, 4, 2, 1, 0),  # batch 1, one group: phase_rows' mm and paired interleave
+    (1, 6, 4, 1, 12, 5, 2, 2, 0),  # an odd output length: no complex view, strided copies
+    (1, 2, 2, 1, 2, 3, 1, 0, 0),  # stride 1: a tap reaches left of the two widest terms' overlap
+    (1, 2, 2, 1, 2, 4, 2, 0, 1),  # output_padding: a position right of the widest terms, no tap there
 ]
 
 
+@pytest.mark.parametrize("strategy", ["overlap_add", "phase_rows"])
 @pytest.mark.parametrize("grad", [False, True], ids=["inference", "grad"])
-@pytest.mark.parametrize("case", OVERLAP_CASES, ids=lambda c: f"k{c[5]}s{c[6]}p{c[7]}g{c[3]}")
-def test_overlap_add_equals_torch_on_vocoder_layers(case, grad):
-    n, cin, cout, groups, length, k, s, p = case
+@pytest.mark.parametrize("case", VOCODER_CASES, ids=lambda c: f"L{c[4]}k{c[5]}s{c[6]}p{c[7]}op{c[8]}g{c[3]}")
+def test_1d_strategies_equal_torch_on_vocoder_layers(case, grad, strategy, poisoned_empty):
+    n, cin, cout, groups, length, k, s, p, op = case
+    if strategy not in eligible(Plan(tt.layer_geometry((length,), (k,), s, p, op, 1, groups), cin, cout)):
+        pytest.skip(f"{strategy} does not apply to this layer")
     torch.manual_seed(0)
     x = torch.randn(n, cin, length, dtype=torch.float64, requires_grad=grad)
     w = torch.randn(cin, cout // groups, k, dtype=torch.float64, requires_grad=grad)
     b = torch.randn(cout, dtype=torch.float64, requires_grad=grad)
     with torch.set_grad_enabled(grad):
-        got = tt.conv_transpose1d(x, w, b, s, p, groups=groups, strategy="overlap_add")
-        expected = F.conv_transpose1d(x, w, b, s, p, groups=groups)
+        got = tt.conv_transpose1d(x, w, b, s, p, op, groups=groups, strategy=strategy)
+        expected = F.conv_transpose1d(x, w, b, s, p, op, groups=groups)
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
     if grad:
         g = torch.randn_like(expected)

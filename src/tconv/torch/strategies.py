@@ -44,6 +44,11 @@ ops, so autograd (and ``torch.compile``) see ordinary torch graphs.
     as stored), then each block of ``s`` taps is added, shifted, into place.
     For long kernels on short inputs (vocoders' k16 s8) the GEMM this way
     round beats both torch's kernel and ``W^T X``.
+``phase_rows``
+    1-D only: the GEMM ``W^T X`` on the weight as stored (one row per
+    ``(c_out, tap)``), each output phase summed from its taps' shifted rows,
+    and stride-2 phases interleaved in pairs: for long sequences at small
+    strides (vocoders' k4 s2 layers).
 ``shifted``
     the phases again, by GEMMs that write them channel-major, as NCHW wants:
     the padded input is flattened to ``(C_in, positions)``, so a shift of the
@@ -784,6 +789,89 @@ def overlap_add(x, w, b, plan: Plan) -> torch.Tensor:
     return y.contiguous() if b is None else y + b.view(1, -1, 1)
 
 
+def _sum_rows(z: torch.Tensor, count: int, taps: list[tuple[int, int]], acc: torch.Tensor, plain: bool) -> torch.Tensor:
+    """``acc[..., q] = sum over (tap, offset) of z[..., tap, q + offset]`` for ``q < count``; returns ``acc``.
+
+    ``z`` is (..., taps, L): one row per tap. The two widest terms go in by one
+    out-of-place add over the positions both reach (each other term is one more
+    pass); positions no term reaches are zeroed. With ``plain`` (autograd or
+    torch.compile must see every op) the sum starts from zeros and adds each term
+    in place.
+    """
+    length = z.shape[-1]
+    spans = sorted(((min(count, length - off) - max(0, -off), tap, max(0, -off), min(count, length - off), off)
+                    for tap, off in taps if min(count, length - off) > max(0, -off)), reverse=True)
+    if plain or len(spans) < 2:
+        acc.zero_()
+        rest = spans
+    else:
+        (_, t0, lo0, hi0, o0), (_, t1, lo1, hi1, o1) = spans[:2]
+        lo, hi = max(lo0, lo1), min(hi0, hi1)
+        if hi <= lo:  # the two do not overlap
+            acc.zero_()
+            rest = spans
+        else:
+            torch.add(z[..., t0, lo + o0:hi + o0], z[..., t1, lo + o1:hi + o1], out=acc[..., lo:hi])
+            done = lo  # left of the overlap: the wider span starting earlier, zeros before it
+            for begin, tap, start, off in sorted(((lo0, t0, lo0, o0), (lo1, t1, lo1, o1))):
+                if start < done:
+                    acc[..., start:done] = z[..., tap, start + off:done + off]
+                    done = start
+            acc[..., :done] = 0
+            done = hi  # right of the overlap likewise
+            for end, tap, stop, off in sorted(((hi0, t0, hi0, o0), (hi1, t1, hi1, o1)), reverse=True):
+                if stop > done:
+                    acc[..., done:stop] = z[..., tap, done + off:stop + off]
+                    done = stop
+            acc[..., done:] = 0
+            rest = spans[2:]
+    for _, tap, lo, hi, off in rest:
+        acc[..., lo:hi] += z[..., tap, lo + off:hi + off]
+    return acc
+
+
+def phase_rows(x, w, b, plan: Plan) -> torch.Tensor:
+    """1-D: the GEMM ``W^T X`` on the weight as stored, each output phase summed from its taps' rows.
+
+    Row ``(c_out, tap)`` of ``Z = W^T X`` is that tap's product with the whole
+    input. Output phase ``r`` (positions ``q*s + r``) sums the rows of the
+    taps that reach it, each shifted (:func:`_phase_taps`), in a contiguous
+    buffer (:func:`_sum_rows`); the phases are then interleaved into the
+    output, at stride 2 as one ``torch.complex`` into a complex view (each
+    pair of neighbours stored whole). ``kn2row`` does the same in N-D, with
+    a copy and an in-place add where this makes one out-of-place add, and
+    pairs only from 4 MiB. For vocoders' long k4 s2 layers, where
+    ``overlap_add``'s transposing adds run two floats at a time.
+    """
+    n, g = x.shape[0], plan.groups
+    ax = plan.geometry[0]
+    length = ax.input_size
+    cin_g, cout_g = plan.in_channels // g, plan.out_channels // g
+    taps = plan.kernel[0]
+    weight = w.reshape(g, cin_g, cout_g * taps).transpose(1, 2)  # rows (c_out, tap), transposed by BLAS flags
+    if g == 1 and n == 1:  # mm: a batched matmul of the same shapes was slower (see overlap_add)
+        z = torch.mm(weight[0], x[0])
+    else:
+        z = torch.matmul(weight, x.reshape(n, g, cin_g, length))
+    z = z.view(n, g, cout_g, taps, length)
+    plain = is_compiling() or (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, b)))
+    phases = _phase_taps(ax)
+    sums = [_sum_rows(z, count, [(t, off) for t, off in reach], x.new_empty((n, g, cout_g, count)), plain)
+            for _, count, reach in phases]
+    out = x.new_empty((n, g, cout_g, ax.output_size))  # every phase lands (one with no tap as zeros)
+    if ax.stride == 2 and len(phases) == 2 and ax.output_size % 2 == 0 and out.dtype in _PAIRED and not plain:
+        # an even output length: every row of `out` is whole pairs (2j, 2j+1), a complex view
+        view = torch.view_as_complex(out.unflatten(-1, (ax.output_size // 2, 2)))
+        torch.complex(sums[0], sums[1], out=view)
+    else:
+        for (r, _, _), total in zip(phases, sums):
+            out[..., r::ax.stride] = total
+    out = out.view(n, plan.out_channels, ax.output_size)
+    if b is None:
+        return out
+    return out + b.view(1, -1, 1) if plain else out.add_(b.view(1, -1, 1))
+
+
 @functools.lru_cache(maxsize=256)
 def _shifted_layout(geometry: Geometry, batch: int):
     """The shifted form's plan for this geometry, plus each phase's source and target slices."""
@@ -885,6 +973,7 @@ STRATEGIES: dict[str, tuple[Callable, Callable[[Plan], bool]]] = {
     # the window must lie inside the full output (no negative crop, no output_padding past it)
     "overlap_add": (overlap_add, lambda plan: plan.ndim == 1 and plan.in_channels != plan.groups
                     and plan.geometry[0].crop_begin >= 0 and plan.geometry[0].crop_end >= 0),
+    "phase_rows": (phase_rows, lambda plan: plan.ndim == 1 and plan.in_channels != plan.groups),
     # the window must lie inside the full output (no negative crop); depthwise has no GEMM to do
     "shifted": (shifted, lambda plan: plan.in_channels != plan.groups
                 and all(ax.crop_begin >= 0 and ax.crop_end >= 0 for ax in plan.geometry)),
