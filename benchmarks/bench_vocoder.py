@@ -4,7 +4,8 @@ Every 1-D strategy tconv has, forced, and tconv's picker (``auto``, and the ``de
 rule), against ``nn.ConvTranspose1d`` on the same tensors (modules, as vocoders call them), forward under ``torch.no_grad()``,
 float32. The calls take turns and each figure is a median; the ratios are torch's time over
 tconv's (above 1: tconv is faster). The layers are the up-sampling stacks of HiFi-GAN V1/V3 (and
-MelGAN, whose stack has V1's shapes) for 64 mel frames, the lengths growing by the stride.
+MelGAN, whose stack has V1's shapes) for 64 mel frames, the lengths growing by the stride, and
+V1's two k4 s2 layers for 32 frames.
 
     python benchmarks/bench_vocoder.py          (also run by `make bench`; writes results/vocoder.md)
 """
@@ -34,13 +35,15 @@ LAYERS = [
     ("HiFi-GAN V1 up 2: 256->128, L=512 (k16 s8 p4)", 1, 256, 128, 16, 8, 4, 512),
     ("HiFi-GAN V1 up 3: 128->64, L=4096 (k4 s2 p1)", 1, 128, 64, 4, 2, 1, 4096),
     ("HiFi-GAN V1 up 4: 64->32, L=8192 (k4 s2 p1)", 1, 64, 32, 4, 2, 1, 8192),
+    ("HiFi-GAN V1 up 3, 32 frames: L=2048", 1, 128, 64, 4, 2, 1, 2048),
+    ("HiFi-GAN V1 up 4, 32 frames: L=4096", 1, 64, 32, 4, 2, 1, 4096),
     ("HiFi-GAN V3 up 1: 256->128, L=64 (k16 s8 p4)", 1, 256, 128, 16, 8, 4, 64),
     ("HiFi-GAN V3 up 2: 128->64, L=512 (k16 s8 p4)", 1, 128, 64, 16, 8, 4, 512),
     ("HiFi-GAN V3 up 3: 64->32, L=4096 (k8 s4 p2)", 1, 64, 32, 8, 4, 2, 4096),
 ]
 
 #: the strategies compared, where eligible (the 2-D-only and depthwise ones never apply here)
-STRATEGIES = ["overlap_add", "kn2row", "shifted", "col2im", "phase", "channels_last"]
+STRATEGIES = ["overlap_add", "phase_rows", "kn2row", "shifted", "col2im", "phase", "channels_last"]
 
 
 def torch_kernels() -> dict[str, str]:
@@ -56,7 +59,7 @@ def torch_kernels() -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=61)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "vocoder.md"))
     args = parser.parse_args()
     tconv.tune_allocator()

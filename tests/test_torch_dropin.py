@@ -601,6 +601,12 @@ def test_deterministic_mode_and_forcing():
     with torch.enable_grad():
         assert tt.deterministic_rule(torch.randn(1, 512, 64), torch.randn(512, 256, 16, requires_grad=True),
                                      vocoder) == "native"
+    late = tt.layer_geometry((4096,), (4,), stride=2, padding=1)  # HiFi-GAN's third up-sampling layer
+    assert tt.deterministic_rule(torch.randn(1, 128, 4096), torch.randn(128, 64, 4), late) == "phase_rows"
+    short = tt.layer_geometry((2048,), (4,), stride=2, padding=1)
+    assert tt.deterministic_rule(torch.randn(1, 128, 2048), torch.randn(128, 64, 4), short) == "native"
+    assert tt.deterministic_rule(torch.randn(2, 128, 2048), torch.randn(128, 64, 4), short) == "phase_rows"  # 2 x 2048
+    assert tt.deterministic_rule(torch.randn(128, 4096), torch.randn(128, 64, 4), late) == "phase_rows"  # unbatched
     dw_x, dw_w = torch.randn(4, 64, 32, 32), torch.randn(64, 1, 3, 3)
     dw_geo = tt.layer_geometry((32, 32), (3, 3), stride=2, padding=1, output_padding=1, groups=64)
     assert tt.deterministic_rule(dw_x, dw_w, dw_geo) == "native"  # oneDNN's kernel is fast without a bias

@@ -182,21 +182,26 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
        weight as stored; 1.1-1.4x on those layers against torch's kernel,
        oneDNN's ``brg_deconv`` on most of them, and about even (0.95-1.03x)
        with 128 input channels: ``python benchmarks/bench_vocoder.py``);
-    8. 2-D with at least ``CHANNELS_LAST_MIN_FLOPS`` (20 MFLOP): ``channels_last``
+    8. 1-D with stride 2, overlapping taps and at least ``PHASE_ROWS_MIN_POSITIONS``
+       (4096) input positions per call, not depthwise (vocoders' late k4 s2
+       layers): ``phase_rows`` (1.2-1.3x on those, ``python
+       benchmarks/bench_vocoder.py``);
+    9. 2-D with at least ``CHANNELS_LAST_MIN_FLOPS`` (20 MFLOP): ``channels_last``
        (oneDNN's fast layout; 1.2x on the decoder layer even after converting
        in and out, the output back in cache-sized blocks; on smaller layers
        the conversions cost more);
-    9. 3-D, when oneDNN takes the layer (no output_padding at or above the
+    10. 3-D, when oneDNN takes the layer (no output_padding at or above the
        stride, a window torch can express): ``channels_last``, which calls
        oneDNN directly in 3-D inference (torch's own 3-D kernel does not use
        it): on the 3-D decoder layer 1.46x with this rule and 1.31x with the
        measuring picker, conversions in and out included (``python
        benchmarks/bench_torch.py``), where torch's channels-last kernel had
        measured 0.83-0.88x;
-    10. otherwise (other 1-D layers with overlapping taps, small 2-D): ``native``.
+    11. otherwise (other 1-D layers with overlapping taps, small 2-D): ``native``.
     """
     plan = Plan(geometry, w.shape[0], w.shape[1] * geometry.groups)
-    flops = plan.flops(x.shape[0] if x.dim() == plan.ndim + 2 else 1)
+    batch = x.shape[0] if x.dim() == plan.ndim + 2 else 1
+    flops = plan.flops(batch)
     if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
         return "native"
     if plan.groups > 1 and plan.in_channels // plan.groups < FEW_CHANNELS_PER_GROUP:
@@ -212,6 +217,9 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
     if (plan.ndim == 1 and plan.stride[0] >= 8 and plan.in_channels >= OVERLAP_ADD_MIN_CHANNELS
             and STRATEGIES["overlap_add"][1](plan)):
         return "overlap_add"
+    if (plan.ndim == 1 and plan.stride[0] == 2 and not plan.non_overlapping and STRATEGIES["phase_rows"][1](plan)
+            and batch * plan.input_shape[0] >= PHASE_ROWS_MIN_POSITIONS):
+        return "phase_rows"
     if plan.ndim == 2 and flops >= CHANNELS_LAST_MIN_FLOPS:
         return "channels_last"
     if onednn_3d_layer(plan):
@@ -224,6 +232,9 @@ FEW_CHANNELS_PER_GROUP = 16
 
 #: the deterministic rule uses overlap_add for 1-D layers of stride 8 or more from this many input channels
 OVERLAP_ADD_MIN_CHANNELS = 256
+
+#: the deterministic rule uses phase_rows for 1-D stride-2 layers from this many input positions per call
+PHASE_ROWS_MIN_POSITIONS = 4096
 
 #: the deterministic rule uses channels-last for 2-D layers from this many flops per call
 CHANNELS_LAST_MIN_FLOPS = 20_000_000
