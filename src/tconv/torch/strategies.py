@@ -740,8 +740,9 @@ def overlap_add(x, w, b, plan: Plan) -> torch.Tensor:
     GEMM the other way round, ``W^T X``) the GEMM's big operand is read as
     stored and its result is position-major: for HiFi-GAN's k16 s8 layer
     (512->256 channels, an 8 MB weight, 64 input positions) ``X^T W`` took
-    1.56 ms on this machine where ``W^T X`` took 2.18 ms and torch's whole
-    layer 3.24 ms (``benchmarks/bench_vocoder.py``, ``results/vocoder.md``).
+    about three quarters of the time of ``W^T X`` on this machine, and about
+    half of torch's whole layer (``benchmarks/bench_vocoder.py``, second
+    table of ``results/vocoder.md``).
     Only 1-D: with more axes every output element gets ``prod(M)`` terms, and
     ``kn2row``/``phase`` do better.
     """
