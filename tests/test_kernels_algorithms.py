@@ -12,7 +12,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tconv
@@ -22,6 +22,22 @@ from tconv.kernels.engine import transposed_internal
 from tconv.kernels.zero_insertion import zero_inserted
 
 FAST = ["auto", "phase", "col2im", "zero_insertion"]
+
+
+@pytest.fixture
+def poisoned_empty(monkeypatch):
+    """``np.empty`` fills its float buffers with NaN: an algorithm that reads memory it never wrote fails.
+
+    Fresh memory is often zeros, which would hide such a read.
+    """
+    empty = np.empty
+
+    def poisoned(shape, dtype=float, order="C", **kwargs):
+        buffer = empty(shape, dtype, order, **kwargs)
+        if buffer.dtype.kind in "fc":
+            buffer.fill(np.nan)
+        return buffer
+    monkeypatch.setattr(np, "empty", poisoned)
 
 
 @st.composite
@@ -46,9 +62,9 @@ def problems(draw, max_ndim=3, wrap=False, group_choices=(1, 1, 2, 3), min_batch
     return x, w, geometry
 
 
-@settings(max_examples=60)
-@given(problems())
-def test_every_algorithm_equals_scatter(problem):
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(problem=problems())
+def test_every_algorithm_equals_scatter(problem, poisoned_empty):
     x, w, geometry = problem
     reference = transposed_internal(x, w, geometry, "scatter")
     assert reference.shape == (x.shape[0], *geometry.output_shape, w.shape[1] * geometry.groups)
@@ -56,9 +72,9 @@ def test_every_algorithm_equals_scatter(problem):
         np.testing.assert_allclose(transposed_internal(x, w, geometry, name), reference, rtol=1e-12, atol=1e-12, err_msg=name)
 
 
-@settings(max_examples=25)
-@given(problems(max_ndim=2, wrap=True))
-def test_wrapping_windows_equal_scatter(problem):
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(problem=problems(max_ndim=2, wrap=True))
+def test_wrapping_windows_equal_scatter(problem, poisoned_empty):
     x, w, geometry = problem
     reference = transposed_internal(x, w, geometry, "scatter")
     for name in FAST:
@@ -195,9 +211,9 @@ def test_phase_never_builds_a_zero_inserted_tensor(monkeypatch):
     assert y.shape == (1, 2, 9, 9)
 
 
-@settings(max_examples=30)
-@given(problems(max_ndim=3, group_choices=(1,), min_batch=1))
-def test_adjoint_identity(problem):
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(problem=problems(max_ndim=3, group_choices=(1,), min_batch=1))
+def test_adjoint_identity(problem, poisoned_empty):
     """<conv_transpose(x), y> == <x, conv(y)> for the same weight and arguments."""
     x, w, geometry = problem
     ax_args = dict(strides=geometry.stride, rhs_dilation=geometry.dilation, use_consistent_padding=True,
@@ -262,9 +278,9 @@ def test_benchmark_runs_one_layer(tmp_path, capsys):
 
 # ---- phase's three forms, and the BLAS call the shifted form accumulates with -------------
 @pytest.mark.parametrize("name", ["shifted", "taps", "gathered"])
-@settings(max_examples=40)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(problem=problems())
-def test_every_form_of_phase_equals_scatter(name, problem):
+def test_every_form_of_phase_equals_scatter(name, problem, poisoned_empty):
     from unittest import mock
 
     from tconv.kernels import phase
