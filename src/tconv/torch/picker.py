@@ -49,7 +49,7 @@ import torch
 
 from ..errors import ConfigError
 from ..geometry import Geometry
-from .strategies import STRATEGIES, Plan, eligible, is_compiling, onednn_3d_layer, run
+from .strategies import STRATEGIES, Plan, eligible, is_compiling, needs_grad, onednn_3d_layer, run
 
 __all__ = [
     "MODES",
@@ -124,10 +124,6 @@ def _layout(x: torch.Tensor) -> str:
     return "contiguous" if x.is_contiguous() else "strided"
 
 
-def _needs_grad(x, w, b) -> bool:
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, b))
-
-
 def signature(x, w, b, plan: Plan) -> tuple:
     """Everything the best strategy may depend on."""
     return (
@@ -139,7 +135,7 @@ def signature(x, w, b, plan: Plan) -> tuple:
         str(x.device),
         _layout(x),
         torch.get_num_threads(),
-        _needs_grad(x, w, b),
+        needs_grad(x, w, b),
         b is not None,
     )
 
@@ -184,8 +180,8 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
        with 128 input channels: ``python benchmarks/bench_vocoder.py``);
     8. 1-D with stride 2, overlapping taps and at least ``PHASE_ROWS_MIN_POSITIONS``
        (4096) input positions per call, not depthwise (vocoders' late k4 s2
-       layers): ``phase_rows`` (1.2-1.3x on those, ``python
-       benchmarks/bench_vocoder.py``);
+       layers): ``phase_rows`` (1.1-1.3x on those, about even at 2048
+       positions: ``python benchmarks/bench_vocoder.py``);
     9. 2-D with at least ``CHANNELS_LAST_MIN_FLOPS`` (20 MFLOP): ``channels_last``
        (oneDNN's fast layout; 1.2x on the decoder layer even after converting
        in and out, the output back in cache-sized blocks; on smaller layers
@@ -206,7 +202,7 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
         return "native"
     if plan.groups > 1 and plan.in_channels // plan.groups < FEW_CHANNELS_PER_GROUP:
         return "native" if bias is None else "native_bias_after"
-    if flops < MEASURE_MIN_FLOPS or _needs_grad(x, w, bias):
+    if flops < MEASURE_MIN_FLOPS or needs_grad(x, w, bias):
         return "native"
     if x.dtype == torch.float64:
         return "native"
@@ -277,7 +273,7 @@ def _measure(x, w, b, plan: Plan, rounds: int = 5, budget_s: float = 2.0) -> str
     unless that median is at least ``NATIVE_MARGIN`` (10%) below its own and
     the finalist was faster than ``native`` in all rounds but one.
     """
-    grad = _needs_grad(x, w, b)
+    grad = needs_grad(x, w, b)
     xs, ws = x.detach(), w.detach()
     bs = None if b is None else b.detach()
     if grad:

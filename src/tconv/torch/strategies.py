@@ -76,7 +76,7 @@ import torch.nn.functional as F
 from ..geometry import Geometry
 from ..kernels import phase as _numpy_phase
 
-__all__ = ["Plan", "STRATEGIES", "bind", "eligible", "is_compiling", "onednn_3d_layer", "run"]
+__all__ = ["Plan", "STRATEGIES", "bind", "eligible", "is_compiling", "needs_grad", "onednn_3d_layer", "plain_ops", "run"]
 
 
 class _memo:
@@ -274,7 +274,7 @@ def _onednn_3d(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, plan: P
     # is_compiling first: torch.compile cannot trace the availability check behind _pointwise_transpose
     if (is_compiling() or plan.ndim != 3 or not onednn_3d_layer(plan) or x.dtype != torch.float32
             or w.dtype != torch.float32 or x.device.type != "cpu"
-            or (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, b)))):
+            or needs_grad(x, w, b)):
         return None
     op = _pointwise_transpose()
     padding, output_padding = plan.torch_args
@@ -309,6 +309,20 @@ def _never_compiling() -> bool:
 
 #: whether torch.compile is tracing this call (a plain reference: the modules ask on every call)
 is_compiling: Callable[[], bool] = getattr(getattr(torch, "compiler", None), "is_compiling", _never_compiling)
+
+
+def needs_grad(x, w, b) -> bool:
+    """Whether autograd records this call."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, b))
+
+
+def plain_ops(x, w, b) -> bool:
+    """Whether autograd or torch.compile must see every op: then no ``out=`` into a view.
+
+    Autograd refuses ``out=`` on tensors that require grad; Dynamo breaks the
+    graph at an ``out=`` into a view.
+    """
+    return is_compiling() or needs_grad(x, w, b)
 
 
 def channels_last(x, w, b, plan: Plan) -> torch.Tensor:
@@ -766,19 +780,17 @@ def overlap_add(x, w, b, plan: Plan) -> torch.Tensor:
     # term m as (N, G, C_out/g, L, s): lands on full[..., m : m + L, :]
     terms = [z[:, :, :, :, m].permute(0, 1, 3, 2, 4) for m in range(blocks)]
     count = length + blocks - 1  # Q
-    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, b))
     full = x.new_empty((n, g, cout_g, count, s))
-    if blocks >= 2 and length >= 2 and not grad and not is_compiling():
+    if blocks >= 2 and length >= 2 and not plain_ops(x, w, b):
         # The positions both of the first two terms reach, in one out-of-place add: its output is
         # written in order, which was 1.4-2x faster than a copy then an in-place add of the strided
         # terms in an ad-hoc timing.
-        # (Dynamo breaks the graph at an out= into a view, hence not while compiling.)
         torch.add(terms[0][:, :, :, 1:], terms[1][:, :, :, :-1], out=full[:, :, :, 1:length])
         full[:, :, :, 0] = terms[0][:, :, :, 0]
         full[:, :, :, length] = terms[1][:, :, :, -1]
         full[:, :, :, length + 1:].zero_()
         rest = 2
-    else:  # in-place adds into views of one buffer: what autograd can follow
+    else:  # in-place adds into views of one buffer: what autograd and Dynamo can follow
         full[:, :, :, :length] = terms[0]
         full[:, :, :, length:].zero_()
         rest = 1
@@ -801,8 +813,9 @@ def _sum_rows(z: torch.Tensor, count: int, taps: list[tuple[int, int]], acc: tor
     in place.
     """
     length = z.shape[-1]
-    spans = sorted(((min(count, length - off) - max(0, -off), tap, max(0, -off), min(count, length - off), off)
-                    for tap, off in taps if min(count, length - off) > max(0, -off)), reverse=True)
+    reach = [(tap, max(0, -off), min(count, length - off), off) for tap, off in taps]
+    # (width, tap, lo, hi, offset) for each tap reaching some q, widest first
+    spans = sorted(((hi - lo, tap, lo, hi, off) for tap, lo, hi, off in reach if hi > lo), reverse=True)
     if plain or len(spans) < 2:
         acc.zero_()
         rest = spans
@@ -814,14 +827,14 @@ def _sum_rows(z: torch.Tensor, count: int, taps: list[tuple[int, int]], acc: tor
             rest = spans
         else:
             torch.add(z[..., t0, lo + o0:hi + o0], z[..., t1, lo + o1:hi + o1], out=acc[..., lo:hi])
-            done = lo  # left of the overlap: the wider span starting earlier, zeros before it
-            for begin, tap, start, off in sorted(((lo0, t0, lo0, o0), (lo1, t1, lo1, o1))):
+            done = lo  # left of the overlap: the span starting earlier, zeros before it
+            for start, tap, off in sorted(((lo0, t0, o0), (lo1, t1, o1))):
                 if start < done:
                     acc[..., start:done] = z[..., tap, start + off:done + off]
                     done = start
             acc[..., :done] = 0
             done = hi  # right of the overlap likewise
-            for end, tap, stop, off in sorted(((hi0, t0, hi0, o0), (hi1, t1, hi1, o1)), reverse=True):
+            for stop, tap, off in sorted(((hi0, t0, o0), (hi1, t1, o1)), reverse=True):
                 if stop > done:
                     acc[..., done:stop] = z[..., tap, done + off:stop + off]
                     done = stop
@@ -856,10 +869,9 @@ def phase_rows(x, w, b, plan: Plan) -> torch.Tensor:
     else:
         z = torch.matmul(weight, x.reshape(n, g, cin_g, length))
     z = z.view(n, g, cout_g, taps, length)
-    plain = is_compiling() or (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, b)))
+    plain = plain_ops(x, w, b)
     phases = _phase_taps(ax)
-    sums = [_sum_rows(z, count, [(t, off) for t, off in reach], x.new_empty((n, g, cout_g, count)), plain)
-            for _, count, reach in phases]
+    sums = [_sum_rows(z, count, reach, x.new_empty((n, g, cout_g, count)), plain) for _, count, reach in phases]
     out = x.new_empty((n, g, cout_g, ax.output_size))  # every phase lands (one with no tap as zeros)
     if ax.stride == 2 and len(phases) == 2 and ax.output_size % 2 == 0 and out.dtype in _PAIRED and not plain:
         # an even output length: every row of `out` is whole pairs (2j, 2j+1), a complex view
@@ -908,8 +920,7 @@ def shifted(x, w, b, plan: Plan) -> torch.Tensor:
     cin_g, cout_g = plan.in_channels // g, plan.out_channels // g
     image = math.prod(layout.grid)
     columns = layout.front + n * image
-    # autograd, or torch.compile (which breaks the graph at an out= into a view), must see plain ops
-    grad = is_compiling() or (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, b)))
+    plain = plain_ops(x, w, b)  # then no out=, and the bias is added at the end
     src = x.new_empty((plan.in_channels, columns))
     src[:, :layout.front] = 0
     inside = src[:, layout.front:].view((plan.in_channels, n) + layout.grid)
@@ -933,7 +944,7 @@ def shifted(x, w, b, plan: Plan) -> torch.Tensor:
             a = a.reshape(len(flat) * cout_g, cin_g)
             bmat = src[group * cin_g:(group + 1) * cin_g, start:start + stop - first]
             c = values[group, rows[0]:rows[-1] + 1].view(len(rows) * cout_g, n * image)[:, first:stop]
-            if new and not grad:
+            if new and not plain:
                 torch.mm(a, bmat, out=c)
             elif new:
                 c.copy_(a @ bmat)
@@ -942,8 +953,8 @@ def shifted(x, w, b, plan: Plan) -> torch.Tensor:
     grid_values = values.view((g, phases, cout_g, n) + layout.grid)
     out = x.new_empty((n, g, cout_g) + geo.output_shape)
     bias = None if b is None else b.view((1, g, cout_g) + (1,) * nd)
-    if not covered:  # outputs no tap reaches hold the bias (added at the end when differentiating)
-        if bias is None or grad:
+    if not covered:  # outputs no tap reaches hold the bias (added at the end when plain)
+        if bias is None or plain:
             out.zero_()
         else:
             out.copy_(bias.expand(out.shape))
@@ -951,11 +962,11 @@ def shifted(x, w, b, plan: Plan) -> torch.Tensor:
     for phase_index, target, source in places:
         # (G, C_out, N, *counts) -> (N, G, C_out, *counts)
         values_of_phase = grid_values[(slice(None), phase_index, slice(None), slice(None)) + source].movedim(2, 0)
-        if bias is not None and not grad:
+        if bias is not None and not plain:
             torch.add(values_of_phase, bias, out=out[lead + target])
         else:
             out[lead + target] = values_of_phase
-    if bias is not None and grad:
+    if bias is not None and plain:
         out = out + bias
     return out.view((n, plan.out_channels) + geo.output_shape)
 
