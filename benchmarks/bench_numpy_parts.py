@@ -3,9 +3,12 @@
 1. The depthwise layer (k4 s2 p1, 64 channels, 32x32, batch 4), channels-last,
    float32: the 16 taps (one multiply and one add each, per batch element) with
    the weight broadcast over the spatial axes, the same with the weight repeated
-   along a whole row (what tconv does), the same split over two threads (NumPy
-   releases the GIL in these loops), and placing the 4 output phases into the
-   interleaved output. Medians of 50 calls.
+   along a whole row (what tconv did before the ``rows`` form), the same split
+   over two threads (NumPy releases the GIL in these loops), and placing the 4
+   output phases into the interleaved output. Then the phase algorithm's
+   ``rows`` form whole (what ``auto`` runs: one ``einsum`` per row phase, the
+   column phases interleaved in the input copy), and its ``einsum`` calls alone.
+   Medians of 50 calls.
 2. DCGAN 4 (128->64, 16x16, k4 s2 p1, batch 16): the phase algorithm's
    ``taps`` (kn2row) form whole, and its all-taps GEMM alone
    (``tconv.kernels._core.tap_products``), the difference being the per-phase
@@ -13,8 +16,8 @@
    place: what ``auto`` runs). Then two other orders of the same work, checked
    against tconv's result: one GEMM per tap, and one GEMM per phase. Medians
    of 20 calls.
-3. The phase algorithm's three forms (``tconv.kernels.phase.FORMS``) on every
-   layer of bench_algorithms.py's suite, and the one ``phase.form`` picks:
+3. The phase algorithm's forms (``tconv.kernels.phase.FORMS``) on every
+   layer of bench_algorithms.py's suite (``rows`` on the depthwise one only), and the one ``phase.form`` picks:
    the evidence for that rule. Medians of 10 calls.
 
 With a tuned allocator, as in bench_algorithms.py.
@@ -110,6 +113,32 @@ def depthwise() -> None:
         print(f"  {name:<36} {ms:6.2f} ms" + (f"  ({rate:.1f} elements/ns per call)" if rate == rate else ""))
     pool.shutdown()
 
+    g = geometry((H, W), 4, "pytorch", stride=2, padding=1, groups=C)
+    problem = _core.Problem(source[:, 1:-1, 1:-1].reshape(N, H, W, C, 1),
+                            weights.T.reshape(C, 1, 1, 4, 4).copy(), g.axes, tuple(ax.kept for ax in g.axes))
+    per_axis = [axis_phases(ax, *ax.kept) for ax in g.axes]
+    assert phase_module.form(problem, per_axis) == "rows"
+    whole = median_ms(lambda: phase_module.FORMS["rows"](problem, per_axis))
+    einsum_calls = []
+    real_einsum = np.einsum
+
+    def timed_einsum(*args, **kwargs):
+        start = time.perf_counter()
+        result = real_einsum(*args, **kwargs)
+        einsum_calls.append(time.perf_counter() - start)
+        return result
+
+    np.einsum = timed_einsum
+    try:
+        median_ms(lambda: phase_module.FORMS["rows"](problem, per_axis))
+    finally:
+        np.einsum = real_einsum
+    calls = len(einsum_calls) // 51  # median_ms: one warm-up call and 50 timed
+    einsum_ms = statistics.median(einsum_calls) * 1e3 * calls
+    print(f"  {'rows form (what auto runs), whole':<36} {whole:6.2f} ms")
+    print(f"  {f'  of which its {calls} einsum calls':<36} {einsum_ms:6.2f} ms  "
+          f"({len(TAPS) * elements / (einsum_ms * 1e6):.1f} multiply-adds/ns)")
+
 
 def gemm_then_sums() -> None:
     n, cin, cout, size = 16, 128, 64, (16, 16)
@@ -192,7 +221,10 @@ def phase_forms() -> None:
         per_axis = [axis_phases(ax, *ax.kept) for ax in g.axes]
         picked = phase_module.form(problem, per_axis)
         cells = []
+        depthwise = layer.groups > 1 and layer.in_channels == layer.groups
         for name, compute in phase_module.FORMS.items():
+            if name == "rows" and not depthwise:
+                continue
             ms = median_ms(lambda: compute(problem, per_axis), 10)
             cells.append(f"{name} {ms:6.2f}{'*' if name == picked else ' '}")
         print(f"  {layer.name.split(':')[0]:<22} " + "  ".join(cells))

@@ -41,7 +41,7 @@ def poisoned_empty(monkeypatch):
 
 
 @st.composite
-def problems(draw, max_ndim=3, wrap=False, group_choices=(1, 1, 2, 3), min_batch=0):
+def problems(draw, max_ndim=3, wrap=False, group_choices=(1, 1, 2, 3), min_batch=0, depthwise=False):
     ndim = draw(st.integers(1, max_ndim))
     axes = []
     for _ in range(ndim):
@@ -51,8 +51,8 @@ def problems(draw, max_ndim=3, wrap=False, group_choices=(1, 1, 2, 3), min_batch
         begin = draw(st.integers(-3, full - 1))
         end = draw(st.integers(-3, full - begin - 1))
         axes.append(AxisGeometry(i, k, s, d, begin, end, wrap))
-    groups = draw(st.sampled_from(group_choices))
-    ci, co = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    groups = draw(st.sampled_from((2, 3) if depthwise else group_choices))
+    ci, co = 1 if depthwise else draw(st.integers(1, 3)), draw(st.integers(1, 3))
     batch = draw(st.integers(min_batch, 2))
     seed = draw(st.integers(0, 2**31))
     rng = np.random.default_rng(seed)
@@ -289,6 +289,24 @@ def test_every_form_of_phase_equals_scatter(name, problem, poisoned_empty):
     reference = transposed_internal(x, w, geometry, "scatter")
     with mock.patch.object(phase, "form", lambda *args: name):
         result = transposed_internal(x, w, geometry, "phase")
+    np.testing.assert_allclose(result, reference, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(problem=problems(depthwise=True))
+def test_depthwise_rows_form_equals_scatter(problem, poisoned_empty):
+    """The depthwise-only ``rows`` form (what ``phase.form`` picks for every depthwise layer)."""
+    from unittest import mock
+
+    from tconv.kernels import phase
+
+    x, w, geometry = problem
+    reference = transposed_internal(x, w, geometry, "scatter")
+    picked = []
+    real_form = phase.form
+    with mock.patch.object(phase, "form", lambda *args: picked.append(real_form(*args)) or picked[-1]):
+        result = transposed_internal(x, w, geometry, "phase")
+    assert set(picked) <= {"rows"}  # nothing at all when the window or batch is empty
     np.testing.assert_allclose(result, reference, rtol=1e-12, atol=1e-12)
 
 

@@ -78,15 +78,19 @@ def test_pytorch_channels_last_memory(torch):
     every_algorithm(x, w, None, "pytorch", expected, 36, stride=2, padding=1)
 
 
-def test_nan_and_inf_propagate_like_pytorch(torch):
+# groups=2 is depthwise: k3 s2 gives its phases 2 and 1 taps, which phase's rows form
+# evens out with zero weights; an Inf read by such a tap must not leak (0 * inf)
+@pytest.mark.parametrize("groups", [1, 2])
+def test_nan_and_inf_propagate_like_pytorch(torch, groups):
     rng = np.random.default_rng(2)
     x = rng.normal(size=(1, 2, 6, 6))
     x[0, 0, 1, 2], x[0, 1, 4, 4], x[0, 0, 3, 0] = np.nan, np.inf, -np.inf
-    w = rng.normal(size=(2, 3, 3, 3))
-    expected = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), stride=2, padding=1).numpy()
+    w = rng.normal(size=(2, 3 if groups == 1 else 1, 3, 3))
+    expected = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), stride=2, padding=1,
+                                                    groups=groups).numpy()
     assert np.isnan(expected).any() and np.isinf(expected).any()
     for name in ALGORITHMS:
-        got = tconv.conv_transpose(x, w, stride=2, padding=1, algorithm=name)
+        got = tconv.conv_transpose(x, w, stride=2, padding=1, groups=groups, algorithm=name)
         np.testing.assert_array_equal(np.isnan(got), np.isnan(expected), err_msg=name)
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12, err_msg=name)
 

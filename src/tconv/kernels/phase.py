@@ -11,8 +11,8 @@ is a plain stride-1 correlation of the *undilated* input with the phase's
 sub-kernel (every ``s``-th tap). With several axes the phases are the
 ``prod(s)`` combinations, and the results are interleaved into the output
 (a.k.a. pixel shuffle). Phases with no tap (``s > d*(k-1)+1``) stay zero. Only
-the kept window is computed. Three forms of the same sums (:data:`FORMS`,
-picked by :func:`form`) differ only in memory traffic around the GEMMs:
+the kept window is computed. Four forms of the same sums (:data:`FORMS`,
+picked by :func:`form`) differ in the memory traffic around the GEMMs (``rows``, for depthwise layers, has none):
 
 * ``shifted``: flatten the padded input to ``(rows, Ci)``; a shift is then a
   row offset, so each tap is a GEMM of a plain view, accumulated by BLAS into
@@ -20,7 +20,10 @@ picked by :func:`form`) differ only in memory traffic around the GEMMs:
 * ``taps`` (kn2row): one GEMM of the input by all taps, then per phase a sum
   of shifted planes (moves ``Co``-wide rows: cheaper when ``Co < Ci``);
 * ``gathered`` (im2col): per phase, stack the shifted input views side by side
-  and run one GEMM (also the depthwise multiply-accumulate).
+  and run one GEMM (also the depthwise multiply-accumulate);
+* ``rows`` (depthwise only): no GEMM at all, one fused multiply-accumulate
+  (``np.einsum``) per phase of the leading axes over whole output rows, the
+  last axis' phases interleaved by copying the input once per phase.
 
 This answers "how do I compute a transposed convolution without increasing the
 input's spatial size first?": run the ``prod(s)`` small convolutions on the
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from itertools import product
-from math import prod
+from math import gcd, prod
 from typing import NamedTuple
 
 import numpy as np
@@ -87,8 +90,11 @@ def form(problem: Problem, per_axis=None) -> str:
       that auto sends to phase. Narrow outputs keep ``taps``' channel-major planes
       (DCGAN's 64->3), and small inputs (DCGAN's 4x4 and 8x8) its GEMM without
       padding rows;
+    * ``"rows"`` for depthwise layers (one input channel per group): their
+      "GEMMs" are ``1 x Co``, so a fused multiply-accumulate over long rows is
+      what counts (the benchmark's depthwise layer: 3.7 -> 1.3 ms, ad hoc);
     * otherwise ``"taps"`` when the layer narrows its channels (``Co < Ci``), and
-      ``"gathered"`` (im2col, or the depthwise multiply-accumulate) when not.
+      ``"gathered"`` (im2col) when not.
 
     >>> import numpy as np
     >>> from tconv.geometry import AxisGeometry
@@ -103,10 +109,11 @@ def form(problem: Problem, per_axis=None) -> str:
     dtype = np.result_type(problem.x, problem.w_grouped)
     depthwise = ci == 1 and groups > 1
     narrow = co * dtype.itemsize < 64
-    if (not depthwise and not narrow and _blas.in_place(dtype)
-            and _shifted_plan(problem, per_axis).waste <= SHIFTED_WASTE_LIMIT):
+    if depthwise:
+        return "rows"
+    if not narrow and _blas.in_place(dtype) and _shifted_plan(problem, per_axis).waste <= SHIFTED_WASTE_LIMIT:
         return "shifted"
-    return "taps" if co < ci and not depthwise else "gathered"
+    return "taps" if co < ci else "gathered"
 
 
 def _padding(axes, per_axis) -> list[tuple[int, int]]:
@@ -479,5 +486,134 @@ def covers(axes, per_axis, window) -> bool:
     return all(len(phases) == min(ax.stride, stop - start) for ax, phases, (start, stop) in zip(axes, per_axis, window))
 
 
+#: how many elements one einsum inner loop of :func:`_by_depthwise_rows` aims for: long
+#: enough that NumPy's per-loop overhead vanishes, short enough to stay in cache
+ROW_ELEMENTS = 4096
+
+
+def _taps_by_shift(taps) -> tuple[list[int], int]:
+    """A phase's taps ordered by decreasing input shift ``c`` (so tap ``b`` reads ``b*step``
+    further into the input), and the largest shift."""
+    ordered = sorted(taps, key=lambda tap: -tap[1])
+    return [t for t, _ in ordered], ordered[0][1]
+
+
+@lru_cache(maxsize=256)
+def _row_weight_index(key, kernel: tuple[int, ...], stride: int) -> np.ndarray:
+    """For :func:`_by_depthwise_rows`: per combination of lead-axis phases, the flat tap that
+    each (lead taps, last-axis tap ``b``, residue ``rho``) slot takes, -1 where there is none.
+
+    Shape ``(combinations, *most lead taps per axis, most last-axis taps, stride)``.
+    """
+    *lead, last = key
+    combinations = list(product(*lead))
+    lead_most = [max(len(taps) for *_, taps in phases) for phases in lead]
+    most = max(len(taps) for *_, taps in last)
+    index = np.full((len(combinations), *lead_most, most, stride), -1, np.intp)
+    for number, combination in enumerate(combinations):
+        lead_taps = [_taps_by_shift(taps)[0] for *_, taps in combination]
+        for rho, _, _, taps in last:
+            for b, t in enumerate(_taps_by_shift(taps)[0]):
+                for slot in product(*(enumerate(taps) for taps in lead_taps)):
+                    position = tuple(i for i, _ in slot)
+                    index[(number, *position, b, rho)] = np.ravel_multi_index((*(t_a for _, t_a in slot), t), kernel)
+    return index
+
+
+def _by_depthwise_rows(problem: Problem, per_axis) -> np.ndarray:
+    """Depthwise phases as fused multiply-accumulates over whole output rows (``np.einsum``).
+
+    With one input channel per group every "GEMM" is ``1 x Co``: the work is
+    ``x[j] * w[t]`` summed over a phase's taps, elementwise. NumPy's fastest such
+    loop is ``einsum``'s sum of products (one pass, no temporaries), and it is
+    only fast when its inner loop is long and contiguous in every operand. So:
+
+    * The last axis is cut into tiles of ``s`` outputs (``o = s*tau + rho``) and
+      the input is copied once per residue ``rho`` into ``D[..., tau, rho, :]``,
+      shifted so that tap ``b`` of phase ``rho`` reads ``D[..., tau + b*step,
+      rho, :]``. A run of tiles of ``D`` is then a contiguous block laid out
+      exactly like the output row it produces, every residue interleaved: the
+      last axis needs no placing copy.
+    * Each tap is a strided view of ``D`` (taps of a phase are equally spaced in
+      the input, ``step = d / gcd(d, s)`` apart), so one ``einsum`` per phase of
+      the other axes sums all taps, with the weights tiled along the row.
+
+    Phases of the last axis with fewer taps than the others get zero weights for
+    the missing ones; those read real inputs, so an Inf or NaN there would leak
+    into outputs it does not reach (``0 * inf``): such inputs go to
+    :func:`_by_gathered_taps` instead.
+
+    Depthwise problems only (one input channel per group).
+    """
+    x, axes, window = problem.x, problem.axes, problem.window
+    groups, ci, co = problem.w_grouped.shape[:3]
+    if ci != 1:
+        raise ValueError(f"the rows form needs one input channel per group, not {ci}")
+    dtype = np.result_type(x, problem.w_grouped)
+    *lead_axes, last = axes
+    *lead_phases, last_phases = per_axis
+    width = window[-1][1] - window[-1][0]
+    if problem.batch == 0 or not all(per_axis) or width == 0:
+        return problem.empty_output()
+    s = last.stride
+    most = max(len(taps) for *_, taps in last_phases)
+    if any(len(taps) < most for *_, taps in last_phases) and not np.isfinite(x).all():
+        return _by_gathered_taps(problem, per_axis)
+    steps = [ax.dilation // gcd(ax.dilation, ax.stride) for ax in axes]
+
+    tiles = -(-width // s)
+    per_block = max(1, min(tiles, ROW_ELEMENTS // (s * groups * co)))
+    blocks = -(-tiles // per_block)
+    per_block = -(-tiles // blocks)  # the same blocks, as even as they go: fewer padding tiles
+    tiles = blocks * per_block
+    span = tiles + (most - 1) * steps[-1]  # D's tiles: the last tap of the last tile reads this far
+
+    # input index read by tile 0's first tap of each residue, and the padding every read needs
+    starts = {o0: q0 - _taps_by_shift(taps)[1] for o0, _, q0, taps in last_phases}
+    pads = []
+    for ax, phases, step in zip(lead_axes, lead_phases, steps):
+        lows = [q0 - _taps_by_shift(taps)[1] for _, _, q0, taps in phases]
+        highs = [q0 - _taps_by_shift(taps)[1] + count - 1 + (len(taps) - 1) * step for _, count, q0, taps in phases]
+        pads.append((max(0, -min(lows)), max(0, max(highs) - (ax.input_size - 1))))
+    d = np.zeros((problem.batch, *(ax.input_size + lo + hi for ax, (lo, hi) in zip(lead_axes, pads)), span, s, groups, co), dtype)
+    inside = tuple(slice(lo, lo + ax.input_size) for ax, (lo, _) in zip(lead_axes, pads))
+    for rho, start in starts.items():
+        lo, hi = max(0, -start), min(span, last.input_size - start)
+        if lo < hi:
+            d[(slice(None), *inside, slice(lo, hi), rho)] = x[..., start + lo:start + hi, :, :]
+
+    row = per_block * s * groups * co
+    # every lead-axis position belongs to a phase (else it stays zero); the last axis is all written
+    allocate = np.empty if covers(lead_axes, lead_phases, window[:-1]) else np.zeros
+    result = allocate((problem.batch, *(stop - start for start, stop in window[:-1]), tiles * s, groups, co), dtype)
+    rows = result.reshape(*result.shape[:-3], blocks, row)
+    # every combination's weights in one gather (index -1: the zero row of missing taps),
+    # then tiled along the row so that they line up with D's and the output's elements
+    kernel = problem.w_grouped.shape[3:]
+    by_tap = problem.w_grouped[:, 0].reshape(groups, co, prod(kernel))
+    by_tap = np.concatenate([np.moveaxis(by_tap, -1, 0), np.zeros((1, groups, co), dtype)])
+    key = tuple(tuple((o0, count, q0, tuple(taps)) for o0, count, q0, taps in phases) for phases in per_axis)
+    compact = by_tap[_row_weight_index(key, kernel, s)]  # (combinations, *lead taps, most, s, G, Co)
+    tiled = np.broadcast_to(compact[..., None, :, :, :], (*compact.shape[:-3], per_block, s, groups, co))
+    tiled = tiled.reshape(*compact.shape[:-3], row)
+    nd = len(lead_axes)
+    m_letters, a_letters = "ijk"[:nd], "uvw"[:nd]
+    rule = f"n{m_letters}{a_letters}tbq,{a_letters}bq->n{m_letters}tq"
+    lead_strides = d.strides[1:1 + nd]
+    for number, combination in enumerate(product(*lead_phases)):
+        lead_taps = [_taps_by_shift(taps) for *_, taps in combination]
+        weights = tiled[(number, *(slice(0, len(taps)) for taps, _ in lead_taps))]
+        first = tuple(q0 - c + lo for (_, _, q0, _), (_, c), (lo, _) in zip(combination, lead_taps, pads))
+        offset = sum(i * stride for i, stride in zip(first, lead_strides))
+        view = np.ndarray((problem.batch, *(count for _, count, _, _ in combination), *weights.shape[:nd], blocks, most, row),
+                          dtype, d, offset,
+                          (d.strides[0], *lead_strides, *(st * step for st, step in zip(lead_strides, steps)),
+                           per_block * d.strides[1 + nd], steps[-1] * d.strides[1 + nd], d.itemsize))
+        target = (slice(None),) + tuple(slice(o0, o0 + (count - 1) * ax.stride + 1, ax.stride)
+                                        for (o0, count, _, _), ax in zip(combination, lead_axes))
+        np.einsum(rule, view, weights, out=rows[target])
+    return result[..., :width, :, :]
+
+
 #: the ways :func:`compute` can evaluate the phases; :func:`form` picks one
-FORMS = {"gathered": _by_gathered_taps, "taps": _by_tap_planes, "shifted": _by_shifted_gemms}
+FORMS = {"gathered": _by_gathered_taps, "taps": _by_tap_planes, "shifted": _by_shifted_gemms, "rows": _by_depthwise_rows}
