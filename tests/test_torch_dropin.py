@@ -829,6 +829,43 @@ def test_module_repeat_calls_follow_mode_changes():
     assert "_tconv_last" not in layer.state_dict()
 
 
+def test_function_repeat_calls_reuse_their_choice_and_still_check_everything():
+    """Functions keep a bound call per key (tensors, arguments, mode, threads); every change that
+    would alter a check, the plan or the choice must miss it."""
+    from tconv.torch import functional
+
+    torch.manual_seed(8)
+    x, w, b = torch.randn(2, 16, 12, 12), torch.randn(16, 8, 3, 3), torch.randn(8)
+    args = dict(stride=2, padding=1, output_padding=1)
+    with torch.no_grad():
+        expected = F.conv_transpose2d(x, w, b, **args)
+        for mode in ("col2im", "phase", "col2im"):  # the mode is part of the key
+            with tt.use_strategy(mode):
+                for _ in range(2):
+                    torch.testing.assert_close(tt.conv_transpose2d(x, w, b, **args), expected, rtol=1e-4, atol=1e-4)
+                    assert functional._last_choice[0] == mode
+        # unbatched input, after the batched call: its own key, unsqueezed for a strategy of tconv's own
+        with tt.use_strategy("col2im"):
+            for _ in range(2):
+                torch.testing.assert_close(tt.conv_transpose2d(x[0], w, b, **args), expected[0], rtol=1e-4, atol=1e-4)
+        # values torch rejects still fail after an equal-comparing good value ran (1 == 1.0 == True)
+        tt.conv_transpose2d(x, w, b, stride=1)
+        for bad in (True, 1.0):
+            with pytest.raises(TypeError, match="must be an integer"):
+                tt.conv_transpose2d(x, w, b, stride=bad)
+        tt.conv_transpose2d(x, w, b, **args)  # the same call with a float64 weight must still be refused
+        with pytest.raises(tconv.ConfigError, match="weight has dtype torch.float64"):
+            tt.conv_transpose2d(x, w.double(), b, **args)
+        # clear_cache forgets the bound calls too: the next call measures again (a layer big
+        # enough to be measured rather than ruled)
+        x, w = torch.randn(2, 32, 24, 24), torch.randn(32, 16, 3, 3)
+        tt.conv_transpose2d(x, w, None, **args)
+        assert len(tt.cache_info()) == 1
+        tt.clear_cache()
+        tt.conv_transpose2d(x, w, None, **args)
+        assert len(tt.cache_info()) == 1
+
+
 def test_every_public_name_resolves():
     for name in tt.__all__:
         assert getattr(tt, name) is not None

@@ -12,8 +12,9 @@ import torch
 from ..api import geometry as _geometry
 from ..errors import ConfigError
 from ..geometry import Geometry
-from .picker import choose
-from .strategies import Plan, is_compiling, run
+from . import picker as _picker
+from .picker import choose, get_strategy
+from .strategies import Plan, bind, is_compiling, run
 
 __all__ = [
     "STRING_PADDINGS",
@@ -148,6 +149,23 @@ def _check_tensors(name: str, ndim: int, input, weight, bias) -> None:
 #: the strategy and plan of the latest call (the modules remember it per module)
 _last_choice: list = [None, None]
 
+#: repeat calls: their key (see :func:`tensors_key`) -> (the bound call, strategy, plan, unbatched)
+_bound: dict[tuple, tuple] = {}
+
+
+def tensors_key(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> tuple:
+    """What a call's checks, plan and strategy depend on, besides the layer's own arguments.
+
+    A repeat call whose key, arguments included, equals an earlier one's can skip
+    straight to the strategy that call ran (functions and modules both do).
+    """
+    return (
+        input.shape, input.stride(), input.dtype, input.device, input.requires_grad,
+        weight.shape, weight.dtype, weight.device, weight.requires_grad,
+        None if bias is None else (bias.shape, bias.dtype, bias.device, bias.requires_grad),
+        get_strategy(), torch.is_grad_enabled(), torch.get_num_threads(), _picker._generation,
+    )
+
 #: validated plans by call arguments, so repeated calls skip the Python geometry work
 _plans: dict[str, Plan] = {}
 
@@ -211,14 +229,32 @@ _prepare_eager = torch.compiler.disable(_prepare) if hasattr(torch, "compiler") 
 def _conv_transpose(
     ndim: int, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy, output_size=None
 ) -> torch.Tensor:
+    compiling = is_compiling()
+    key = None
+    if not compiling and isinstance(input, torch.Tensor) and isinstance(weight, torch.Tensor) and (
+            bias is None or isinstance(bias, torch.Tensor)):
+        # The checks, the geometry lookup and the choice are about 6 us of Python warm, and 20 us
+        # between other work that cools the caches (benchmarks/bench_call_overhead.py); a repeat
+        # call reuses what they decided.
+        # repr keeps 1, 1.0 and True apart, which torch's checks do not treat alike.
+        key = (ndim, tensors_key(input, weight, bias),
+               repr((stride, padding, output_padding, groups, dilation, output_size, strategy)))
+        hit = _bound.get(key)
+        if hit is not None:
+            call, *choice, unbatched = hit
+            _last_choice[:] = choice
+            return call(input.unsqueeze(0), weight, bias).squeeze(0) if unbatched else call(input, weight, bias)
     name_used, plan = _prepare_eager(
-        ndim, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy, output_size,
-        is_compiling(),
+        ndim, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy, output_size, compiling,
     )
     _last_choice[:] = [name_used, plan]
     unbatched = input.dim() == ndim + 1
     x = input.unsqueeze(0) if unbatched else input
     y = run(name_used, x, weight, bias, plan)
+    if key is not None:
+        if len(_bound) > 4096:  # a long-running process with ever-new shapes: start over
+            _bound.clear()
+        _bound[key] = (bind(name_used, plan), name_used, plan, unbatched)
     return y.squeeze(0) if unbatched else y
 
 

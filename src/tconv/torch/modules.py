@@ -11,8 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .functional import STRING_PADDINGS, TorchLayerError, _conv_transpose, _last_choice
-from .picker import _check_mode, get_strategy
+from .functional import STRING_PADDINGS, TorchLayerError, _conv_transpose, _last_choice, tensors_key
+from .picker import _check_mode
 from .strategies import bind, is_compiling
 
 __all__ = ["ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
@@ -51,14 +51,10 @@ class _TconvMixin:
     def _fast_key(self, input, output_size):
         # Everything _prepare reads; a repeat call with the same key reuses its plan and strategy.
         params = self._parameters
-        w, b = params["weight"], params["bias"]
         return (
-            input.shape, input.stride(), input.dtype, input.device, input.requires_grad,
-            w.shape, w.dtype, w.device, w.requires_grad,
-            None if b is None else (b.shape, b.dtype, b.device, b.requires_grad),
+            tensors_key(input, params["weight"], params["bias"]),
             output_size, self.stride, self.padding, self.output_padding, self.dilation, self.groups,
-            self.padding_mode, self.string_padding, self.strategy, get_strategy(), torch.is_grad_enabled(),
-            torch.get_num_threads(),
+            self.padding_mode, self.string_padding, self.strategy,
         )
 
     def forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:

@@ -70,6 +70,8 @@ MEASURE_MIN_FLOPS = 2_000_000
 _global_mode = "auto"
 _context_mode: contextvars.ContextVar[str | None] = contextvars.ContextVar("tconv_torch_strategy", default=None)
 _cache: dict[tuple, str] = {}
+#: bumped by clear_cache, so that the bound calls functions and modules keep are dropped too
+_generation = 0
 
 
 def _check_mode(mode: str) -> str:
@@ -107,8 +109,10 @@ def use_strategy(mode: str) -> Iterator[None]:
 
 
 def clear_cache() -> None:
-    """Forget every measured choice."""
+    """Forget every measured choice (and the calls that functions and modules bound to them)."""
+    global _generation
     _cache.clear()
+    _generation += 1
 
 
 def cache_info() -> dict[tuple, str]:
