@@ -166,6 +166,7 @@ def tensors_key(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
         get_strategy(), torch.is_grad_enabled(), torch.get_num_threads(), _picker._generation,
     )
 
+
 #: validated plans by call arguments, so repeated calls skip the Python geometry work
 _plans: dict[str, Plan] = {}
 
