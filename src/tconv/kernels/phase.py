@@ -568,13 +568,10 @@ def _by_depthwise_rows(problem: Problem, per_axis) -> np.ndarray:
     tiles = blocks * per_block
     span = tiles + (most - 1) * steps[-1]  # D's tiles: the last tap of the last tile reads this far
 
-    # input index read by tile 0's first tap of each residue, and the padding every read needs
+    # the input index that tile 0's first tap of each residue reads; the lead axes are padded
+    # by what their phases' taps reach past the input, as in the gathered form
     starts = {o0: q0 - _taps_by_shift(taps)[1] for o0, _, q0, taps in last_phases}
-    pads = []
-    for ax, phases, step in zip(lead_axes, lead_phases, steps):
-        lows = [q0 - _taps_by_shift(taps)[1] for _, _, q0, taps in phases]
-        highs = [q0 - _taps_by_shift(taps)[1] + count - 1 + (len(taps) - 1) * step for _, count, q0, taps in phases]
-        pads.append((max(0, -min(lows)), max(0, max(highs) - (ax.input_size - 1))))
+    pads = _padding(lead_axes, lead_phases)
     d = np.zeros((problem.batch, *(ax.input_size + lo + hi for ax, (lo, hi) in zip(lead_axes, pads)), span, s, groups, co), dtype)
     inside = tuple(slice(lo, lo + ax.input_size) for ax, (lo, _) in zip(lead_axes, pads))
     for rho, start in starts.items():
