@@ -16,7 +16,10 @@ Layers: the torch suite's batch-1 small layer (about 30 us, where Python is a la
 share) and HiFi-GAN V1's third up-sampler for one frame batch (k4 s2, about 1 ms,
 where Python runs with caches cooled by the kernel). Medians of interleaved,
 shuffled calls, in microseconds; ratios are torch's time over tconv's (above 1:
-tconv is faster). Writes ``benchmarks/results/call_overhead.md``.
+tconv is faster). Last, the set-up a call without reuse runs (checks, geometry
+lookup, choice: ``tconv.torch.functional._prepare_eager``) timed alone in a tight
+loop on the small layer, where its Python stays warm in the caches. Writes
+``benchmarks/results/call_overhead.md``.
 
 Run: python benchmarks/bench_call_overhead.py [--repeats N] (also part of make bench)
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+import timeit
 from pathlib import Path
 
 import torch
@@ -101,6 +105,14 @@ def main(argv=None) -> int:
                f"{us['F'] / us['tconv fn, no reuse']:.2f}x | {us['nn module'] / us['tconv module']:.2f}x |")
         print(row, flush=True)
         lines.append(row)
+    name, shape, out_channels, k, s, p, op = LAYERS[0]
+    x, w, b = torch.randn(shape), torch.randn(shape[1], out_channels, k, k), torch.randn(out_channels)
+    setup = (2, x, w, b, s, p, op, 1, 1, "native", None, False)
+    with torch.no_grad():
+        alone = min(timeit.repeat(lambda: functional._prepare_eager(*setup), number=2000, repeat=5)) / 2000 * 1e6
+    line = f"The set-up alone, warm (best of 5 loops of 2000 calls, {name}): {alone:.1f} us per call."
+    print(line)
+    lines += ["", line]
     out = HERE / "results" / "call_overhead.md"
     out.write_text("\n".join(lines) + "\n")
     print(f"saved {out}")

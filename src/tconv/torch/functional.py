@@ -234,9 +234,9 @@ def _conv_transpose(
     key = None
     if not compiling and isinstance(input, torch.Tensor) and isinstance(weight, torch.Tensor) and (
             bias is None or isinstance(bias, torch.Tensor)):
-        # The checks, the geometry lookup and the choice are about 6 us of Python warm, and 20 us
-        # between other work that cools the caches (benchmarks/bench_call_overhead.py); a repeat
-        # call reuses what they decided.
+        # The checks, the geometry lookup and the choice are 6 us of Python warm, and about 19 us
+        # between other work that cools the caches (benchmarks/results/call_overhead.md); a
+        # repeat call reuses what they decided.
         # repr keeps 1, 1.0 and True apart, which torch's checks do not treat alike.
         key = (ndim, tensors_key(input, weight, bias),
                repr((stride, padding, output_padding, groups, dilation, output_size, strategy)))
