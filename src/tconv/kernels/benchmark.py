@@ -256,7 +256,7 @@ def plot(rows: list[Row], path: Path) -> None:
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(rows))])
     ax.set_xticklabels([r.layer.name.split(":")[0] for r in rows], rotation=30, ha="right")
     ax.set_title("Transposed convolution: tconv's NumPy algorithms and torch's native kernel (float32)")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the bars, never over them
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
