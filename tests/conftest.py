@@ -7,16 +7,19 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+from _budget import SCALE, examples
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-# Budgets keep `make test` well under 20 minutes on a 2-core machine.
+# Budgets keep `make test` well under 20 minutes on a 2-core machine; TCONV_HYPOTHESIS_SCALE
+# multiplies them (tests/_budget.py) and then draws fresh examples instead of the fixed ones.
 settings.register_profile(
-    "default", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+    "tconv", max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow],
+    derandomize=SCALE == 1,
 )
-settings.register_profile("thorough", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("TCONV_HYPOTHESIS_PROFILE", "default"))
+settings.load_profile("tconv")
 
 
 def _load(name: str):

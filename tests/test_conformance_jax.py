@@ -15,6 +15,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _budget import examples
+
 import tconv
 from _conformance import channels_first, channels_last, compare, lax_kernel, make_data, outcome, reference_full
 
@@ -52,7 +54,7 @@ def lax_configs(draw):
     return inputs, kernel, strides, dilation, padding, consistent, draw(st.booleans())
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(lax_configs(), st.integers(0, 2**16))
 def test_lax_conv_transpose(torch, jax, config, seed):
     inputs, kernel, strides, dilation, padding, consistent, transpose_kernel = config
@@ -110,7 +112,7 @@ def flax_configs(draw):
     return inputs, kernel, strides, dilation, padding, draw(st.booleans())
 
 
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(flax_configs(), st.integers(0, 2**16))
 def test_flax_conv_transpose(torch, jax, flax_linen, config, seed):
     inputs, kernel, strides, dilation, padding, transpose_kernel = config

@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _budget import examples
+
 import tconv
 from _conformance import compare, make_data, outcome, reference_full, window
 from tconv.geometry import AxisGeometry, Geometry
@@ -74,7 +76,7 @@ def onnx_configs(draw):
     return tuple(inputs), tuple(kernel), attrs, group
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(onnx_configs(), st.integers(0, 2**16))
 def test_onnxruntime_conv_transpose(torch, ort, config, seed):
     import onnx

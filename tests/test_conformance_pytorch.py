@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _budget import examples
+
 import tconv
 from _conformance import compare, make_data, reference_full
 
@@ -40,7 +42,7 @@ def torch_configs(draw):
     return ndim, axes, mode, extra, groups
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(torch_configs(), st.integers(0, 2**16))
 def test_pytorch_shape_window_and_rejection(torch, config, seed):
     ndim, axes, mode, extra, groups = config
@@ -74,7 +76,7 @@ def test_pytorch_shape_window_and_rejection(torch, config, seed):
     )
 
 
-@settings(max_examples=20)
+@settings(max_examples=examples(20))
 @given(st.integers(1, 6), st.integers(1, 7), st.integers(1, 4), st.integers(1, 3), st.integers(0, 4), st.integers(0, 3),
        st.integers(0, 2**16))
 def test_pytorch_functional_api(torch, i, k, s, d, p, op, seed):

@@ -24,6 +24,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _budget import examples
+
 import tconv
 from tconv.errors import FrameworkQuirkWarning
 from _conformance import assert_window, channels_first, channels_last, compare, make_data, reference_full, tf_kernel
@@ -55,7 +57,7 @@ def keras_configs(draw):
     return inputs, kernel, strides, dilation, padding, output_padding
 
 
-@settings(max_examples=50)
+@settings(max_examples=examples(50))
 @given(keras_configs(), st.integers(0, 2**16))
 def test_keras_shape_window_and_rejection(torch, keras, config, seed):
     inputs, kernel, strides, dilation, padding, output_padding = config
@@ -177,7 +179,7 @@ def tf_configs(draw):
     return inputs, kernel, strides, dilation, padding, output
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(tf_configs(), st.integers(0, 2**16))
 def test_tensorflow_shape_window_and_rejection(torch, tf, config, seed):
     inputs, kernel, strides, dilation, padding, output = config

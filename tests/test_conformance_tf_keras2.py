@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
+from _budget import examples
+
 import tconv
 from _conformance import channels_first, channels_last, compare, make_data, reference_full, tf_kernel
 from test_conformance_tensorflow import keras_configs
@@ -36,7 +38,7 @@ def _run_layer(tf_keras, x, w, kernel, args):
     return channels_first(layer(xin).numpy())
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 @given(keras_configs(), __import__("hypothesis").strategies.integers(0, 2**16))
 def test_tf_keras2_shape_window_and_rejection(torch, tf_keras, config, seed):
     inputs, kernel, strides, dilation, padding, output_padding = config

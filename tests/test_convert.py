@@ -11,6 +11,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from _budget import examples
+
 import tconv
 
 FRAMEWORKS = ("pytorch", "keras", "tensorflow", "jax", "onnx")
@@ -135,7 +137,7 @@ def layers(draw, framework):
 
 
 @pytest.mark.parametrize("source", FRAMEWORKS)
-@settings(max_examples=12)
+@settings(max_examples=examples(12))
 @given(data=st.data())
 def test_converted_layer_gives_the_same_values(source, data, fw):
     inputs, kernel, args = data.draw(layers(source))

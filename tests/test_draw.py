@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _budget import examples
+
 import tconv
 from tconv.cli import main
 from tconv.draw import _scene as sc
@@ -54,7 +56,7 @@ def test_numbers_match_torch(torch, view, input_shape, kernel, args):
     np.testing.assert_array_equal(shown, expected)
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 @given(
     i=st.integers(1, 5), k=st.integers(1, 4), s=st.integers(1, 3), d=st.integers(1, 2),
     p=st.integers(0, 3), op=st.integers(0, 2), seed=st.integers(0, 2**16),
@@ -114,7 +116,7 @@ def test_overlap_counts_match_torch_of_ones(torch):
     assert set(np.unique(counts)) == {1, 2, 4}  # the checkerboard
 
 
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(i=st.integers(1, 9), k=st.integers(1, 6), s=st.integers(1, 4), d=st.integers(1, 3))
 def test_phase_counts_follow_the_formula(i, k, s, d):
     ax = tconv.geometry((i,), k, "pytorch", stride=s, dilation=d)[0]

@@ -7,6 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _budget import examples
+
 import tconv
 from tconv import conventions
 from tconv.errors import FrameworkQuirkWarning
@@ -51,7 +53,7 @@ def test_invalid_axes_raise_config_error():
 TARGETS = ["pytorch", "keras", "tensorflow", "jax", "flax", "onnx", "mxnet", "caffe"]
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(st.lists(axes(), min_size=1, max_size=3), st.sampled_from(TARGETS))
 def test_from_geometry_round_trip(axis_list, target):
     wanted = Geometry(tuple(axis_list))

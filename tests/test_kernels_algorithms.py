@@ -15,6 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _budget import examples
+
 import tconv
 from tconv.geometry import AxisGeometry, Geometry
 from tconv.kernels import ALGORITHMS, _core
@@ -62,7 +64,7 @@ def problems(draw, max_ndim=3, wrap=False, group_choices=(1, 1, 2, 3), min_batch
     return x, w, geometry
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(problem=problems())
 def test_every_algorithm_equals_scatter(problem, poisoned_empty):
     x, w, geometry = problem
@@ -72,7 +74,7 @@ def test_every_algorithm_equals_scatter(problem, poisoned_empty):
         np.testing.assert_allclose(transposed_internal(x, w, geometry, name), reference, rtol=1e-12, atol=1e-12, err_msg=name)
 
 
-@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(25), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(problem=problems(max_ndim=2, wrap=True))
 def test_wrapping_windows_equal_scatter(problem, poisoned_empty):
     x, w, geometry = problem
@@ -211,7 +213,7 @@ def test_phase_never_builds_a_zero_inserted_tensor(monkeypatch):
     assert y.shape == (1, 2, 9, 9)
 
 
-@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(30), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(problem=problems(max_ndim=3, group_choices=(1,), min_batch=1))
 def test_adjoint_identity(problem, poisoned_empty):
     """<conv_transpose(x), y> == <x, conv(y)> for the same weight and arguments."""
@@ -278,7 +280,7 @@ def test_benchmark_runs_one_layer(tmp_path, capsys):
 
 # ---- phase's three forms, and the BLAS call the shifted form accumulates with -------------
 @pytest.mark.parametrize("name", ["shifted", "taps", "gathered"])
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(problem=problems())
 def test_every_form_of_phase_equals_scatter(name, problem, poisoned_empty):
     from unittest import mock
@@ -292,7 +294,7 @@ def test_every_form_of_phase_equals_scatter(name, problem, poisoned_empty):
     np.testing.assert_allclose(result, reference, rtol=1e-12, atol=1e-12)
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(problem=problems(depthwise=True))
 def test_depthwise_rows_form_equals_scatter(problem, poisoned_empty):
     """The depthwise-only ``rows`` form (what ``phase.form`` picks for every depthwise layer)."""

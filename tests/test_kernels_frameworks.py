@@ -12,11 +12,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from _budget import examples
+
 import tconv
 from tconv.kernels import ALGORITHMS
 
 pytestmark = pytest.mark.filterwarnings("ignore::tconv.errors.FrameworkQuirkWarning")
-FRAMEWORK_SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+FRAMEWORK_SETTINGS = settings(max_examples=examples(15), deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def assert_matches(got, expected, terms, scale=1.0, err_msg=""):
@@ -197,7 +199,7 @@ def test_jax(jax, ndim, data):
     every_algorithm(x, w, None, "jax", expected, 3 * np.prod(kernel), **args)
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(10), deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.integers(1, 2), st.data())
 def test_flax(flax_linen, ndim, data):
     import jax.numpy as jnp
@@ -219,7 +221,7 @@ def test_flax(flax_linen, ndim, data):
     every_algorithm(x, w, b, "flax", expected, 3 * np.prod(kernel) * 3, **args)
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(5), deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.integers(1, 2), st.data())
 def test_gradients_equal_jax_grad(jax, ndim, data):
     spatial = tuple(data.draw(st.integers(1, 4)) for _ in range(ndim))

@@ -16,6 +16,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from _budget import examples
+
 import tconv
 from tconv.forward import forward_axes, forward_output_size
 from tconv.solve import Unreachable
@@ -40,7 +42,7 @@ def keras_transpose_shape(keras, inputs, kernel, args):
 
 
 # ---- solve ---------------------------------------------------------------------------------------
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(
     i=st.integers(1, 9),
     o=st.integers(1, 24),
@@ -60,7 +62,7 @@ def test_every_pytorch_solution_gives_the_size_in_torch(i, o, kernel, stride, to
         assert torch_transpose_shape(torch, (i,), s.kernel_size, s.args) == (o,), s
 
 
-@settings(max_examples=20)
+@settings(max_examples=examples(20))
 @given(i=st.integers(1, 8), o=st.integers(1, 20), kernel=st.integers(1, 4), stride=st.integers(1, 3))
 def test_every_keras_solution_gives_the_size_in_keras(i, o, kernel, stride, keras):
     try:
@@ -192,7 +194,7 @@ def test_bad_sizes():
 
 
 # ---- forward convolution sizes against the real frameworks ---------------------------------------
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 @given(i=st.integers(1, 20), k=st.integers(1, 5), s=st.integers(1, 3), p=st.integers(0, 3), d=st.integers(1, 2))
 def test_forward_sizes_pytorch(i, k, s, p, d, torch):
     x = torch.zeros((1, 1, i))
@@ -209,7 +211,7 @@ def test_forward_sizes_pytorch(i, k, s, p, d, torch):
         assert forward_output_size(i, k, "pytorch", padding="same", dilation=d) == same
 
 
-@settings(max_examples=20)
+@settings(max_examples=examples(20))
 @given(i=st.integers(1, 16), k=st.integers(1, 5), s=st.integers(1, 3), padding=st.sampled_from(["same", "valid"]))
 def test_forward_sizes_keras_and_tf(i, k, s, padding, keras, tf):
     x = np.random.default_rng(i).standard_normal((1, i, 1)).astype(np.float32)
@@ -229,7 +231,7 @@ def test_forward_sizes_keras_and_tf(i, k, s, padding, keras, tf):
     np.testing.assert_allclose(named, explicit, atol=1e-5)
 
 
-@settings(max_examples=20)
+@settings(max_examples=examples(20))
 @given(i=st.integers(1, 16), k=st.integers(1, 5), s=st.integers(1, 3), padding=st.sampled_from(["SAME", "SAME_LOWER", "VALID"]))
 def test_forward_sizes_and_pads_jax(i, k, s, padding, jax):
     assume(padding != "VALID" or k <= i)
@@ -305,7 +307,7 @@ def _assert_adjoint(torch, weight, inputs, conv_args, transposed_args):
     torch.testing.assert_close((y * v).sum(), (x * back).sum())
 
 
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(i=st.integers(1, 24), k=st.integers(1, 5), s=st.integers(1, 3), p=st.integers(0, 2), d=st.integers(1, 2))
 def test_invert_round_trips_in_torch(i, k, s, p, d, torch):
     conv_args = {"stride": s, "padding": p, "dilation": d}
@@ -348,7 +350,7 @@ def _claims(text, n):
     raise AssertionError(f"unparsed claim {text!r}")
 
 
-@settings(max_examples=15)
+@settings(max_examples=examples(15))
 @given(i=st.integers(3, 20), k=st.integers(1, 5), s=st.integers(1, 3), padding=st.sampled_from(["same", "valid"]))
 def test_invert_round_trips_in_keras(i, k, s, padding, keras):
     assume(padding == "same" or k <= i)

@@ -13,6 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _budget import examples
+
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
@@ -92,7 +94,7 @@ def _pair(cfg, dtype=torch.float64):
 
 
 @pytest.mark.parametrize("strategy", ALL)
-@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(12), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=layers())
 def test_every_strategy_equals_torch(strategy, cfg, poisoned_empty):
     ref, ours, x = _pair(cfg)
@@ -111,7 +113,7 @@ def test_every_strategy_equals_torch(strategy, cfg, poisoned_empty):
 
 
 @pytest.mark.parametrize("strategy", ["depthwise", "gemm_shuffle", "kn2row", "phase"])
-@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(12), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=layers())
 def test_strategies_equal_torch_when_phases_land_in_pairs(strategy, cfg, poisoned_empty):
     # Inference on an output of any size takes _land's paired copies here (its size floor set to
@@ -133,7 +135,7 @@ def test_strategies_equal_torch_when_phases_land_in_pairs(strategy, cfg, poisone
 
 
 @pytest.mark.parametrize("strategy", ["overlap_add", "phase_rows"])
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=layers(max_ndim=1), dtype=st.sampled_from([torch.float32, torch.float64]))
 def test_1d_strategies_inference_equals_torch(strategy, cfg, dtype, poisoned_empty):
     # Without gradients these sum their first two terms by an out-of-place add into a buffer (and
@@ -188,7 +190,7 @@ def test_1d_strategies_equal_torch_on_vocoder_layers(case, grad, strategy, poiso
             torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-10)
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 @given(cfg=layers().filter(lambda c: c["nd"] == 3))
 def test_channels_last_3d_inference_runs_onednn_and_equals_torch(cfg):
     # In float32 inference the 3-D channels_last strategy calls oneDNN's op directly (torch's own
@@ -258,7 +260,7 @@ def test_land_moves_every_bit(dtype, shape, stride, pairable, monkeypatch):
     assert bool(pairs) == (pairable and dtype != torch.float16)
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 @given(
     nd=st.integers(1, 3), channels=st.integers(1, 3), multiplier=st.integers(1, 2), data=st.data(),
     padding=st.sampled_from(["numeric", "same", "same_lower", "valid"]),
@@ -294,7 +296,7 @@ def test_depthwise_strategy_equals_torch(nd, channels, multiplier, data, padding
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
 
 
-@settings(max_examples=15)
+@settings(max_examples=examples(15))
 @given(cfg=layers(max_ndim=2))
 def test_auto_and_deterministic_equal_torch_float32(cfg):
     ref, ours, x = _pair(cfg, torch.float32)
