@@ -20,7 +20,7 @@ from typing import Iterable
 from ..errors import ConfigError
 from ..geometry import Geometry
 from ._base import Convention, integer, per_axis
-from .jax import forward_string_pads, lax_pads
+from .jax import forward_string_pads, lax_pads, xla_cpu_padding_note
 
 
 class Flax(Convention):
@@ -112,6 +112,9 @@ class Flax(Convention):
                     "treats an empty output as an error"
                 )
             axes.append(self.axis(str(n), i, k, s, d, begin, end))
+        note = None if padding == "CIRCULAR" else xla_cpu_padding_note([ax.conv_padding for ax in axes], strides, self.api)
+        if note:
+            notes.append(note)
         normalized = {
             "strides": strides,
             "padding": padding if explicit is None else [tuple(p) for p in explicit],
@@ -129,7 +132,11 @@ class Flax(Convention):
             if padding == "CIRCULAR":
                 yield {**base, "padding": padding, "transpose_kernel": True}
         if not geometry.wrap:
-            yield {**base, "padding": [ax.conv_padding for ax in geometry]}
+            pads = [ax.conv_padding for ax in geometry]
+            yield {**base, "padding": pads}
+            if any(lo < 0 for lo, _ in pads):
+                # a slice instead of negative low padding: what avoids XLA's CPU bug (xla_cpu_padding_note)
+                yield {**base, "padding": [(max(lo, 0), hi) for lo, hi in pads]}
 
 
 def _canonical_padding(padding, ndim: int) -> tuple[tuple[int, int], ...]:

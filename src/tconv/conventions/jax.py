@@ -22,6 +22,10 @@ transposed convolution using this op"; tconv raises ConfigError) and, with
 every stride 1, applies it as the padding of a stride-1 forward convolution,
 a different window for even kernels. tconv reproduces that and warns.
 ``transpose_kernel`` changes the kernel layout only, not the sizes.
+
+XLA's CPU float32 convolution gets one kind of explicit padding wrong (see
+:func:`xla_cpu_padding_note`): tconv computes the right window and warns, and
+``tconv.convert`` writes such layers another way.
 """
 from __future__ import annotations
 
@@ -57,6 +61,34 @@ def forward_string_pads(input_size: int, dilated_kernel: int, padding: str) -> t
     if mode == "SAME":
         return total // 2, total - total // 2
     return total - total // 2, total // 2  # SAME_LOWER
+
+
+def xla_cpu_padding_note(pads, strides, api: str = "jax.lax.conv_transpose") -> str | None:
+    """The warning for a padding that XLA's CPU float32 convolution computes wrongly, else None.
+
+    ``pads`` are the ``(pad_a, pad_b)`` handed to ``conv_general_dilated``
+    per axis. With every stride 1 (no input dilation), in 1-D and 2-D, an axis
+    padded by ``(low, high)`` with ``low < 0 < high <= -low`` reads outside the
+    input in float32 on CPU: the positions that should see the zero padding get
+    neighbouring or uninitialised data (openxla/xla issue 48713, open; seen with
+    jaxlib 0.10.2, for some channel counts, not in 3-D or with any stride > 1).
+    float64 and the pre-sliced input with padding ``(0, high)`` are right.
+
+    >>> xla_cpu_padding_note([(-1, 1)], (1,)) is None, xla_cpu_padding_note([(-1, 2)], (1,))
+    (False, None)
+    """
+    if len(pads) > 2 or any(s != 1 for s in strides):
+        return None
+    hit = [(n, (lo, hi)) for n, (lo, hi) in enumerate(pads) if lo < 0 < hi <= -lo]
+    if not hit:
+        return None
+    n, (lo, hi) = hit[0]
+    return (
+        f"{api} pads axis {n} of the input by ({lo}, {hi}): XLA on CPU computes float32 convolutions with a "
+        "negative low and a positive high padding at stride 1 wrongly (it reads outside the input; "
+        "openxla/xla issue 48713); tconv gives the correct values (JAX's own in float64). On CPU in float32 "
+        f"pad by (0, {hi}) and slice {-lo} off the start of the output instead, as tconv.convert does"
+    )
 
 
 class Jax(Convention):
@@ -153,6 +185,9 @@ class Jax(Convention):
                     "an empty output as an error"
                 )
             axes.append(self.axis(str(n), i, k, s, d, begin, end))
+        note = xla_cpu_padding_note([ax.conv_padding for ax in axes], strides)
+        if note:
+            notes.append(note)
         normalized = {
             "strides": strides,
             "padding": padding if explicit is None else [tuple(p) for p in explicit],
@@ -170,7 +205,11 @@ class Jax(Convention):
             base["rhs_dilation"] = geometry.dilation
         yield {**base, "padding": "SAME"}
         yield {**base, "padding": "VALID"}
-        yield {**base, "padding": [ax.conv_padding for ax in geometry]}
+        pads = [ax.conv_padding for ax in geometry]
+        yield {**base, "padding": pads}
+        if any(lo < 0 for lo, _ in pads):
+            # a slice instead of negative low padding: what avoids XLA's CPU bug (xla_cpu_padding_note)
+            yield {**base, "padding": [(max(lo, 0), hi) for lo, hi in pads]}
 
 
 CONVENTION = Jax()
