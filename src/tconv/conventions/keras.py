@@ -67,6 +67,15 @@ class Keras(Convention):
     def per_axis_names(self) -> tuple[str, ...]:
         return ("strides", "dilation_rate", "output_padding")
 
+    def check_strides_and_dilation(self, strides: tuple[int, ...], dilation: tuple[int, ...]) -> None:
+        """The layers' constructor check: no stride above 1 together with a dilation above 1."""
+        if any(s > 1 for s in strides) and any(d > 1 for d in dilation):
+            raise ConfigError(
+                f"strides={strides} together with dilation_rate={dilation}: the {self.title} Conv*DTranspose layers "
+                "refuse strides > 1 in conjunction with dilation_rate > 1 in their constructor; use one or the "
+                "other (keras.ops.conv_transpose itself accepts the mix, tconv follows the layers)"
+            )
+
     def _build(self, input_shape, kernel_size, args) -> Geometry:
         ndim = len(input_shape)
         padding = choice("padding", args["padding"], ("valid", "same"), self.title, case_sensitive=False)
@@ -83,12 +92,7 @@ class Keras(Convention):
                         f"output_padding={op} must be smaller than strides ({s}) in Keras "
                         f"(\"Strides must be greater than output padding\"); legal: 0..{s - 1} or None"
                     )
-        if any(s > 1 for s in strides) and any(d > 1 for d in dilation):
-            raise ConfigError(
-                f"strides={strides} together with dilation_rate={dilation}: the Keras Conv*DTranspose layers "
-                "refuse strides > 1 in conjunction with dilation_rate > 1 in their constructor; use one or the "
-                "other (keras.ops.conv_transpose itself accepts the mix, tconv follows the layers)"
-            )
+        self.check_strides_and_dilation(strides, dilation)
         notes = []
         axes = []
         for n, (i, k, s, d) in enumerate(zip(input_shape, kernel_size, strides, dilation)):

@@ -33,6 +33,8 @@ class TfKeras(Keras):
                 "dilation_rate argument to be equal to each other"
             )
         if ndim == 3 and any(d > 1 for d in dilation):
+            # the layer still refuses strides > 1 with the dilation it then ignores
+            self.check_strides_and_dilation(per_axis("strides", args["strides"], ndim, self.title, minimum=1), dilation)
             geometry = super()._build(input_shape, kernel_size, {**args, "dilation_rate": 1})
             note = (
                 f"tf.keras 2 Conv3DTranspose ignores dilation_rate={dilation}: it computes (and sizes) the layer "
