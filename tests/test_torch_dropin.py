@@ -267,6 +267,31 @@ def test_land_moves_every_bit(dtype, shape, stride, pairable, monkeypatch):
     assert bool(pairs) == (pairable and dtype != torch.float16)
 
 
+@pytest.mark.parametrize("strategy", ["gemm_shuffle", "phase"])
+def test_one_plan_lands_batches_dtypes_and_grad_modes_right(strategy, monkeypatch):
+    # _place_phases keeps its jobs and landing schedule on the plan, keyed by the phases' shape,
+    # strides, dtype and whether pairs may be used: one plan, many kinds of call, each against torch.
+    from tconv.torch import strategies
+
+    monkeypatch.setattr(strategies, "PAIR_MIN_BYTES", 0)  # pairs at every size
+    plan = Plan(tt.layer_geometry((5, 6), (2, 2), (2, 2), (1, 0), (1, 0), (1, 1), 1), 3, 4)
+    torch.manual_seed(0)
+    calls = [(2, torch.float32, False), (1, torch.float32, False), (2, torch.float64, False), (2, torch.float32, True),
+             (3, torch.float64, True), (2, torch.float32, False)]
+    for batch, dtype, grad in calls:
+        x = torch.randn(batch, 3, 5, 6, dtype=dtype, requires_grad=grad)
+        w = torch.randn(3, 4, 2, 2, dtype=dtype, requires_grad=grad)
+        b = torch.randn(4, dtype=dtype)
+        got = strategies.run(strategy, x, w, b, plan)
+        expected = F.conv_transpose2d(x, w, b, 2, (1, 0), (1, 0))
+        torch.testing.assert_close(got, expected)
+        if grad:
+            g = torch.randn_like(expected)
+            for mine, theirs in zip(torch.autograd.grad(got, (x, w), g), torch.autograd.grad(expected, (x, w), g)):
+                torch.testing.assert_close(mine, theirs)
+    assert len(plan.__dict__["_landings"]) == 5  # the last call reused the first one's schedule
+
+
 @settings(max_examples=examples(25))
 @given(
     nd=st.integers(1, 3), channels=st.integers(1, 3), multiplier=st.integers(1, 2), data=st.data(),

@@ -395,6 +395,52 @@ def _neighbour_pairs(out: torch.Tensor, dst: tuple, count: int) -> torch.Tensor 
     return torch.view_as_complex(pairs)
 
 
+def _pairing(out: torch.Tensor, values) -> bool:
+    """Whether :func:`_land` may pair phases into ``out`` (see there)."""
+    return (out.dtype in _PAIRED and out.numel() * out.element_size() >= PAIR_MIN_BYTES and not is_compiling()
+            and not (torch.is_grad_enabled() and (out.requires_grad or any(v.requires_grad for v in values))))
+
+
+def _land_schedule(out: torch.Tensor, jobs: list[tuple[tuple, torch.Tensor]]) -> tuple[tuple, tuple]:
+    """Which of :func:`_land`'s jobs go in as pairs, and how: ``(pairs, singles)``.
+
+    ``pairs`` holds ``(first, second, size, stride, offset)``: jobs ``first`` and
+    ``second`` land together through the complex view
+    ``out.as_strided(size, stride, out.storage_offset() + offset)``; ``singles``
+    the jobs copied one by one. It depends only on the shapes, strides and dtypes
+    of ``out`` and the values, and on :func:`_pairing`.
+    """
+    pairs, done = [], set()
+    if _pairing(out, [v for _, v in jobs]):
+        def key(dst, shift=0):
+            head = tuple(d.indices(size) if isinstance(d, slice) else d for d, size in zip(dst[:-1], out.shape))
+            start, _, step = dst[-1].indices(out.shape[-1])
+            return head + ((start + shift, step),)
+        where = {key(dst): j for j, (dst, _) in enumerate(jobs)}
+        for j, (dst, first) in enumerate(jobs):
+            partner = where.get(key(dst, 1))
+            if j in done or partner is None or partner in done or first.dtype != out.dtype:
+                continue
+            second = jobs[partner][1]
+            view = _neighbour_pairs(out, dst, first.shape[-1]) if first.shape == second.shape else None
+            if view is None or view.shape != first.shape or second.dtype != out.dtype:
+                continue
+            real = torch.view_as_real(view)
+            pairs.append((j, partner, tuple(real.shape), real.stride(), real.storage_offset() - out.storage_offset()))
+            done.update((j, partner))
+    return tuple(pairs), tuple(j for j in range(len(jobs)) if j not in done)
+
+
+def _run_landing(out: torch.Tensor, dsts, values, schedule: tuple[tuple, tuple]) -> None:
+    """Carry out a :func:`_land_schedule`: ``out[dsts[j]] = values[j]`` for every job."""
+    pairs, singles = schedule
+    for first, second, size, stride, offset in pairs:
+        view = torch.view_as_complex(out.as_strided(size, stride, out.storage_offset() + offset))
+        torch.complex(values[first], values[second], out=view)
+    for j in singles:
+        out[dsts[j]] = values[j]
+
+
 def _land(out: torch.Tensor, jobs: list[tuple[tuple, torch.Tensor]]) -> None:
     """``out[dst] = value`` for every job; two phases that land side by side go in as one copy.
 
@@ -411,43 +457,13 @@ def _land(out: torch.Tensor, jobs: list[tuple[tuple, torch.Tensor]]) -> None:
     while torch.compile traces (Dynamo breaks the graph at an ``out=`` into a
     view), nor for dtypes without a complex twin.
     """
-    done = set()
-    if (out.dtype in _PAIRED and out.numel() * out.element_size() >= PAIR_MIN_BYTES and not is_compiling()
-            and not (torch.is_grad_enabled() and (out.requires_grad or any(v.requires_grad for _, v in jobs)))):
-        def key(dst, shift=0):
-            head = tuple(d.indices(size) if isinstance(d, slice) else d for d, size in zip(dst[:-1], out.shape))
-            start, _, step = dst[-1].indices(out.shape[-1])
-            return head + ((start + shift, step),)
-        where = {key(dst): j for j, (dst, _) in enumerate(jobs)}
-        for j, (dst, first) in enumerate(jobs):
-            partner = where.get(key(dst, 1))
-            if j in done or partner is None or partner in done or first.dtype != out.dtype:
-                continue
-            second = jobs[partner][1]
-            view = _neighbour_pairs(out, dst, first.shape[-1]) if first.shape == second.shape else None
-            if view is None or view.shape != first.shape or second.dtype != out.dtype:
-                continue
-            torch.complex(first, second, out=view)
-            done.update((j, partner))
-    for j, (dst, value) in enumerate(jobs):
-        if j not in done:
-            out[dst] = value
+    _run_landing(out, [dst for dst, _ in jobs], [value for _, value in jobs], _land_schedule(out, jobs))
 
 
-def _place_phases(y: torch.Tensor, plan: Plan, b: torch.Tensor | None) -> torch.Tensor:
-    """Copy phase results into the kept output, one strided copy per phase.
-
-    ``y`` is (N, G, *s, C_out/G, *Q), bias included: phase ``r`` holds the full
-    positions ``q*s + r``. Kept output ``o`` is full position ``o + crop_begin``,
-    so each phase lands on output phase ``(r - crop_begin) mod s``. Only kept
-    elements are copied (no full-size intermediate, no crop copy); positions no
-    phase reaches (a negative crop) hold the bias, or zero.
-    """
-    n, g, nd = y.shape[0], plan.groups, plan.ndim
+def _phase_jobs(plan: Plan, counts: tuple[int, ...]) -> tuple[list[tuple[tuple, tuple]], bool]:
+    """For :func:`_place_phases`: ``(dst, src)`` per phase that keeps anything, and whether some kept
+    positions get no phase (they hold the bias, or zero)."""
     geo = plan.geometry
-    cout_g = plan.out_channels // g
-    counts = y.shape[y.dim() - nd:]
-    out = y.new_empty((n, g, cout_g) + geo.output_shape)
     lead = (slice(None),) * 3
     jobs, fill = [], False
     for r in itertools.product(*(range(s) for s in plan.stride)):
@@ -468,13 +484,43 @@ def _place_phases(y: torch.Tensor, plan: Plan, b: torch.Tensor | None) -> torch.
         else:
             jobs.append((lead + tuple(dst), (slice(None), slice(None)) + r + (slice(None),) + tuple(src)))
     fill = fill or len(jobs) < math.prod([min(ax.stride, ax.output_size) for ax in geo])
+    return jobs, fill
+
+
+def _place_phases(y: torch.Tensor, plan: Plan, b: torch.Tensor | None) -> torch.Tensor:
+    """Copy phase results into the kept output, one strided copy per phase (or per pair, see :func:`_land`).
+
+    ``y`` is (N, G, *s, C_out/G, *Q), bias included: phase ``r`` holds the full
+    positions ``q*s + r``. Kept output ``o`` is full position ``o + crop_begin``,
+    so each phase lands on output phase ``(r - crop_begin) mod s``. Only kept
+    elements are copied (no full-size intermediate, no crop copy); positions no
+    phase reaches (a negative crop) hold the bias, or zero.
+
+    The jobs and the landing schedule depend only on the plan and ``y``'s
+    shape, strides and dtype, so they are worked out once and kept on the plan:
+    on a 3-D U-Net layer that Python cost 0.2 ms of a 1.6 ms call.
+    """
+    n, g, nd = y.shape[0], plan.groups, plan.ndim
+    cout_g = plan.out_channels // g
+    out = y.new_empty((n, g, cout_g) + plan.geometry.output_shape)
+    pairing = _pairing(out, [y])
+    key = (tuple(y.shape), y.stride(), y.dtype, pairing)
+    cache = plan.__dict__.setdefault("_landings", {})
+    entry = cache.get(key)
+    values = None
+    if entry is None:
+        jobs, fill = _phase_jobs(plan, tuple(y.shape[y.dim() - nd:]))
+        dsts = [dst for dst, _ in jobs]
+        values = [y[src] for _, src in jobs]
+        entry = cache[key] = (dsts, [src for _, src in jobs], fill, _land_schedule(out, list(zip(dsts, values))))
+    dsts, srcs, fill, schedule = entry
     if fill:
         if b is None:
             out.zero_()
         else:
             out.copy_(b.view((1, g, cout_g) + (1,) * nd).expand(out.shape))
-    _land(out, [(dst, y[src]) for dst, src in jobs])
-    return out.view((n, plan.out_channels) + geo.output_shape)
+    _run_landing(out, dsts, values if values is not None else [y[src] for src in srcs], schedule)
+    return out.view((n, plan.out_channels) + plan.geometry.output_shape)
 
 
 def gemm_shuffle(x, w, b, plan: Plan) -> torch.Tensor:
