@@ -194,6 +194,8 @@ def test_1d_strategies_equal_torch_on_vocoder_layers(case, grad, strategy, poiso
 @given(cfg=layers().filter(lambda c: c["nd"] == 3))
 @example(cfg={"nd": 3, "groups": 1, "cin": 1, "cout": 2, "spatial": (1, 1, 1), "kernel": (1, 1, 2), "stride": (1, 1, 1),
               "dilation": (1, 1, 1), "padding": (0, 0, 0), "output_padding": (0, 0, 0), "batch": 1, "bias": False})
+@example(cfg={"nd": 3, "groups": 1, "cin": 2, "cout": 2, "spatial": (1, 1, 2), "kernel": (1, 1, 1), "stride": (1, 1, 1),
+              "dilation": (1, 1, 1), "padding": (0, 0, 0), "output_padding": (0, 0, 0), "batch": 1, "bias": False})
 def test_channels_last_3d_inference_runs_onednn_and_equals_torch(cfg):
     # In float32 inference the 3-D channels_last strategy calls oneDNN's op directly (torch's own
     # 3-D kernel does not); with gradients on (the test above) it never does.
@@ -209,17 +211,18 @@ def test_channels_last_3d_inference_runs_onednn_and_equals_torch(cfg):
     with pytest.MonkeyPatch.context() as patch, torch.no_grad():
         patch.setattr(strategies, "_pointwise_transpose", lambda: lambda *a: calls.append(a) or op(*a))
         x_cl = x.contiguous(memory_format=torch.channels_last_3d)
-        expected, expected_cl = ref(x), ref(x_cl)
+        expected = ref(x)
         with tt.use_strategy("channels_last"):
             got = ours(x)
             got_cl = ours(x_cl)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(got_cl, expected, rtol=1e-4, atol=1e-4)
-    # the memory format torch's own layer returns: channels-last for channels-last input, except where
-    # the input is both layouts at once (one channel, or every spatial size 1) and torch returns NCDHW
-    for mine, theirs in ((got, expected), (got_cl, expected_cl)):
-        for memory_format in (torch.contiguous_format, torch.channels_last_3d):
-            assert mine.is_contiguous(memory_format=memory_format) == theirs.is_contiguous(memory_format=memory_format)
+    # the caller's memory format (torch's own 3-D layer returns NCDHW for channels-last input wherever its
+    # slow path runs, e.g. batch 1 with a small kernel); an input that is both layouts (one channel, or
+    # every spatial size 1) counts as NCDHW
+    assert got.is_contiguous()
+    unambiguous = not x_cl.is_contiguous()
+    assert got_cl.is_contiguous(memory_format=torch.channels_last_3d if unambiguous else torch.contiguous_format)
     onednn_layer = plan.torch_args is not None and all(o < s for o, s in zip(plan.torch_args[1], plan.stride))
     assert len(calls) == (2 if onednn_layer else 0)
 

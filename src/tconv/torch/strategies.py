@@ -18,8 +18,12 @@ ops, so autograd (and ``torch.compile``) see ordinary torch graphs.
     with one group oneDNN fused the bias in every layer measured.
 ``channels_last``
     the same op on a channels-last copy (oneDNN's fast layout on CPU); the
-    result is returned in the caller's memory format. For 3-D inference in
-    float32 it calls oneDNN directly, since torch's own 3-D kernel does not.
+    result is returned in the caller's memory format (an input that is both
+    layouts, with one channel or every spatial size 1, counts as NCHW). torch's
+    own 3-D layer returns NCDHW for channels-last input wherever it takes its
+    slow path (batch 1 with a small kernel, for example), so there the
+    layouts, not the values, differ. For 3-D inference in float32 it calls oneDNN directly,
+    since torch's own 3-D kernel does not.
 ``gemm_shuffle``
     non-overlapping kernels (dilated kernel <= stride on every axis, e.g.
     k == s): one GEMM ``W^T X`` followed by a pixel shuffle.
