@@ -662,28 +662,21 @@ def _phase_taps(ax) -> list[tuple[int, int, list[tuple[int, int]]]]:
     return phases
 
 
-def _sum_phases(out: torch.Tensor, plan: Plan, bias: torch.Tensor | None, first: Callable, add: Callable) -> torch.Tensor:
-    """Fill ``out`` (..., *kept) phase by phase: each phase sums its taps' terms, then lands once.
+def _phase_terms(plan: Plan) -> list[tuple]:
+    """For :func:`_sum_phases`, worked out once per plan: per combination of phases,
+    ``(counts, terms, dst, row)``.
 
-    Output phase ``r`` (positions ``q*s + r``) is a stride-1 sum over the taps
-    that reach it (see :func:`_phase_taps`), each term read from a shifted
-    slice of an input-sized tensor. The sum is kept in a contiguous buffer
-    (elementwise ops on contiguous memory vectorize; on the stride-``s`` output
-    view they do not) and copied into its strided place once.
-
-    ``first(taps, source)`` returns a new tensor (bias included) for a tap that
-    covers the whole phase; ``add(acc, taps, source)`` adds a term into ``acc``
-    in place. ``taps`` holds the kernel index per axis, ``source`` the spatial
-    slices of the input-sized tensor.
+    ``counts`` are the phase's output sizes; ``terms`` its taps as ``(partial,
+    kernel_index, acc_index, source)``, a tap that covers the whole phase first
+    (it starts the sum: no fill); ``dst`` the phase's strided place in the kept
+    output; ``row`` the phases of all axes but the last (phases of one row can
+    land together).
     """
-    nd = plan.ndim
-    sizes = plan.input_shape
-    outer = tuple(out.shape[: out.dim() - nd])  # batch and channel axes
-    lead = (slice(None),) * len(outer)
-    # The last axis's phases of one row of combos land together when _land can pair them; otherwise
-    # each lands at once, while its buffer is still in cache.
-    pending, row = [], None
-    together = out.dtype in _PAIRED and out.numel() * out.element_size() >= PAIR_MIN_BYTES
+    cached = plan.__dict__.get("_phase_terms")
+    if cached is not None:
+        return cached
+    nd, sizes = plan.ndim, plan.input_shape
+    combos = []
     for combo in itertools.product(*(_phase_taps(ax) for ax in plan.geometry)):
         counts = tuple(p[1] for p in combo)
         terms = []
@@ -693,24 +686,53 @@ def _sum_phases(out: torch.Tensor, plan: Plan, bias: torch.Tensor | None, first:
             hi = [min(q, i - o) for q, i, o in zip(counts, sizes, offsets)]
             if any(h <= l for l, h in zip(lo, hi)):
                 continue  # this tap reaches no kept output of the phase
-            whole = lo == [0] * nd and list(hi) == list(counts)
-            terms.append((not whole, tuple(t[0] for t in taps), lo, hi, offsets))
-        terms.sort(key=lambda term: term[0])  # a tap that covers the whole phase starts the sum: no fill
-        acc = None
-        for partial, kernel_index, lo, hi, offsets in terms:
+            partial = not (lo == [0] * nd and list(hi) == list(counts))
             source = tuple(slice(l + o, h + o) for l, h, o in zip(lo, hi, offsets))
+            terms.append((partial, tuple(t[0] for t in taps), tuple(slice(l, h) for l, h in zip(lo, hi)), source))
+        terms.sort(key=lambda term: term[0])
+        dst = tuple(slice(p[0], None, ax.stride) for p, ax in zip(combo, plan.geometry))
+        combos.append((counts, terms, dst, combo[:-1]))
+    plan.__dict__["_phase_terms"] = combos
+    return combos
+
+
+def _sum_phases(out: torch.Tensor, plan: Plan, bias: torch.Tensor | None, first: Callable, add: Callable) -> torch.Tensor:
+    """Fill ``out`` (..., *kept) phase by phase: each phase sums its taps' terms, then lands once.
+
+    Output phase ``r`` (positions ``q*s + r``) is a stride-1 sum over the taps
+    that reach it (see :func:`_phase_taps`), each term read from a shifted
+    slice of an input-sized tensor. The sum is kept in a contiguous buffer
+    (elementwise ops on contiguous memory vectorize; on the stride-``s`` output
+    view they do not) and copied into its strided place once. Which taps each
+    phase sums, and where, is worked out once per plan (:func:`_phase_terms`).
+
+    ``first(taps, source)`` returns a new tensor (bias included) for a tap that
+    covers the whole phase; ``add(acc, taps, source)`` adds a term into ``acc``
+    in place. ``taps`` holds the kernel index per axis, ``source`` the spatial
+    slices of the input-sized tensor.
+    """
+    nd = plan.ndim
+    outer = tuple(out.shape[: out.dim() - nd])  # batch and channel axes
+    lead = (slice(None),) * len(outer)
+    # The last axis's phases of one row of combos land together when _land can pair them; otherwise
+    # each lands at once, while its buffer is still in cache.
+    pending, row = [], None
+    together = out.dtype in _PAIRED and out.numel() * out.element_size() >= PAIR_MIN_BYTES
+    for counts, terms, dst, combo_row in _phase_terms(plan):
+        acc = None
+        for partial, kernel_index, acc_index, source in terms:
             if acc is None and not partial:
                 acc = first(kernel_index, source)
                 continue
             if acc is None:
                 acc = out.new_zeros(outer + counts) if bias is None else bias.expand(outer + counts).clone()
-            add(acc[lead + tuple(slice(l, h) for l, h in zip(lo, hi))], kernel_index, source)
+            add(acc[lead + acc_index], kernel_index, source)
         if acc is None:
             acc = out.new_zeros(outer + counts) if bias is None else bias.expand(outer + counts)
-        if combo[:-1] != row or not together:
+        if combo_row != row or not together:
             _land(out, pending)
-            pending, row = [], combo[:-1]
-        pending.append((lead + tuple(slice(p[0], None, ax.stride) for p, ax in zip(combo, plan.geometry)), acc))
+            pending, row = [], combo_row
+        pending.append((lead + dst, acc))
     _land(out, pending)
     return out
 
