@@ -20,7 +20,7 @@ from typing import Iterable
 from ..errors import ConfigError
 from ..geometry import Geometry
 from ._base import Convention, integer, per_axis
-from .jax import forward_string_pads, lax_pads, xla_cpu_padding_note
+from .jax import explicit_paddings, forward_string_pads, lax_pads, xla_cpu_padding_note
 
 
 class Flax(Convention):
@@ -132,11 +132,8 @@ class Flax(Convention):
             if padding == "CIRCULAR":
                 yield {**base, "padding": padding, "transpose_kernel": True}
         if not geometry.wrap:
-            pads = [ax.conv_padding for ax in geometry]
-            yield {**base, "padding": pads}
-            if any(lo < 0 for lo, _ in pads):
-                # a slice instead of negative low padding: what avoids XLA's CPU bug (xla_cpu_padding_note)
-                yield {**base, "padding": [(max(lo, 0), hi) for lo, hi in pads]}
+            for pads in explicit_paddings(geometry):
+                yield {**base, "padding": pads}
 
 
 def _canonical_padding(padding, ndim: int) -> tuple[tuple[int, int], ...]:

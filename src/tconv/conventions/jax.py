@@ -91,6 +91,15 @@ def xla_cpu_padding_note(pads, strides, api: str = "jax.lax.conv_transpose") -> 
     )
 
 
+def explicit_paddings(geometry: Geometry) -> list[list[tuple[int, int]]]:
+    """Explicit lax paddings to try for ``geometry``: the exact one, then, where it is negative at
+    the start, ``(0, high)`` (a slice instead, which avoids :func:`xla_cpu_padding_note`'s bug)."""
+    pads = [ax.conv_padding for ax in geometry]
+    if any(lo < 0 for lo, _ in pads):
+        return [pads, [(max(lo, 0), hi) for lo, hi in pads]]
+    return [pads]
+
+
 class Jax(Convention):
     name = "jax"
     title = "JAX"
@@ -205,11 +214,8 @@ class Jax(Convention):
             base["rhs_dilation"] = geometry.dilation
         yield {**base, "padding": "SAME"}
         yield {**base, "padding": "VALID"}
-        pads = [ax.conv_padding for ax in geometry]
-        yield {**base, "padding": pads}
-        if any(lo < 0 for lo, _ in pads):
-            # a slice instead of negative low padding: what avoids XLA's CPU bug (xla_cpu_padding_note)
-            yield {**base, "padding": [(max(lo, 0), hi) for lo, hi in pads]}
+        for pads in explicit_paddings(geometry):
+            yield {**base, "padding": pads}
 
 
 CONVENTION = Jax()

@@ -502,7 +502,7 @@ def _place_phases(y: torch.Tensor, plan: Plan, b: torch.Tensor | None) -> torch.
 
     The jobs and the landing schedule depend only on the plan and ``y``'s
     shape, strides and dtype, so they are worked out once and kept on the plan:
-    on a 3-D U-Net layer that Python cost 0.2 ms of a 1.6 ms call.
+    on small and mid-sized layers that Python was a visible share of the call.
     """
     n, g, nd = y.shape[0], plan.groups, plan.ndim
     cout_g = plan.out_channels // g
