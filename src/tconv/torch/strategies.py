@@ -4,7 +4,10 @@ Each strategy takes a batched input ``x`` (N, C_in, *I), a weight ``w``
 (C_in, C_out/groups, *k), an optional bias and a :class:`Plan` (sizes and the
 kept window, read from a :class:`tconv.Geometry`), and returns the kept window
 of the uncropped output plus bias. All are written with differentiable torch
-ops, so autograd (and ``torch.compile``) see ordinary torch graphs.
+ops, so autograd (and ``torch.compile``) see ordinary torch graphs; in
+inference, where the C kernels of :mod:`tconv.torch._native` are built, the
+phase landing and the channels-last conversion run as C loops instead (the
+same values, bit for bit), and ``gemm_gather`` needs them.
 
 ``native``
     ``F.conv_transpose*d`` on the input as given (NCHW for most callers).
@@ -39,6 +42,15 @@ ops, so autograd (and ``torch.compile``) see ordinary torch graphs.
 ``col2im``
     the GEMM ``W^T X`` (all taps for every input position), then the columns
     are summed into place: ``F.fold`` for 1-D/2-D, ``index_add`` for N-D.
+``gemm_gather``
+    ``col2im`` without its scatter: the GEMM ``W^T X`` on the weight as
+    stored, then one pass of a C loop (:mod:`tconv.torch._native`) in which
+    every kept output element sums exactly the taps that reach it, bias
+    first, written in order. Only where the C kernels are built; autograd
+    and ``torch.compile`` get ``col2im`` itself.
+``gemm_gather_t``
+    the same with the GEMM ``X^T W`` (input positions as rows), as
+    ``overlap_add`` does it for long kernels on short inputs.
 ``kn2row``
     the phases again, GEMM first: one GEMM gives every tap's product with the
     input (``W_t^T X``), then each output phase sums its taps' shifted planes
@@ -79,6 +91,7 @@ import torch.nn.functional as F
 
 from ..geometry import Geometry
 from ..kernels import phase as _numpy_phase
+from . import _native
 
 __all__ = ["Plan", "STRATEGIES", "bind", "eligible", "is_compiling", "needs_grad", "onednn_3d_layer", "plain_ops", "run"]
 
@@ -245,10 +258,15 @@ def _channels_first(y: torch.Tensor) -> torch.Tensor:
     that size. Smaller images keep torch's one copy (blocks of whole images
     measured 0.8x on (4, 64, 64, 64) and (8, 128, 32, 32) in an earlier
     version of that script). Every element is copied as it is (Inf, NaN,
-    signed zeros).
+    signed zeros). Where the C kernels are built (:mod:`tconv.torch._native`) and
+    autograd need not see the copy, one tiled C transpose does it instead
+    (``benchmarks/bench_layout.py`` compares the three).
     """
     n, c = y.shape[0], y.shape[1]
     positions = math.prod(y.shape[2:])
+    if (_native_ok((y,)) and _native.can_transpose(y) and c > 1
+            and y.is_contiguous(memory_format=_CHANNELS_LAST[y.dim()])):
+        return _native.channels_first(y, torch.empty(y.shape, dtype=y.dtype, device=y.device))
     if positions * c * y.element_size() <= TRANSPOSE_BLOCK_BYTES or c == 1:
         return y.contiguous()
     out = torch.empty(y.shape, dtype=y.dtype, device=y.device)
@@ -327,6 +345,18 @@ def plain_ops(x, w, b) -> bool:
     graph at an ``out=`` into a view.
     """
     return is_compiling() or needs_grad(x, w, b)
+
+
+def _native_ok(tensors) -> bool:
+    """Whether tconv's C loops (:mod:`tconv.torch._native`) may compute from these tensors.
+
+    They write through raw pointers, which autograd cannot follow and Dynamo
+    cannot trace, so only in eager calls that record no gradient, on the CPU,
+    and where the library was built.
+    """
+    return (not is_compiling() and all(t is None or t.device.type == "cpu" for t in tensors)
+            and not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors))
+            and _native.library() is not None)
 
 
 def channels_last(x, w, b, plan: Plan) -> torch.Tensor:
@@ -506,6 +536,8 @@ def _place_phases(y: torch.Tensor, plan: Plan, b: torch.Tensor | None) -> torch.
     """
     n, g, nd = y.shape[0], plan.groups, plan.ndim
     cout_g = plan.out_channels // g
+    if _native_ok((y, b)) and _native.can_gather(y.dtype, sums=False):
+        return _place_phases_native(y, plan, b)
     out = y.new_empty((n, g, cout_g) + plan.geometry.output_shape)
     pairing = _pairing(out, [y])
     key = (tuple(y.shape), y.stride(), y.dtype, pairing)
@@ -524,6 +556,43 @@ def _place_phases(y: torch.Tensor, plan: Plan, b: torch.Tensor | None) -> torch.
         else:
             out.copy_(b.view((1, g, cout_g) + (1,) * nd).expand(out.shape))
     _run_landing(out, dsts, values if values is not None else [y[src] for src in srcs], schedule)
+    return out.view((n, plan.out_channels) + plan.geometry.output_shape)
+
+
+def _plane_offsets(n: int, g: int, channels: int, strides: tuple[int, int, int]) -> torch.Tensor:
+    """Where plane ``(image, group, channel)`` starts, in elements, for :func:`tconv.torch._native.gather`."""
+    return (torch.arange(n).view(-1, 1, 1) * strides[0] + torch.arange(g).view(1, -1, 1) * strides[1]
+            + torch.arange(channels).view(1, 1, -1) * strides[2]).reshape(-1)
+
+
+def _gather_fill(b: torch.Tensor | None, n: int, dtype: torch.dtype) -> torch.Tensor | None:
+    """The bias once per plane ``(image, channel)``, contiguous, for :func:`tconv.torch._native.gather`."""
+    return None if b is None else b.detach().to(dtype).repeat(n)
+
+
+def _place_phases_native(y: torch.Tensor, plan: Plan, b: torch.Tensor | None) -> torch.Tensor:
+    """:func:`_place_phases` by one C gather: each output row is read from its phases in one pass.
+
+    Output ``o`` of an axis takes phase ``p mod s`` at ``p // s`` (``p = o +
+    crop_begin``); positions no phase reaches get the bias, or zero. Values are
+    copied bit for bit. The tables depend on ``y``'s shape and strides only,
+    and are kept on the plan.
+    """
+    n, g, nd = y.shape[0], plan.groups, plan.ndim
+    cout_g = plan.out_channels // g
+    key = ("native", tuple(y.shape), y.stride(), y.dtype)
+    cache = plan.__dict__.setdefault("_landings", {})
+    entry = cache.get(key)
+    if entry is None:
+        st = y.stride()
+        axes = [_native.AxisTable.of(ax.output_size, ax.crop_begin, ax.stride, 1, ax.stride, y.shape[3 + nd + a],
+                                     st[2 + a], st[3 + nd + a]) for a, ax in enumerate(plan.geometry)]
+        fills = any(bool((table.counts == 0).any()) for table in axes)
+        entry = cache[key] = (axes, _plane_offsets(n, g, cout_g, (st[0], st[1], st[2 + nd])), fills)
+    axes, planes, fills = entry
+    out = y.new_empty((n * plan.out_channels,) + plan.geometry.output_shape)
+    if out.numel():
+        _native.gather(y, out, planes, axes, _gather_fill(b, n, y.dtype) if fills else None, add_fill=False)
     return out.view((n, plan.out_channels) + plan.geometry.output_shape)
 
 
@@ -613,6 +682,57 @@ def col2im(x, w, b, plan: Plan) -> torch.Tensor:
         )
     y = _window(y, geo.crop_begin, geo.crop_end)
     return _add_bias(y, b)
+
+
+def gemm_gather(x, w, b, plan: Plan, position_major: bool = False) -> torch.Tensor:
+    """``col2im`` without its scatter: one GEMM, then every output element sums its own terms in C.
+
+    The GEMM gives every (input position, output channel, tap) product, ``Z =
+    W^T X`` on the weight as stored (rows ``(c_out, tap)``), or with
+    ``position_major`` ``Z = X^T W`` (rows are input positions; for long
+    kernels on short inputs, see :func:`overlap_add`). Output ``o`` then reads
+    exactly the taps that reach it (:class:`tconv.torch._native.AxisTable`),
+    bias first, in one pass of :func:`tconv.torch._native.gather` that writes
+    the kept window in order: no strided adds, no crop copy, dilation read
+    from the table rather than from a zero-filled kernel.
+
+    The C loop needs an eager call that records no gradient; otherwise (and
+    where the C kernels are not built, or for 2-byte floats) this computes
+    exactly ``col2im``.
+    """
+    if not (_native_ok((x, w, b)) and _native.can_gather(x.dtype, sums=True)) or x.numel() == 0:
+        return col2im(x, w, b, plan)
+    n, g, nd = x.shape[0], plan.groups, plan.ndim
+    cin_g, cout_g = plan.in_channels // g, plan.out_channels // g
+    kernel, sizes = plan.kernel, plan.input_shape
+    taps, positions = math.prod(kernel), math.prod(sizes)
+    xg = x.reshape(n, g, cin_g, positions)
+    if position_major:  # (N, G, P, C_out/g * taps)
+        if g == 1:
+            rows = xg[0, 0].t() if n == 1 else xg[:, 0].transpose(1, 2).reshape(n * positions, cin_g)
+            z = torch.mm(rows, w.reshape(cin_g, -1))
+        else:
+            z = torch.matmul(xg.transpose(2, 3), w.reshape(g, cin_g, -1))
+        channel, tap_unit, position_unit = taps, 1, cout_g * taps
+    else:  # (N, G, C_out/g * taps, P)
+        wg = w.reshape(g, cin_g, cout_g * taps).transpose(1, 2)
+        z = torch.matmul(wg[0], xg[:, 0]) if g == 1 else torch.matmul(wg.unsqueeze(0), xg)
+        channel, tap_unit, position_unit = taps * positions, positions, 1
+    key = ("gather", position_major, n)
+    tables = plan.__dict__.get("_gather_tables", {}).get(key)
+    if tables is None:
+        axes = []
+        for a, ax in enumerate(plan.geometry):
+            inner_taps, inner_positions = math.prod(kernel[a + 1:]), math.prod(sizes[a + 1:])
+            axes.append(_native.AxisTable.of(ax.output_size, ax.crop_begin, ax.kernel_size, ax.dilation, ax.stride,
+                                             ax.input_size, tap_unit * inner_taps, position_unit * inner_positions))
+        per_group = cout_g * taps * positions
+        tables = plan.__dict__.setdefault("_gather_tables", {})[key] = (
+            axes, _plane_offsets(n, g, cout_g, (g * per_group, per_group, channel)))
+    axes, planes = tables
+    out = x.new_empty((n * plan.out_channels,) + plan.geometry.output_shape)
+    _native.gather(z, out, planes, axes, _gather_fill(b, n, x.dtype), add_fill=True)
+    return out.view((n, plan.out_channels) + plan.geometry.output_shape)
 
 
 def _scatter_index(plan: Plan, device) -> torch.Tensor:
@@ -1053,6 +1173,10 @@ STRATEGIES: dict[str, tuple[Callable, Callable[[Plan], bool]]] = {
     "phase": (phase, lambda plan: True),
     "phase_channels_last": (lambda x, w, b, plan: phase(x, w, b, plan, torch.channels_last), lambda plan: True),
     "col2im": (col2im, lambda plan: True),
+    # the C gather (tconv.torch._native), where it is built; depthwise has no GEMM to do
+    "gemm_gather": (gemm_gather, lambda plan: plan.in_channels != plan.groups and _native.library() is not None),
+    "gemm_gather_t": (lambda x, w, b, plan: gemm_gather(x, w, b, plan, position_major=True),
+                      lambda plan: plan.in_channels != plan.groups and _native.library() is not None),
     "depthwise": (depthwise, lambda plan: plan.in_channels == plan.groups),
     "kn2row": (kn2row, lambda plan: True),
     # the window must lie inside the full output (no negative crop, no output_padding past it)
@@ -1070,9 +1194,26 @@ def eligible(plan: Plan) -> list[str]:
     return [name for name, (_, ok) in STRATEGIES.items() if ok(plan)]
 
 
+def _untracked(x, w, b):
+    """``x, w, b`` detached when autograd is off: a rewrite must not see a Parameter's requires_grad then.
+
+    Under ``torch.no_grad()`` a Parameter still says ``requires_grad``, and
+    ``torch.matmul`` of a 2-D weight that requires grad with a batch of
+    inputs copies the batch into one tall matrix and back (its folding path,
+    kept for autograd) instead of running one batched GEMM: ``gemm_gather`` on
+    the 3-D U-Net layer of ``benchmarks/bench_torch.py`` took 5.3 ms with the
+    module's Parameters against 1.3 ms with the same tensors detached (ad-hoc
+    timing, torch 2.13). The picker always measured detached copies, so it
+    chose by times the module's own calls did not get.
+    """
+    if torch.is_grad_enabled():
+        return x, w, b
+    return x.detach(), w.detach(), None if b is None else b.detach()
+
+
 def run(name: str, x, w, b, plan: Plan) -> torch.Tensor:
     """Run strategy ``name`` (which must be eligible for ``plan``)."""
-    return STRATEGIES[name][0](x, w, b, plan)
+    return STRATEGIES[name][0](*_untracked(x, w, b), plan)
 
 
 def bind(name: str, plan: Plan) -> Callable[..., torch.Tensor]:
@@ -1095,4 +1236,4 @@ def bind(name: str, plan: Plan) -> Callable[..., torch.Tensor]:
             return fn(x, w, b, stride, padding, output_padding, groups, dilation)
         return native_call
     strategy = STRATEGIES[name][0]
-    return lambda x, w, b: strategy(x, w, b, plan)
+    return lambda x, w, b: strategy(*_untracked(x, w, b), plan)
