@@ -32,7 +32,7 @@ from test_torch_dropin import _pair, layers  # noqa: E402
 _BITS = {torch.float16: torch.int16, torch.bfloat16: torch.int16, torch.float32: torch.int32,
          torch.float64: torch.int64}
 #: the strategies whose inference goes through the C loops where they are built
-USERS = ["gemm_gather", "gemm_gather_t", "gemm_shuffle", "phase", "phase_channels_last", "channels_last"]
+USERS = ["gemm_gather", "gemm_gather_t", "gemm_shuffle", "phase", "phase_channels_last", "channels_last", "depthwise"]
 
 
 @pytest.fixture(autouse=True)
@@ -87,7 +87,7 @@ def test_inference_equals_torch_with_and_without_the_c_loops(strategy, cfg, sing
     plan = Plan(tt.layer_geometry(cfg["spatial"], cfg["kernel"], cfg["stride"], cfg["padding"],
                                   cfg["output_padding"], cfg["dilation"], cfg["groups"]), cfg["cin"], cfg["cout"])
     if strategy not in eligible(plan):
-        assert kernels == "torch" or plan.in_channels == plan.groups or strategy == "gemm_shuffle"
+        assert kernels == "torch" or strategy in ("gemm_shuffle", "depthwise") or plan.in_channels == plan.groups
         return
     with torch.no_grad():
         expected = ref(x)
@@ -214,14 +214,18 @@ def test_autograd_and_compile_never_take_the_c_loops(monkeypatch):
     # the loops write through raw pointers: autograd must see torch ops instead (gemm_gather falls back to col2im)
     _built()
     calls = []
-    gather = _native.gather
-    monkeypatch.setattr(_native, "gather", lambda *a, **k: calls.append(1) or gather(*a, **k))
+    for loop in ("gather", "depthwise"):
+        monkeypatch.setattr(_native, loop, lambda *a, _loop=getattr(_native, loop), **k: calls.append(1) or _loop(*a, **k))
     plan = Plan(tt.layer_geometry((5, 4), (3, 2), (2, 2), (1, 0), (1, 1), (1, 1), 1), 3, 2)
     x = torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True)
     w = torch.randn(3, 2, 3, 2, dtype=torch.float64, requires_grad=True)
     b = torch.randn(2, dtype=torch.float64, requires_grad=True)
     for strategy in ("gemm_gather", "gemm_gather_t", "phase"):
         assert torch.autograd.gradcheck(lambda x, w, b: strategies.run(strategy, x, w, b, plan), (x, w, b))
+    depthwise_plan = Plan(tt.layer_geometry((5, 4), (3, 2), (2, 2), (1, 0), (1, 1), (1, 1), 3), 3, 3)
+    assert torch.autograd.gradcheck(lambda x, w, b: strategies.run("depthwise", x, w, b, depthwise_plan),
+                                    (x, torch.randn(3, 1, 3, 2, dtype=torch.float64, requires_grad=True),
+                                     torch.randn(3, dtype=torch.float64, requires_grad=True)))
     assert not calls
     with torch.no_grad():
         strategies.run("gemm_gather", x, w, b, plan)

@@ -71,7 +71,7 @@ enum { COPY = 0, FILL = 1, ADD = 2 };
     }                                                                                                    \
     static void NAME##_row(T *d, const T *s, const int64_t *segs, int64_t nseg, int64_t width,          \
                            T start, int mode) {                                                          \
-        int64_t stride = SEG_HEAD + width;                                                               \
+        int64_t stride = SEG_HEAD + 2 * width;                                                           \
         for (int64_t i = 0; i < nseg;) {                                                                 \
             const int64_t *g = segs + i * stride, *h = g + stride;                                       \
             int64_t o0 = g[0], step = g[1], count = g[2], nt = g[3], inc = g[4];                         \
@@ -121,6 +121,84 @@ DEFINE_GATHER(tconv_gather_f64, double)
 /* 2-byte floats (float16, bfloat16) as bits: the Python side sends only copies here (at most one
    term per element, add_fill 0), so the integer additions above never run. */
 DEFINE_GATHER(tconv_gather_b16, uint16_t)
+
+/* depthwise: the gather with every term times its channel's weight for its tap (taps[] after offsets[]
+   in each segment, ta/tb for the leading axes); the fill (bias) is added once. */
+#define DEFINE_DEPTHWISE(NAME, T)                                                                       \
+    static inline void NAME##_pass(T *d, int64_t step, const T *p, int64_t inc, int64_t count, T start,   \
+                                   T wv, int first) {                                                    \
+        if (step == 1 && inc == 1) {                                                                     \
+            if (first) for (int64_t m = 0; m < count; ++m) d[m] = start + wv * p[m];                     \
+            else for (int64_t m = 0; m < count; ++m) d[m] += wv * p[m];                                  \
+        } else {                                                                                         \
+            if (first) for (int64_t m = 0; m < count; ++m) d[m * step] = start + wv * p[m * inc];        \
+            else for (int64_t m = 0; m < count; ++m) d[m * step] += wv * p[m * inc];                     \
+        }                                                                                                \
+    }                                                                                                    \
+    static void NAME##_row(T *d, const T *s, const T *wt, const int64_t *segs, int64_t nseg,            \
+                           int64_t width, T start, int first) {                                          \
+        int64_t stride = SEG_HEAD + 2 * width;                                                           \
+        for (int64_t i = 0; i < nseg;) {                                                                 \
+            const int64_t *g = segs + i * stride, *h = g + stride;                                       \
+            int64_t o0 = g[0], step = g[1], count = g[2], nt = g[3], inc = g[4];                         \
+            const int64_t *off = g + SEG_HEAD, *tap = g + SEG_HEAD + width;                              \
+            int fused = i + 1 < nseg && step == 2 && h[1] == 2 && h[0] == o0 + 1 && h[2] == count        \
+                        && h[4] == inc && inc == 1 && nt > 0 && h[3] > 0;                                \
+            if (fused) {                                                                                 \
+                const int64_t *off1 = h + SEG_HEAD, *tap1 = h + SEG_HEAD + width;                        \
+                const T *p0 = s + off[0], *p1 = s + off1[0];                                             \
+                T w0 = wt[tap[0]], w1 = wt[tap1[0]];                                                     \
+                T *q = d + o0;                                                                           \
+                if (first)                                                                               \
+                    for (int64_t m = 0; m < count; ++m) {                                                \
+                        q[2 * m] = start + w0 * p0[m];                                                   \
+                        q[2 * m + 1] = start + w1 * p1[m];                                               \
+                    }                                                                                    \
+                else                                                                                     \
+                    for (int64_t m = 0; m < count; ++m) {                                                \
+                        q[2 * m] += w0 * p0[m];                                                          \
+                        q[2 * m + 1] += w1 * p1[m];                                                      \
+                    }                                                                                    \
+                for (int64_t j = 1; j < h[3]; ++j)                                                       \
+                    NAME##_pass(d + o0 + 1, 2, s + off1[j], inc, count, start, wt[tap1[j]], 0);          \
+            } else if (nt == 0) {                                                                        \
+                if (first)                                                                               \
+                    for (int64_t m = 0; m < count; ++m) d[o0 + m * step] = start;                        \
+            } else {                                                                                     \
+                NAME##_pass(d + o0, step, s + off[0], inc, count, start, wt[tap[0]], first);             \
+            }                                                                                            \
+            for (int64_t j = 1; j < nt; ++j)                                                             \
+                NAME##_pass(d + o0, step, s + off[j], inc, count, start, wt[tap[j]], 0);                 \
+            i += fused ? 2 : 1;                                                                          \
+        }                                                                                                \
+    }                                                                                                    \
+    void NAME(const T *x, T *dst, int64_t planes, const int64_t *plane_off, const int64_t *plane_w,       \
+              const T *weight, const T *fill, int64_t na, const int32_t *ca, const int64_t *fa,           \
+              const int64_t *ta, int64_t wa, int64_t ua, int64_t nb, const int32_t *cb, const int64_t *fb,\
+              const int64_t *tb, int64_t wb, int64_t ub, int64_t no, const int64_t *segs, int64_t nseg,   \
+              int64_t width, int threads) {                                                              \
+        int64_t rows = planes * na * nb;                                                                 \
+        PARALLEL_FOR                                                                                     \
+        for (int64_t r = 0; r < rows; ++r) {                                                             \
+            int64_t p = r / (na * nb), ab = r % (na * nb), a = ab / nb, b = ab % nb;                     \
+            T *d = dst + r * no;                                                                         \
+            T start = fill ? fill[p] : (T)0;                                                             \
+            int first = 1;                                                                               \
+            for (int32_t ja = 0; ja < ca[a]; ++ja) {                                                     \
+                for (int32_t jb = 0; jb < cb[b]; ++jb) {                                                 \
+                    const T *wt = weight + plane_w[p] + ta[a * wa + ja] * ua + tb[b * wb + jb] * ub;     \
+                    NAME##_row(d, x + plane_off[p] + fa[a * wa + ja] + fb[b * wb + jb], wt, segs, nseg,  \
+                               width, start, first);                                                     \
+                    first = 0;                                                                           \
+                }                                                                                        \
+            }                                                                                            \
+            if (first)                                                                                   \
+                for (int64_t o = 0; o < no; ++o) d[o] = start;                                           \
+        }                                                                                                \
+    }
+
+DEFINE_DEPTHWISE(tconv_depthwise_f32, float)
+DEFINE_DEPTHWISE(tconv_depthwise_f64, double)
 
 #define TILE 32
 #define DEFINE_TRANSPOSE(NAME, T)                                                                       \

@@ -133,6 +133,10 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn = getattr(lib, name)
         fn.argtypes = [vp, vp, i64, vp, vp, c_int] + [i64, vp, vp, i64] * 2 + [i64, vp, i64, i64, c_int]
         fn.restype = None
+    for name in ("tconv_depthwise_f32", "tconv_depthwise_f64"):
+        fn = getattr(lib, name)
+        fn.argtypes = [vp, vp, i64, vp, vp, vp, vp] + [i64, vp, vp, vp, i64, i64] * 2 + [i64, vp, i64, i64, c_int]
+        fn.restype = None
     for name in ("tconv_transpose_b16", "tconv_transpose_b32", "tconv_transpose_b64"):
         fn = getattr(lib, name)
         fn.argtypes = [vp, vp, i64, i64, i64, c_int]
@@ -161,13 +165,16 @@ class AxisTable:
     read the same taps one input position apart, which :meth:`segments` uses.
     """
 
-    __slots__ = ("size", "counts", "offsets", "width", "period", "_segments")
+    __slots__ = ("size", "counts", "offsets", "taps", "width", "period", "_segments")
 
-    def __init__(self, counts: np.ndarray, offsets: np.ndarray, period: int = 1):
+    def __init__(self, counts: np.ndarray, offsets: np.ndarray, period: int = 1, taps: np.ndarray | None = None):
         self.size, self.width = offsets.shape
         self.period = period
         self.counts = torch.from_numpy(np.ascontiguousarray(counts, dtype=np.int32))
         self.offsets = torch.from_numpy(np.ascontiguousarray(offsets, dtype=np.int64))
+        #: the kernel tap of each term (for the depthwise loop's weights)
+        self.taps = torch.from_numpy(np.ascontiguousarray(np.zeros_like(offsets) if taps is None else taps,
+                                                          dtype=np.int64))
         self._segments = None
 
     @classmethod
@@ -189,14 +196,20 @@ class AxisTable:
         order = np.argsort(~valid, axis=1, kind="stable")  # each row's terms first, in tap order
         counts = valid.sum(axis=1)
         width = max(1, int(counts.max(initial=0)))
-        return cls(counts, np.take_along_axis(offsets, order, axis=1)[:, :width], stride)
+        tap_of = np.take_along_axis(np.broadcast_to(tap, valid.shape), order, axis=1)[:, :width]
+        return cls(counts, np.take_along_axis(offsets, order, axis=1)[:, :width], stride, np.where(
+            np.arange(width)[None, :] < counts[:, None], tap_of, 0))
 
     def args(self) -> list:
         return [self.size, self.counts.data_ptr(), self.offsets.data_ptr(), self.width]
 
+    def weighted_args(self, tap_unit: int) -> list:
+        return [self.size, self.counts.data_ptr(), self.offsets.data_ptr(), self.taps.data_ptr(), self.width,
+                tap_unit]
+
     def segments(self) -> tuple[int, torch.Tensor]:
         """The axis as runs for the C loop's last axis: ``(count, rows)``, each row
-        ``(o0, step, count, nterms, inc, offsets...)`` (see ``_kernels.c``).
+        ``(o0, step, count, nterms, inc, offsets[width], taps[width])`` (see ``_kernels.c``).
 
         A run is a residue class ``o = o0 + m*period`` over which the terms
         keep their number and advance by the same ``inc``: the interior of
@@ -206,7 +219,7 @@ class AxisTable:
         together in order.
         """
         if self._segments is None:
-            counts, offsets = self.counts.numpy(), self.offsets.numpy()
+            counts, offsets, taps = self.counts.numpy(), self.offsets.numpy(), self.taps.numpy()
             runs = []
             for residue in range(min(self.period, self.size)):
                 places = range(residue, self.size, self.period)
@@ -217,26 +230,28 @@ class AxisTable:
                         last = run[0] + (run[2] - 1) * run[1]
                         diff = offsets[o, :nt] - offsets[last, :nt]
                         inc = int(diff[0]) if nt else 0
-                        if (diff == inc).all() and (run[2] == 1 or inc == run[4]):
+                        same_taps = (taps[o, :nt] == taps[last, :nt]).all()
+                        if same_taps and (diff == inc).all() and (run[2] == 1 or inc == run[4]):
                             run[2] += 1
                             run[4] = inc
                             continue
                     if run is not None:
                         runs.append(run)
-                    run = [o, self.period, 1, nt, 0, offsets[o, :nt].tolist()]
+                    run = [o, self.period, 1, nt, 0, offsets[o, :nt].tolist(), taps[o, :nt].tolist()]
                 runs.append(run)
             runs = _pair_up(runs, self.period)
-            table = np.zeros((len(runs), 5 + self.width), dtype=np.int64)
-            for row, (o0, step, count, nt, inc, offs) in zip(table, runs):
+            table = np.zeros((len(runs), 5 + 2 * self.width), dtype=np.int64)
+            for row, (o0, step, count, nt, inc, offs, taps_) in zip(table, runs):
                 row[:5] = (o0, step, count, nt, inc)
                 row[5:5 + nt] = offs
+                row[5 + self.width:5 + self.width + nt] = taps_
             self._segments = (len(runs), torch.from_numpy(table))
         return self._segments
 
 
 def _sub_run(run: list, first: int, count: int) -> list:
-    o0, step, _, nt, inc, offs = run
-    return [o0 + first * step, step, count, nt, inc, [off + first * inc for off in offs]]
+    o0, step, _, nt, inc, offs, taps = run
+    return [o0 + first * step, step, count, nt, inc, [off + first * inc for off in offs], taps]
 
 
 def _pair_up(runs: list, period: int) -> list:
@@ -301,6 +316,31 @@ def gather(src: torch.Tensor, out: torch.Tensor, plane_offsets: torch.Tensor, ax
     fn(src.data_ptr(), out.data_ptr(), plane_offsets.shape[0], plane_offsets.data_ptr(), fill_ptr, int(add_fill),
        *lead[0].args(), *lead[1].args(), axes[-1].size, segments.data_ptr(), count, axes[-1].width,
        _threads(out.numel()))
+    return out
+
+
+_DEPTHWISE = {torch.float32: "tconv_depthwise_f32", torch.float64: "tconv_depthwise_f64"}
+
+
+def depthwise(x: torch.Tensor, weight: torch.Tensor, out: torch.Tensor, plane_offsets: torch.Tensor,
+              weight_offsets: torch.Tensor, axes: list[AxisTable], tap_units: list[int],
+              fill: torch.Tensor | None) -> torch.Tensor:
+    """Like :func:`gather`, each term times ``weight.data[weight_offsets[p] + sum_a tap_a * tap_units[a]]``.
+
+    ``x`` and ``weight`` contiguous, of ``out``'s dtype (float32 or float64);
+    the tables' offsets address ``x`` (whose planes have no tap axis), their
+    taps the weight. ``fill`` (the bias) is added to every element.
+    """
+    lib = library()
+    pad = 3 - len(axes)
+    lead = [_unit()] * pad + list(axes[:-1])
+    units = [0] * pad + list(tap_units[:-1])
+    count, segments = axes[-1].segments()
+    getattr(lib, _DEPTHWISE[out.dtype])(
+        x.data_ptr(), out.data_ptr(), plane_offsets.shape[0], plane_offsets.data_ptr(), weight_offsets.data_ptr(),
+        weight.data_ptr(), None if fill is None else fill.data_ptr(), *lead[0].weighted_args(units[0]),
+        *lead[1].weighted_args(units[1]), axes[-1].size, segments.data_ptr(), count, axes[-1].width,
+        _threads(out.numel()))
     return out
 
 

@@ -174,8 +174,10 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
        of dimensions: ``gemm_shuffle`` (one GEMM, no zero-insertion; 1.2-1.4x
        on the 2-D and 3-D U-Net k2s2 layers);
     6. a layer that narrows its channels at least 4x (``C_out * 4 <= C_in``,
-       e.g. DCGAN's 64 -> 3 output layer): ``kn2row`` (1.6x there: its GEMM
-       produces few channels per tap, and the per-phase sums are cheap);
+       e.g. DCGAN's 64 -> 3 output layer): ``gemm_gather`` where tconv's C
+       kernels are built (2.5x there in ``benchmarks/bench_torch.py``: its GEMM
+       produces few channels per tap, and one C pass sums them), else
+       ``kn2row`` (1.6x there: the same GEMM, per-phase sums in torch);
     7. 1-D with a stride of at least 8 and at least ``OVERLAP_ADD_MIN_CHANNELS``
        (256) input channels, the first up-sampling layers of vocoders
        (HiFi-GAN, MelGAN: k16 s8): ``overlap_add`` (its GEMM reads the large
@@ -213,7 +215,7 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
     if plan.non_overlapping:
         return "gemm_shuffle"
     if plan.out_channels * 4 <= plan.in_channels:
-        return "kn2row"
+        return "gemm_gather" if STRATEGIES["gemm_gather"][1](plan) else "kn2row"
     if (plan.ndim == 1 and plan.stride[0] >= 8 and plan.in_channels >= OVERLAP_ADD_MIN_CHANNELS
             and STRATEGIES["overlap_add"][1](plan)):
         return "overlap_add"

@@ -864,6 +864,8 @@ def depthwise(x, w, b, plan: Plan) -> torch.Tensor:
     channel, summed per phase by :func:`_sum_phases`. No GEMM (depthwise has
     nothing to reduce over channels), no zero-insertion, no multiply by zero.
     """
+    if _native_ok((x, w, b)) and _native.can_gather(x.dtype, sums=True) and x.numel() and w.dtype == x.dtype:
+        return _depthwise_native(x, w, b, plan)
     n, nd = x.shape[0], plan.ndim
     channels, multiplier = w.shape[0], w.shape[1]
     if multiplier > 1:  # output channel c*m + j reads input channel c
@@ -884,6 +886,32 @@ def depthwise(x, w, b, plan: Plan) -> torch.Tensor:
         acc.addcmul_(x[lead + source], weight(taps))
 
     return _sum_phases(x.new_empty((n, c) + plan.geometry.output_shape), plan, bias, first, add)
+
+
+def _depthwise_native(x, w, b, plan: Plan) -> torch.Tensor:
+    """:func:`depthwise` in one C pass (:func:`tconv.torch._native.depthwise`): each kept output
+    element sums its taps' ``x * w`` (bias first), read straight from the input; written in order."""
+    n, nd = x.shape[0], plan.ndim
+    channels, multiplier = w.shape[0], w.shape[1]
+    c = channels * multiplier
+    x, w = x.contiguous(), w.contiguous()
+    kernel, sizes = plan.kernel, plan.input_shape
+    positions = math.prod(sizes)
+    key = ("depthwise", n)
+    tables = plan.__dict__.get("_gather_tables", {}).get(key)
+    if tables is None:
+        axes = [_native.AxisTable.of(ax.output_size, ax.crop_begin, ax.kernel_size, ax.dilation, ax.stride,
+                                     ax.input_size, 0, math.prod(sizes[a + 1:])) for a, ax in enumerate(plan.geometry)]
+        units = [math.prod(kernel[a + 1:]) for a in range(nd)]
+        out_channel = torch.arange(c)
+        planes = (torch.arange(n).view(-1, 1) * (channels * positions)
+                  + (out_channel // multiplier).view(1, -1) * positions).reshape(-1)
+        weights = (out_channel * math.prod(kernel)).repeat(n)  # output channel c*m + j: w[c, j] as stored
+        tables = plan.__dict__.setdefault("_gather_tables", {})[key] = (axes, units, planes, weights)
+    axes, units, planes, weights = tables
+    out = x.new_empty((n * c,) + plan.geometry.output_shape)
+    _native.depthwise(x, w, out, planes, weights, axes, units, _gather_fill(b, n, x.dtype))
+    return out.view((n, c) + plan.geometry.output_shape)
 
 
 def kn2row(x, w, b, plan: Plan) -> torch.Tensor:
