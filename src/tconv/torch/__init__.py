@@ -40,6 +40,7 @@ _EXPORTS = {
     "MEASURE_MIN_FLOPS": "tconv.torch.picker",
     "clear_cache": "tconv.torch.picker",
     "deterministic_rule": "tconv.torch.picker",
+    "native_status": "tconv.torch._native",
 }
 
 __all__ = sorted(_EXPORTS)

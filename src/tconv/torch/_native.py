@@ -127,6 +127,26 @@ def status() -> str:
     return _reason
 
 
+def native_status() -> str:
+    """Whether tconv.torch's C loops are built and in use here, and why or why not (builds them if needed).
+
+    Returns
+    -------
+    str
+        ``"built with <compiler> <flags> at <path>"``, or the reason they are
+        not used: ``"switched off by TCONV_NATIVE=0"``, ``"no C compiler found
+        ..."``, ``"the build failed: ..."``. Without them every strategy runs as
+        torch ops, with the same results.
+
+    Examples
+    --------
+    >>> import tconv.torch
+    >>> tconv.torch.native_status().split()[0] in ("built", "switched", "no", "the", "not")
+    True
+    """
+    return status()
+
+
 def _declare(lib: ctypes.CDLL) -> None:
     vp, i64, i32p, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_int32), ctypes.c_int
     for name in ("tconv_gather_f32", "tconv_gather_f64", "tconv_gather_b16"):
