@@ -37,6 +37,26 @@ enum { COPY = 0, FILL = 1, ADD = 2 };
 
 #define SEG_HEAD 5
 
+/* Every output row (plane p, leading outputs a and b) in parallel; ROW runs once per leading term
+   (ja, jb), with `first` set on the first; a row with no leading term gets the fill (or 0). */
+#define EACH_ROW(T, ROW)                                                                                \
+    int64_t rows = planes * na * nb;                                                                     \
+    PARALLEL_FOR                                                                                         \
+    for (int64_t r = 0; r < rows; ++r) {                                                                 \
+        int64_t p = r / (na * nb), ab = r % (na * nb), a = ab / nb, b = ab % nb;                         \
+        T *d = dst + r * no;                                                                             \
+        T start = fill ? fill[p] : (T)0;                                                                 \
+        int first = 1;                                                                                   \
+        for (int32_t ja = 0; ja < ca[a]; ++ja) {                                                         \
+            for (int32_t jb = 0; jb < cb[b]; ++jb) {                                                     \
+                ROW;                                                                                     \
+                first = 0;                                                                               \
+            }                                                                                            \
+        }                                                                                                \
+        if (first)                                                                                       \
+            for (int64_t o = 0; o < no; ++o) d[o] = start;                                               \
+    }
+
 #define DEFINE_GATHER(NAME, T)                                                                          \
     /* d[m*step] (op)= p[m*inc] for m < count: one term of a run, a loop simple enough to vectorize */   \
     static inline void NAME##_pass(T *d, int64_t step, const T *p, int64_t inc, int64_t count, T start,   \
@@ -96,24 +116,8 @@ enum { COPY = 0, FILL = 1, ADD = 2 };
               int add_fill, int64_t na, const int32_t *ca, const int64_t *fa, int64_t wa, int64_t nb,    \
               const int32_t *cb, const int64_t *fb, int64_t wb, int64_t no, const int64_t *segs,         \
               int64_t nseg, int64_t width, int threads) {                                                \
-        int64_t rows = planes * na * nb;                                                                 \
-        PARALLEL_FOR                                                                                     \
-        for (int64_t r = 0; r < rows; ++r) {                                                             \
-            int64_t p = r / (na * nb), ab = r % (na * nb), a = ab / nb, b = ab % nb;                     \
-            T *d = dst + r * no;                                                                         \
-            const T *base = src + plane_off[p];                                                          \
-            T start = fill ? fill[p] : (T)0;                                                             \
-            int first = 1;                                                                               \
-            for (int32_t ja = 0; ja < ca[a]; ++ja) {                                                     \
-                for (int32_t jb = 0; jb < cb[b]; ++jb) {                                                 \
-                    NAME##_row(d, base + fa[a * wa + ja] + fb[b * wb + jb], segs, nseg, width, start,   \
-                               first ? (add_fill ? FILL : COPY) : ADD);                                  \
-                    first = 0;                                                                           \
-                }                                                                                        \
-            }                                                                                            \
-            if (first)                                                                                   \
-                for (int64_t o = 0; o < no; ++o) d[o] = start;                                           \
-        }                                                                                                \
+        EACH_ROW(T, NAME##_row(d, src + plane_off[p] + fa[a * wa + ja] + fb[b * wb + jb], segs, nseg, width, \
+                               start, first ? (add_fill ? FILL : COPY) : ADD))                           \
     }
 
 DEFINE_GATHER(tconv_gather_f32, float)
@@ -177,24 +181,9 @@ DEFINE_GATHER(tconv_gather_b16, uint16_t)
               const int64_t *ta, int64_t wa, int64_t ua, int64_t nb, const int32_t *cb, const int64_t *fb,\
               const int64_t *tb, int64_t wb, int64_t ub, int64_t no, const int64_t *segs, int64_t nseg,   \
               int64_t width, int threads) {                                                              \
-        int64_t rows = planes * na * nb;                                                                 \
-        PARALLEL_FOR                                                                                     \
-        for (int64_t r = 0; r < rows; ++r) {                                                             \
-            int64_t p = r / (na * nb), ab = r % (na * nb), a = ab / nb, b = ab % nb;                     \
-            T *d = dst + r * no;                                                                         \
-            T start = fill ? fill[p] : (T)0;                                                             \
-            int first = 1;                                                                               \
-            for (int32_t ja = 0; ja < ca[a]; ++ja) {                                                     \
-                for (int32_t jb = 0; jb < cb[b]; ++jb) {                                                 \
-                    const T *wt = weight + plane_w[p] + ta[a * wa + ja] * ua + tb[b * wb + jb] * ub;     \
-                    NAME##_row(d, x + plane_off[p] + fa[a * wa + ja] + fb[b * wb + jb], wt, segs, nseg,  \
-                               width, start, first);                                                     \
-                    first = 0;                                                                           \
-                }                                                                                        \
-            }                                                                                            \
-            if (first)                                                                                   \
-                for (int64_t o = 0; o < no; ++o) d[o] = start;                                           \
-        }                                                                                                \
+        EACH_ROW(T, NAME##_row(d, x + plane_off[p] + fa[a * wa + ja] + fb[b * wb + jb],                 \
+                               weight + plane_w[p] + ta[a * wa + ja] * ua + tb[b * wb + jb] * ub, segs,  \
+                               nseg, width, start, first))                                               \
     }
 
 DEFINE_DEPTHWISE(tconv_depthwise_f32, float)

@@ -67,9 +67,12 @@ def _compiler() -> str | None:
 
 def _build(compiler: str, flags: list[str], target: Path) -> str | None:
     """Compile to ``target`` (atomically: other processes may build at the same time); an error text or None."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(suffix=".so", dir=target.parent)
-    os.close(handle)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, scratch = tempfile.mkstemp(suffix=".so", dir=target.parent)
+        os.close(handle)
+    except OSError as err:  # a read-only or missing cache folder
+        return f"cannot write to {target.parent}: {err}"
     try:
         done = subprocess.run([compiler, *flags, "-shared", "-fPIC", str(SOURCE), "-o", scratch],
                               capture_output=True, text=True, timeout=120)
