@@ -1230,10 +1230,10 @@ def _untracked(x, w, b):
     ``torch.matmul`` of a 2-D weight that requires grad with a batch of
     inputs copies the batch into one tall matrix and back (its folding path,
     kept for autograd) instead of running one batched GEMM: ``gemm_gather`` on
-    the 3-D U-Net layer of ``benchmarks/bench_torch.py`` took 5.3 ms with the
-    module's Parameters against 1.3 ms with the same tensors detached (ad-hoc
-    timing, torch 2.13). The picker always measured detached copies, so it
-    chose by times the module's own calls did not get.
+    the 3-D U-Net layer of ``benchmarks/bench_torch.py`` ran several times
+    slower with the module's Parameters than with the same tensors detached
+    (torch 2.13). The picker always measured detached copies, so it chose by
+    times the module's own calls did not get.
     """
     if torch.is_grad_enabled():
         return x, w, b
