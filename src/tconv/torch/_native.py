@@ -6,7 +6,7 @@ channels-first transpose. On first use it is compiled with the system's C
 compiler (``$CC``, else ``cc``/``gcc``/``clang``) into tconv's cache folder
 (``$TCONV_CACHE_DIR``, else ``$XDG_CACHE_HOME/tconv`` or ``~/.cache/tconv``),
 keyed by the source, the flags and the CPU, and loaded with ctypes. No torch
-headers are needed, so it builds in about a second.
+headers are needed, so the build is quick.
 
 Where there is no compiler, the build fails, or ``TCONV_NATIVE=0`` is set,
 :func:`library` returns None and every caller uses torch's own ops instead:
@@ -35,7 +35,6 @@ import torch
 SOURCE = Path(__file__).with_name("_kernels.c")
 _FLAG_SETS = (["-O3", "-march=native", "-fopenmp"], ["-O3", "-fopenmp"], ["-O3"])
 
-_i64p = ctypes.POINTER(ctypes.c_int64)
 _reason = "not tried yet"
 
 
@@ -151,7 +150,7 @@ def native_status() -> str:
 
 
 def _declare(lib: ctypes.CDLL) -> None:
-    vp, i64, i32p, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_int32), ctypes.c_int
+    vp, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for name in ("tconv_gather_f32", "tconv_gather_f64", "tconv_gather_b16"):
         fn = getattr(lib, name)
         fn.argtypes = [vp, vp, i64, vp, vp, c_int] + [i64, vp, vp, i64] * 2 + [i64, vp, i64, i64, c_int]
@@ -164,7 +163,6 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn = getattr(lib, name)
         fn.argtypes = [vp, vp, i64, i64, i64, c_int]
         fn.restype = None
-    del i32p
 
 
 #: dtypes the gather may sum (float) or only copy (2-byte floats, moved as bits)
