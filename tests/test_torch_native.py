@@ -145,6 +145,38 @@ def _reference_sum(src: np.ndarray, planes, axes, fill, add_fill, out_shape):
     return out
 
 
+def _check_gather(data, axes: list[dict]) -> None:
+    """Gather random planes through the tables of ``axes`` and compare with :func:`_reference_sum`.
+
+    The planes are (image, channel) pairs and the fill has one value per channel, read with the
+    channel count as its period, as the strategies pass a bias.
+    """
+    nd = len(axes)
+    # the source as (plane, *taps, *inputs), C order
+    shape = [ax["taps"] for ax in axes] + [ax["input"] for ax in axes]
+    units = np.cumprod([1] + shape[::-1])[::-1][1:]
+    for a, ax in enumerate(axes):
+        ax["tap_unit"], ax["pos_unit"] = int(units[a]), int(units[nd + a])
+    per_plane = int(np.prod(shape))
+    images, channels = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 3))
+    plane_count = images * channels
+    dtype = data.draw(st.sampled_from([torch.float32, torch.float64]))
+    src = torch.randn(plane_count * per_plane, dtype=dtype)
+    planes = torch.arange(plane_count, dtype=torch.int64) * per_plane
+    fill = data.draw(st.sampled_from([None, "bias"]))
+    fill = None if fill is None else torch.randn(channels, dtype=dtype)
+    add_fill = data.draw(st.booleans())
+    tables = [_native.AxisTable.of(ax["output"], ax["crop"], ax["taps"], ax["dilation"], ax["stride"], ax["input"],
+                                   ax["tap_unit"], ax["pos_unit"]) for ax in axes]
+    out_shape = tuple(ax["output"] for ax in axes)
+    out = torch.full((plane_count,) + out_shape, float("nan"), dtype=dtype)
+    _native.Gather(dtype, planes, tables, add_fill, channels)(src, out, fill)
+    expected = _reference_sum(src.double().numpy(), planes.tolist(), axes,
+                              None if fill is None else fill.double().numpy().tolist() * images, add_fill, out_shape)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    np.testing.assert_allclose(out.double().numpy(), expected, rtol=tol, atol=tol)
+
+
 @settings(max_examples=examples(40), deadline=None)
 @given(data=st.data())
 def test_gather_sums_exactly_the_terms_of_its_definition(data):
@@ -155,28 +187,53 @@ def test_gather_sums_exactly_the_terms_of_its_definition(data):
         axes.append(dict(output=data.draw(st.integers(1, 9 if nd < 3 else 5)), crop=data.draw(st.integers(-3, 3)),
                          taps=data.draw(st.integers(1, 4)), dilation=data.draw(st.integers(1, 3)),
                          stride=data.draw(st.integers(1, 4)), input=data.draw(st.integers(1, 5))))
-    # the source as (plane, *taps, *inputs), C order
-    shape = [ax["taps"] for ax in axes] + [ax["input"] for ax in axes]
-    units = np.cumprod([1] + shape[::-1])[::-1][1:]
-    for a, ax in enumerate(axes):
-        ax["tap_unit"], ax["pos_unit"] = int(units[a]), int(units[nd + a])
-    per_plane = int(np.prod(shape))
-    plane_count = data.draw(st.integers(1, 3))
-    dtype = data.draw(st.sampled_from([torch.float32, torch.float64]))
-    src = torch.randn(plane_count * per_plane, dtype=dtype)
-    planes = torch.arange(plane_count, dtype=torch.int64) * per_plane
-    fill = data.draw(st.sampled_from([None, "bias"]))
-    fill = None if fill is None else torch.randn(plane_count, dtype=dtype)
-    add_fill = data.draw(st.booleans())
-    tables = [_native.AxisTable.of(ax["output"], ax["crop"], ax["taps"], ax["dilation"], ax["stride"], ax["input"],
-                                   ax["tap_unit"], ax["pos_unit"]) for ax in axes]
-    out_shape = tuple(ax["output"] for ax in axes)
-    out = torch.full((plane_count,) + out_shape, float("nan"), dtype=dtype)
-    _native.gather(src, out, planes, tables, fill, add_fill)
-    expected = _reference_sum(src.double().numpy(), planes.tolist(), axes,
-                              None if fill is None else fill.double().numpy(), add_fill, out_shape)
+    _check_gather(data, axes)
+
+
+@pytest.mark.parametrize("leading_axis", [False, True])
+@settings(max_examples=examples(15), deadline=None)
+@given(data=st.data())
+def test_gather_sums_long_stride_2_rows_exactly(leading_axis, data):
+    # rows of 32 to 140 outputs at stride 2: the interior of both phases takes the vector path (full
+    # vectors, an overlapping last vector or a short tail), the edges the loops per term
+    _built()
+    axes = []
+    if leading_axis:  # a short leading axis: 1 or 2 terms per row
+        axes.append(dict(output=data.draw(st.integers(1, 4)), crop=data.draw(st.integers(0, 2)),
+                         taps=data.draw(st.integers(2, 4)), dilation=1, stride=2, input=data.draw(st.integers(1, 3))))
+    output = data.draw(st.integers(32, 140))
+    axes.append(dict(output=output, crop=data.draw(st.integers(-1, 3)), taps=data.draw(st.integers(2, 4)),
+                     dilation=1, stride=2, input=output // 2 + data.draw(st.integers(-2, 2))))
+    _check_gather(data, axes)
+
+
+@pytest.mark.parametrize("strategy", ["depthwise", "gemm_gather"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("spatial, kernel, padding, output_padding, dilation", [
+    ((100,), (4,), (1,), (0,), (1,)),  # two terms per output, 50 per phase: full vectors and a tail
+    ((37,), (5,), (2,), (1,), (1,)),  # phases of unequal term counts, an odd length
+    ((64,), (3,), (0,), (1,), (1,)),
+    ((3, 40), (3, 4), (1, 1), (1, 0), (1, 1)),  # leading terms: one or two per row
+    ((2, 70), (4, 3), (0, 1), (0, 1), (1, 1)),
+    ((50,), (3,), (1,), (0,), (2,)),  # dilated: only one phase has terms, no pairs
+])
+def test_long_rows_equal_torch(strategy, dtype, spatial, kernel, padding, output_padding, dilation):
+    # rows long enough for the vector path of the stride-2 pairs (see _kernels.c)
+    _built()
+    nd, channels = len(spatial), 6
+    groups = channels if strategy == "depthwise" else 1
+    torch.manual_seed(5)
+    x = torch.randn((2, channels) + spatial, dtype=dtype)
+    w = torch.randn((channels, 2 if strategy == "depthwise" else 3) + kernel, dtype=dtype)
+    b = torch.randn(w.shape[1] * groups, dtype=dtype)
+    stride = (2,) * nd
+    plan = Plan(tt.layer_geometry(spatial, kernel, stride, padding, output_padding, dilation, groups),
+                channels, w.shape[1] * groups)
+    with torch.no_grad():
+        got = strategies.run(strategy, x, w, b, plan)
+    expected = getattr(F, f"conv_transpose{nd}d")(x, w, b, stride, padding, output_padding, groups, dilation)
     tol = 1e-5 if dtype == torch.float32 else 1e-12
-    np.testing.assert_allclose(out.double().numpy(), expected, rtol=tol, atol=tol)
+    torch.testing.assert_close(got, expected, rtol=tol, atol=tol)
 
 
 def test_gather_gives_the_same_bits_on_one_thread_and_on_several():
@@ -214,8 +271,8 @@ def test_autograd_and_compile_never_take_the_c_loops(monkeypatch):
     # the loops write through raw pointers: autograd must see torch ops instead (gemm_gather falls back to col2im)
     _built()
     calls = []
-    for loop in ("gather", "depthwise"):
-        monkeypatch.setattr(_native, loop, lambda *a, _loop=getattr(_native, loop), **k: calls.append(1) or _loop(*a, **k))
+    for owner, loop in ((_native.Gather, "__call__"), (_native, "depthwise")):
+        monkeypatch.setattr(owner, loop, lambda *a, _loop=getattr(owner, loop), **k: calls.append(1) or _loop(*a, **k))
     plan = Plan(tt.layer_geometry((5, 4), (3, 2), (2, 2), (1, 0), (1, 1), (1, 1), 1), 3, 2)
     x = torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True)
     w = torch.randn(3, 2, 3, 2, dtype=torch.float64, requires_grad=True)

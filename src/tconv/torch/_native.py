@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import math
 import os
 import platform
 import shutil
@@ -153,11 +154,11 @@ def _declare(lib: ctypes.CDLL) -> None:
     vp, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for name in ("tconv_gather_f32", "tconv_gather_f64", "tconv_gather_b16"):
         fn = getattr(lib, name)
-        fn.argtypes = [vp, vp, i64, vp, vp, c_int] + [i64, vp, vp, i64] * 2 + [i64, vp, i64, i64, c_int]
+        fn.argtypes = [vp, vp, vp, i64, c_int, c_int, i64, vp] + [i64, vp, vp, i64] * 2 + [i64, vp, i64, i64]
         fn.restype = None
     for name in ("tconv_depthwise_f32", "tconv_depthwise_f64"):
         fn = getattr(lib, name)
-        fn.argtypes = [vp, vp, i64, vp, vp, vp, vp] + [i64, vp, vp, vp, i64, i64] * 2 + [i64, vp, i64, i64, c_int]
+        fn.argtypes = [vp, vp, vp, vp, i64, c_int, i64, vp, vp] + [i64, vp, vp, vp, i64, i64] * 2 + [i64, vp, i64, i64]
         fn.restype = None
     for name in ("tconv_transpose_b16", "tconv_transpose_b32", "tconv_transpose_b64"):
         fn = getattr(lib, name)
@@ -319,6 +320,47 @@ def can_gather(dtype: torch.dtype, sums: bool) -> bool:
     return library() is not None and (dtype in _SUMS if sums else dtype in _GATHER)
 
 
+class Gather:
+    """:func:`gather` with its tables fixed, for calls that repeat: ``Gather(...)(src, out, fill)``.
+
+    Everything but the three tensors is worked out once, so a call costs one
+    ctypes call (the tables must outlive it: this object keeps them).
+
+    Parameters
+    ----------
+    dtype : torch.dtype
+        Of ``src``, ``out`` and ``fill``.
+    plane_offsets : Tensor
+        int64, where each output plane's terms start in ``src``.
+    axes : list of AxisTable
+        One per output axis (1 to 3).
+    add_fill : bool
+        Add the fill to every element (a bias), or write it only where no term lands.
+    fill_period : int
+        Plane ``p`` takes ``fill[p % fill_period]``: the channel count for a
+        bias over image-major planes, the plane count for one value per plane.
+    """
+
+    __slots__ = ("_fn", "_head", "_fixed", "_elements", "_keep")
+
+    def __init__(self, dtype: torch.dtype, plane_offsets: torch.Tensor, axes: list["AxisTable"], add_fill: bool,
+                 fill_period: int) -> None:
+        lead = [_unit()] * (3 - len(axes)) + list(axes[:-1])
+        count, segments = axes[-1].segments()
+        self._keep = (plane_offsets, axes, segments)
+        self._fn = getattr(library(), _GATHER[dtype])
+        self._head = (max(1, fill_period), int(add_fill))
+        planes = plane_offsets.shape[0]
+        self._fixed = (planes, plane_offsets.data_ptr(), *lead[0].args(), *lead[1].args(), axes[-1].size,
+                       segments.data_ptr(), count, axes[-1].width)
+        self._elements = planes * math.prod(table.size for table in axes)
+
+    def __call__(self, src: torch.Tensor, out: torch.Tensor, fill: torch.Tensor | None) -> torch.Tensor:
+        self._fn(src.data_ptr(), out.data_ptr(), None if fill is None else fill.data_ptr(), *self._head,
+                 _threads(self._elements), *self._fixed)
+        return out
+
+
 def gather(src: torch.Tensor, out: torch.Tensor, plane_offsets: torch.Tensor, axes: list[AxisTable],
            fill: torch.Tensor | None, add_fill: bool) -> torch.Tensor:
     """``out[p, *o] = (fill[p] +) sum of src.data[plane_offsets[p] + sum_a axes[a] terms]``; returns ``out``.
@@ -327,17 +369,10 @@ def gather(src: torch.Tensor, out: torch.Tensor, plane_offsets: torch.Tensor, ax
     ``axes`` (1 to 3 of them); ``src`` any CPU tensor of the same dtype whose
     storage holds every offset (offsets count from ``src``'s first element);
     ``plane_offsets`` int64 of length P; ``fill`` (P,) of ``out``'s dtype or
-    None. The caller guarantees the offsets stay inside ``src``.
+    None. The caller guarantees the offsets stay inside ``src``. One call of
+    :class:`Gather`, for tables used once.
     """
-    lib = library()
-    lead = [_unit()] * (3 - len(axes)) + list(axes[:-1])
-    count, segments = axes[-1].segments()
-    fn = getattr(lib, _GATHER[out.dtype])
-    fill_ptr = None if fill is None else fill.data_ptr()
-    fn(src.data_ptr(), out.data_ptr(), plane_offsets.shape[0], plane_offsets.data_ptr(), fill_ptr, int(add_fill),
-       *lead[0].args(), *lead[1].args(), axes[-1].size, segments.data_ptr(), count, axes[-1].width,
-       _threads(out.numel()))
-    return out
+    return Gather(out.dtype, plane_offsets, axes, add_fill, plane_offsets.shape[0])(src, out, fill)
 
 
 _DEPTHWISE = {torch.float32: "tconv_depthwise_f32", torch.float64: "tconv_depthwise_f64"}
@@ -345,12 +380,13 @@ _DEPTHWISE = {torch.float32: "tconv_depthwise_f32", torch.float64: "tconv_depthw
 
 def depthwise(x: torch.Tensor, weight: torch.Tensor, out: torch.Tensor, plane_offsets: torch.Tensor,
               weight_offsets: torch.Tensor, axes: list[AxisTable], tap_units: list[int],
-              fill: torch.Tensor | None) -> torch.Tensor:
+              fill: torch.Tensor | None, fill_period: int) -> torch.Tensor:
     """Like :func:`gather`, each term times ``weight.data[weight_offsets[p] + sum_a tap_a * tap_units[a]]``.
 
     ``x`` and ``weight`` contiguous, of ``out``'s dtype (float32 or float64);
     the tables' offsets address ``x`` (whose planes have no tap axis), their
-    taps the weight. ``fill`` (the bias) is added to every element.
+    taps the weight. ``fill[p % fill_period]`` (the bias) is added to every
+    element of plane ``p``.
     """
     lib = library()
     pad = 3 - len(axes)
@@ -358,10 +394,10 @@ def depthwise(x: torch.Tensor, weight: torch.Tensor, out: torch.Tensor, plane_of
     units = [0] * pad + list(tap_units[:-1])
     count, segments = axes[-1].segments()
     getattr(lib, _DEPTHWISE[out.dtype])(
-        x.data_ptr(), out.data_ptr(), plane_offsets.shape[0], plane_offsets.data_ptr(), weight_offsets.data_ptr(),
-        weight.data_ptr(), None if fill is None else fill.data_ptr(), *lead[0].weighted_args(units[0]),
-        *lead[1].weighted_args(units[1]), axes[-1].size, segments.data_ptr(), count, axes[-1].width,
-        _threads(out.numel()))
+        x.data_ptr(), out.data_ptr(), weight.data_ptr(), None if fill is None else fill.data_ptr(),
+        max(1, fill_period), _threads(out.numel()), plane_offsets.shape[0], plane_offsets.data_ptr(),
+        weight_offsets.data_ptr(), *lead[0].weighted_args(units[0]), *lead[1].weighted_args(units[1]),
+        axes[-1].size, segments.data_ptr(), count, axes[-1].width)
     return out
 
 

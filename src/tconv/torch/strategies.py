@@ -355,9 +355,10 @@ def _native_ok(tensors) -> bool:
     cannot trace, so only in eager calls that record no gradient, on the CPU,
     and where the library was built.
     """
-    return (not is_compiling() and all(t is None or t.device.type == "cpu" for t in tensors)
-            and not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors))
-            and _native.library() is not None)
+    if is_compiling() or _native.library() is None:
+        return False
+    grad = torch.is_grad_enabled()
+    return all(t is None or (t.device.type == "cpu" and not (grad and t.requires_grad)) for t in tensors)
 
 
 def channels_last(x, w, b, plan: Plan) -> torch.Tensor:
@@ -566,9 +567,15 @@ def _plane_offsets(n: int, g: int, channels: int, strides: tuple[int, int, int])
             + torch.arange(channels).view(1, 1, -1) * strides[2]).reshape(-1)
 
 
-def _gather_fill(b: torch.Tensor | None, n: int, dtype: torch.dtype) -> torch.Tensor | None:
-    """The bias once per plane ``(image, channel)``, contiguous, for :func:`tconv.torch._native.gather`."""
-    return None if b is None else b.detach().to(dtype).repeat(n)
+def _gather_fill(b: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """The bias as :func:`tconv.torch._native.gather` reads it: contiguous, of the output's dtype.
+
+    Planes run image-major, so the C loops read it with the channel count as
+    its period rather than from a copy per image.
+    """
+    if b is None:
+        return None
+    return (b if b.dtype == dtype else b.to(dtype)).contiguous()
 
 
 def _place_phases_native(y: torch.Tensor, plan: Plan, b: torch.Tensor | None) -> torch.Tensor:
@@ -589,11 +596,12 @@ def _place_phases_native(y: torch.Tensor, plan: Plan, b: torch.Tensor | None) ->
         axes = [_native.AxisTable.of(ax.output_size, ax.crop_begin, ax.stride, 1, ax.stride, y.shape[3 + nd + a],
                                      st[2 + a], st[3 + nd + a]) for a, ax in enumerate(plan.geometry)]
         fills = any(bool((table.counts == 0).any()) for table in axes)
-        entry = cache[key] = (axes, _plane_offsets(n, g, cout_g, (st[0], st[1], st[2 + nd])), fills)
-    axes, planes, fills = entry
+        planes = _plane_offsets(n, g, cout_g, (st[0], st[1], st[2 + nd]))
+        entry = cache[key] = (_native.Gather(y.dtype, planes, axes, False, plan.out_channels), fills)
+    landing, fills = entry
     out = y.new_empty((n * plan.out_channels,) + plan.geometry.output_shape)
     if out.numel():
-        _native.gather(y, out, planes, axes, _gather_fill(b, n, y.dtype) if fills else None, add_fill=False)
+        landing(y, out, _gather_fill(b, y.dtype) if fills else None)
     return out.view((n, plan.out_channels) + plan.geometry.output_shape)
 
 
@@ -703,37 +711,59 @@ def gemm_gather(x, w, b, plan: Plan, position_major: bool = False) -> torch.Tens
     """
     if not (_native_ok((x, w, b)) and _native.can_gather(x.dtype, sums=True)) or x.numel() == 0:
         return col2im(x, w, b, plan)
-    n, g, nd = x.shape[0], plan.groups, plan.ndim
-    cin_g, cout_g = plan.in_channels // g, plan.out_channels // g
-    kernel, sizes = plan.kernel, plan.input_shape
-    taps, positions = math.prod(kernel), math.prod(sizes)
-    xg = x.reshape(n, g, cin_g, positions)
-    if position_major:  # (N, G, P, C_out/g * taps)
-        if g == 1:
-            rows = xg[0, 0].t() if n == 1 else xg[:, 0].transpose(1, 2).reshape(n * positions, cin_g)
-            z = torch.mm(rows, w.reshape(cin_g, -1))
-        else:
-            z = torch.matmul(xg.transpose(2, 3), w.reshape(g, cin_g, -1))
-        channel, tap_unit, position_unit = taps, 1, cout_g * taps
-    else:  # (N, G, C_out/g * taps, P)
-        wg = w.reshape(g, cin_g, cout_g * taps).transpose(1, 2)
-        z = torch.matmul(wg[0], xg[:, 0]) if g == 1 else torch.matmul(wg.unsqueeze(0), xg)
-        channel, tap_unit, position_unit = taps * positions, positions, 1
-    key = ("gather", position_major, n)
-    tables = plan.__dict__.get("_gather_tables", {}).get(key)
-    if tables is None:
+    n = x.shape[0]
+    key = (position_major, n, x.dtype)
+    calls = plan.__dict__.setdefault("_gemm_gathers", {})
+    call = calls.get(key)
+    if call is None:
+        call = calls[key] = _GemmGather(plan, position_major, n, x.dtype)
+    return call(x, w, b)
+
+
+class _GemmGather:
+    """:func:`gemm_gather` for one plan, batch size and dtype, with its tables and shapes worked out once."""
+
+    def __init__(self, plan: Plan, position_major: bool, n: int, dtype: torch.dtype) -> None:
+        g, nd = plan.groups, plan.ndim
+        self.cin_g, self.cout_g = cin_g, cout_g = plan.in_channels // g, plan.out_channels // g
+        self.groups, self.n, self.position_major = g, n, position_major
+        kernel, sizes = plan.kernel, plan.input_shape
+        taps, positions = math.prod(kernel), math.prod(sizes)
+        self.positions = positions
+        if position_major:  # Z is (N, G, P, C_out/g * taps)
+            channel, tap_unit, position_unit = taps, 1, cout_g * taps
+        else:  # Z is (N, G, C_out/g * taps, P)
+            channel, tap_unit, position_unit = taps * positions, positions, 1
         axes = []
         for a, ax in enumerate(plan.geometry):
             inner_taps, inner_positions = math.prod(kernel[a + 1:]), math.prod(sizes[a + 1:])
             axes.append(_native.AxisTable.of(ax.output_size, ax.crop_begin, ax.kernel_size, ax.dilation, ax.stride,
                                              ax.input_size, tap_unit * inner_taps, position_unit * inner_positions))
         per_group = cout_g * taps * positions
-        tables = plan.__dict__.setdefault("_gather_tables", {})[key] = (
-            axes, _plane_offsets(n, g, cout_g, (g * per_group, per_group, channel)))
-    axes, planes = tables
-    out = x.new_empty((n * plan.out_channels,) + plan.geometry.output_shape)
-    _native.gather(z, out, planes, axes, _gather_fill(b, n, x.dtype), add_fill=True)
-    return out.view((n, plan.out_channels) + plan.geometry.output_shape)
+        planes = _plane_offsets(n, g, cout_g, (g * per_group, per_group, channel))
+        self.gather = _native.Gather(dtype, planes, axes, True, plan.out_channels)
+        self.out_shape = (n * plan.out_channels,) + plan.geometry.output_shape
+        self.shape = (n, plan.out_channels) + plan.geometry.output_shape
+
+    def gemm(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        n, g, cin_g, positions = self.n, self.groups, self.cin_g, self.positions
+        xg = x.reshape(n, g, cin_g, positions)
+        if self.position_major:
+            if g == 1:
+                rows = xg[0, 0].t() if n == 1 else xg[:, 0].transpose(1, 2).reshape(n * positions, cin_g)
+                return torch.mm(rows, w.reshape(cin_g, -1))
+            return torch.matmul(xg.transpose(2, 3), w.reshape(g, cin_g, -1))
+        wg = w.reshape(g, cin_g, -1).transpose(1, 2)
+        if g == 1:
+            # torch.mm for one image: matmul of a matrix by a batch of one takes a slower batched path
+            return torch.mm(wg[0], xg[0, 0]) if n == 1 else torch.matmul(wg[0], xg[:, 0])
+        return torch.matmul(wg.unsqueeze(0), xg)
+
+    def __call__(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        z = self.gemm(x, w)
+        out = x.new_empty(self.out_shape)
+        self.gather(z, out, _gather_fill(b, x.dtype))
+        return out.view(self.shape)
 
 
 def _scatter_index(plan: Plan, device) -> torch.Tensor:
@@ -911,7 +941,7 @@ def _depthwise_native(x, w, b, plan: Plan) -> torch.Tensor:
         tables = plan.__dict__.setdefault("_gather_tables", {})[key] = (axes, units, planes, weights)
     axes, units, planes, weights = tables
     out = x.new_empty((n * c,) + plan.geometry.output_shape)
-    _native.depthwise(x, w, out, planes, weights, axes, units, _gather_fill(b, n, x.dtype))
+    _native.depthwise(x, w, out, planes, weights, axes, units, _gather_fill(b, x.dtype), c)
     return out.view((n, c) + plan.geometry.output_shape)
 
 
