@@ -42,8 +42,10 @@ LAYERS = [
     ("HiFi-GAN V3 up 3: 64->32, L=4096 (k8 s4 p2)", 1, 64, 32, 8, 4, 2, 4096),
 ]
 
-#: the strategies compared, where eligible (the 2-D-only and depthwise ones never apply here)
-STRATEGIES = ["overlap_add", "phase_rows", "kn2row", "shifted", "col2im", "phase", "channels_last"]
+#: the strategies compared, where eligible (the 2-D-only and depthwise ones never apply here); the
+#: gemm_gather pair needs tconv's C loops (tconv.torch.native_status()), else they compute col2im
+STRATEGIES = ["gemm_gather", "gemm_gather_t", "overlap_add", "phase_rows", "kn2row", "shifted", "col2im", "phase",
+              "channels_last"]
 
 
 def torch_kernels() -> dict[str, str]:
@@ -69,7 +71,8 @@ def main() -> None:
         f"medians of {args.repeats} interleaved calls. Ratios are torch's time over tconv's (above 1: tconv "
         "faster); '-': the strategy does not apply. 'auto' is tconv's measuring picker (its one-off "
         "measurement done before timing), 'rule' its deterministic rule. torch's kernel: the oneDNN "
-        "deconvolution that ran (`ONEDNN_VERBOSE=1`), or torch's fallback when none did.",
+        "deconvolution that ran (`ONEDNN_VERBOSE=1`), or torch's fallback when none did. tconv's C loops: "
+        f"{tt.native_status()}.",
         "",
         "| layer | torch's kernel | torch ms | " + " | ".join(STRATEGIES) + " | auto | auto's choice | rule | rule's choice |",
         "|---|---|---:|" + "---:|" * len(STRATEGIES) + "---:|---|---:|---|",

@@ -632,20 +632,33 @@ def test_deterministic_mode_and_forcing():
     dilated_op = tt.layer_geometry((12,) * 3, (3,) * 3, stride=1, padding=1, output_padding=1, dilation=2)
     assert tt.deterministic_rule(cube_x, cube_w.detach(), dilated_op) == "native"  # oneDNN refuses op >= s
     assert tt.deterministic_rule(cube_x.double(), cube_w.detach().double(), cube) == "native"
+    built = _native.library() is not None
+    # 1-D layers with overlapping taps: one GEMM and one C pass where the C loops are built
     line_x, line_w = torch.randn(1, 64, 512), torch.randn(64, 32, 5)
-    assert tt.deterministic_rule(line_x, line_w, tt.layer_geometry((512,), (5,), stride=2, padding=2)) == "native"
+    line = tt.layer_geometry((512,), (5,), stride=2, padding=2)
+    assert tt.deterministic_rule(line_x, line_w, line) == ("gemm_gather" if built else "native")
     vocoder = tt.layer_geometry((64,), (16,), stride=8, padding=4)  # HiFi-GAN's first up-sampling layer
     assert tt.deterministic_rule(torch.randn(1, 512, 64), torch.randn(512, 256, 16), vocoder) == "overlap_add"
-    assert tt.deterministic_rule(torch.randn(1, 128, 64), torch.randn(128, 64, 16), vocoder) == "native"  # narrow
+    narrow = tt.deterministic_rule(torch.randn(1, 128, 64), torch.randn(128, 64, 16), vocoder)
+    assert narrow == ("gemm_gather" if built else "native")
     with torch.enable_grad():
         assert tt.deterministic_rule(torch.randn(1, 512, 64), torch.randn(512, 256, 16, requires_grad=True),
                                      vocoder) == "native"
+        assert tt.deterministic_rule(line_x, line_w.requires_grad_(), line) == "native"
     late = tt.layer_geometry((4096,), (4,), stride=2, padding=1)  # HiFi-GAN's third up-sampling layer
-    assert tt.deterministic_rule(torch.randn(1, 128, 4096), torch.randn(128, 64, 4), late) == "phase_rows"
+    late_choice = "gemm_gather" if built else "phase_rows"
+    assert tt.deterministic_rule(torch.randn(1, 128, 4096), torch.randn(128, 64, 4), late) == late_choice
     short = tt.layer_geometry((2048,), (4,), stride=2, padding=1)
-    assert tt.deterministic_rule(torch.randn(1, 128, 2048), torch.randn(128, 64, 4), short) == "native"
-    assert tt.deterministic_rule(torch.randn(2, 128, 2048), torch.randn(128, 64, 4), short) == "phase_rows"  # 2 x 2048
-    assert tt.deterministic_rule(torch.randn(128, 4096), torch.randn(128, 64, 4), late) == "phase_rows"  # unbatched
+    assert tt.deterministic_rule(torch.randn(1, 128, 2048), torch.randn(128, 64, 4), short) == (
+        "gemm_gather" if built else "native")
+    assert tt.deterministic_rule(torch.randn(2, 128, 2048), torch.randn(128, 64, 4), short) == late_choice  # 2 x 2048
+    assert tt.deterministic_rule(torch.randn(128, 4096), torch.randn(128, 64, 4), late) == late_choice  # unbatched
+    # 1-D depthwise: one C pass in inference where the C loops are built; torch's kernel, the bias after, otherwise
+    dw1_x, dw1_w, dw1_b = torch.randn(2, 128, 1024), torch.randn(128, 1, 5), torch.randn(128)
+    dw1 = tt.layer_geometry((1024,), (5,), stride=2, padding=2, output_padding=1, groups=128)
+    assert tt.deterministic_rule(dw1_x, dw1_w, dw1, dw1_b) == ("depthwise" if built else "native_bias_after")
+    with torch.enable_grad():
+        assert tt.deterministic_rule(dw1_x, dw1_w.requires_grad_(), dw1, dw1_b) == "native_bias_after"
     dw_x, dw_w = torch.randn(4, 64, 32, 32), torch.randn(64, 1, 3, 3)
     dw_geo = tt.layer_geometry((32, 32), (3, 3), stride=2, padding=1, output_padding=1, groups=64)
     assert tt.deterministic_rule(dw_x, dw_w, dw_geo) == "native"  # oneDNN's kernel is fast without a bias

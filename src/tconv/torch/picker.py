@@ -49,6 +49,7 @@ import torch
 
 from ..errors import ConfigError
 from ..geometry import Geometry
+from . import _native
 from .strategies import STRATEGIES, Plan, eligible, is_compiling, needs_grad, onednn_3d_layer, run
 
 __all__ = [
@@ -151,61 +152,76 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
     --strategies``, and ``--mode deterministic`` for the rule itself):
 
     0. not a CPU float32/float64 tensor: ``native``;
-    1. a grouped layer with fewer than ``FEW_CHANNELS_PER_GROUP`` (16) input
+    1. a 1-D depthwise layer (one input channel per group) in inference,
+       where tconv's C loops are built: ``depthwise``, one C pass (on the
+       benchmark's 1-D depthwise layer 0.09 ms against 0.35 ms for torch's
+       kernel with the bias added after, in the same ``python
+       benchmarks/bench_torch.py --strategies --only depthwise`` run; on the
+       2-D depthwise layer the two measured alike, 0.58 and 0.57 ms, so 2-D
+       and 3-D follow the next rule);
+    2. a grouped layer with fewer than ``FEW_CHANNELS_PER_GROUP`` (16) input
        channels per group, depthwise included: ``native_bias_after`` when
        there is a bias, else ``native``, at any size and with or without
        gradients. oneDNN runs such layers as a convolution's backward pass and
        then adds the bias in a slow separate pass: with the bias added
        afterwards, torch's own kernel measured 1.1-12x faster forward and
        1.0-3.8x forward+backward (``python benchmarks/bench_bias.py``), and
-       faster than tconv's ``depthwise`` strategy, which an earlier version of
-       this rule chose. With 16 or more channels per group oneDNN fused the
-       bias, and adding it afterwards measured 0.88-0.97x;
-    2. tiny layers (under ``MEASURE_MIN_FLOPS``, 2 MFLOP per call): ``native``
+       faster than tconv's ``depthwise`` strategy before its C loop. With 16
+       or more channels per group oneDNN fused the bias, and adding it
+       afterwards measured 0.88-0.97x;
+    3. tiny layers (under ``MEASURE_MIN_FLOPS``, 2 MFLOP per call): ``native``
        (any rewrite's fixed overhead outweighs what it could save; these
        are not measured in ``"auto"`` mode either, since measuring would
        cost more than it could ever win back);
-    3. gradients needed: ``native`` (torch's fused backward kernels beat
+    4. gradients needed: ``native`` (torch's fused backward kernels beat
        autograd through every rewrite's ops; the measuring picker kept
        ``native`` for forward+backward on almost every benchmark layer);
-    4. float64: ``native`` (oneDNN has no float64 path, and no rewrite
+    5. float64: ``native`` (oneDNN has no float64 path, and no rewrite
        measured reliably faster there);
-    5. a non-overlapping kernel (``d*(k-1)+1 <= s``, e.g. k == s), any number
+    6. a non-overlapping kernel (``d*(k-1)+1 <= s``, e.g. k == s), any number
        of dimensions: ``gemm_shuffle`` (one GEMM, no zero-insertion; 1.2-1.4x
        on the 2-D and 3-D U-Net k2s2 layers);
-    6. a layer that narrows its channels at least 4x (``C_out * 4 <= C_in``,
+    7. a layer that narrows its channels at least 4x (``C_out * 4 <= C_in``,
        e.g. DCGAN's 64 -> 3 output layer): ``gemm_gather`` where tconv's C
        kernels are built (2.5x there in ``benchmarks/bench_torch.py``: its GEMM
        produces few channels per tap, and one C pass sums them), else
        ``kn2row`` (1.6x there: the same GEMM, per-phase sums in torch);
-    7. 1-D with a stride of at least 8 and at least ``OVERLAP_ADD_MIN_CHANNELS``
+    8. 1-D with a stride of at least 8 and at least ``OVERLAP_ADD_MIN_CHANNELS``
        (256) input channels, the first up-sampling layers of vocoders
        (HiFi-GAN, MelGAN: k16 s8): ``overlap_add`` (its GEMM reads the large
        weight as stored; 1.1-1.4x on those layers against torch's kernel,
        oneDNN's ``brg_deconv`` on most of them, and about even (0.95-1.03x)
        with 128 input channels: ``python benchmarks/bench_vocoder.py``);
-    8. 1-D with stride 2, overlapping taps and at least ``PHASE_ROWS_MIN_POSITIONS``
-       (4096) input positions per call, not depthwise (vocoders' late k4 s2
-       layers): ``phase_rows`` (1.1-1.3x on those, about even at 2048
-       positions: ``python benchmarks/bench_vocoder.py``);
-    9. 2-D with at least ``CHANNELS_LAST_MIN_FLOPS`` (20 MFLOP): ``channels_last``
+    9. other 1-D layers with overlapping taps and a stride of 2 or more,
+       where tconv's C loops are built: ``gemm_gather`` (one GEMM, then each
+       output sums its taps in one C pass: 1.27-2.10x against torch's kernel
+       on the vocoders' k4 s2, k8 s4 and 128-channel k16 s8 layers, ahead of
+       every other strategy there, in ``python benchmarks/bench_vocoder.py``).
+       Without the C loops, stride 2 with at least ``PHASE_ROWS_MIN_POSITIONS``
+       (4096) input positions per call (vocoders' late k4 s2 layers):
+       ``phase_rows`` (1.1-1.3x on those, about even at 2048 positions);
+    10. 2-D with at least ``CHANNELS_LAST_MIN_FLOPS`` (20 MFLOP): ``channels_last``
        (oneDNN's fast layout; 1.2x on the decoder layer even after converting
        in and out, the output back in cache-sized blocks; on smaller layers
        the conversions cost more);
-    10. 3-D, when oneDNN takes the layer (no output_padding at or above the
+    11. 3-D, when oneDNN takes the layer (no output_padding at or above the
        stride, a window torch can express): ``channels_last``, which calls
        oneDNN directly in 3-D inference (torch's own 3-D kernel does not use
        it): on the 3-D decoder layer 1.46x with this rule and 1.31x with the
        measuring picker, conversions in and out included (``python
        benchmarks/bench_torch.py``), where torch's channels-last kernel had
        measured 0.83-0.88x;
-    11. otherwise (other 1-D layers with overlapping taps, small 2-D): ``native``.
+    12. otherwise (1-D layers left without the C loops, small 2-D): ``native``.
     """
     plan = Plan(geometry, w.shape[0], w.shape[1] * geometry.groups)
     batch = x.shape[0] if x.dim() == plan.ndim + 2 else 1
     flops = plan.flops(batch)
     if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
         return "native"
+    inference = not needs_grad(x, w, bias)
+    if (plan.ndim == 1 and plan.in_channels == plan.groups > 1 and inference and flops >= MEASURE_MIN_FLOPS
+            and _native.library() is not None):
+        return "depthwise"
     if plan.groups > 1 and plan.in_channels // plan.groups < FEW_CHANNELS_PER_GROUP:
         return "native" if bias is None else "native_bias_after"
     if flops < MEASURE_MIN_FLOPS or needs_grad(x, w, bias):
@@ -219,6 +235,8 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
     if (plan.ndim == 1 and plan.stride[0] >= 8 and plan.in_channels >= OVERLAP_ADD_MIN_CHANNELS
             and STRATEGIES["overlap_add"][1](plan)):
         return "overlap_add"
+    if plan.ndim == 1 and plan.stride[0] >= 2 and STRATEGIES["gemm_gather"][1](plan):
+        return "gemm_gather"
     if (plan.ndim == 1 and plan.stride[0] == 2 and not plan.non_overlapping and STRATEGIES["phase_rows"][1](plan)
             and batch * plan.input_shape[0] >= PHASE_ROWS_MIN_POSITIONS):
         return "phase_rows"
