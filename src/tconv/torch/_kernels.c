@@ -88,14 +88,19 @@ typedef struct {
     }
 
 /* The stride-2 pair at segments g and h (runs o0, o0+2, ... and o0+1, o0+3, ... of equal length) takes
-   the vector path when both have unit increments, at most MAX_TERMS terms, more than one term between
-   them (one each, the plain pair loop is as fast) and at least two vectors of `lanes` outputs each
-   (shorter rows spend more on gathering the terms than they save: measured with
-   benchmarks/bench_torch.py's layers). */
-#define VECTOR_PAIR(g, h, ld, lead_terms, lanes)                                                        \
-    ((g)[1] == 2 && (h)[1] == 2 && (h)[0] == (g)[0] + 1 && (h)[2] == (g)[2] && (g)[4] == 1                \
-     && (h)[4] == 1 && (lead_terms) * ((g)[3] > (h)[3] ? (g)[3] : (h)[3]) <= MAX_TERMS                   \
-     && (lead_terms) * ((g)[3] + (h)[3]) > 2 && (g)[2] >= 2 * (lanes))
+   the vector path when both have unit increments and at least one and a half vectors of `lanes`
+   outputs each
+   (PAIRED_RUNS: the same on every row, worked out once per call), and the row's terms fit: at most
+   MAX_TERMS per output and more than one between the two (one each, the plain pair loop is as fast)
+   (TERMS_FIT). Shorter rows spend more on gathering the terms than they save: measured with
+   benchmarks/bench_torch.py's layers. */
+#define PAIRED_RUNS(g, h, lanes)                                                                        \
+    ((g)[1] == 2 && (h)[1] == 2 && (h)[0] == (g)[0] + 1 && (h)[2] == (g)[2] && (g)[4] == 1 && (h)[4] == 1 \
+     && 2 * (g)[2] >= 3 * (lanes))
+#define TERMS_FIT(g, h, lead_terms)                                                                     \
+    ((lead_terms) * ((g)[3] > (h)[3] ? (g)[3] : (h)[3]) <= MAX_TERMS && (lead_terms) * ((g)[3] + (h)[3]) > 2)
+
+#define LANES(T) ((int64_t)(64 / sizeof(T)))
 
 /* 64-byte vectors (GCC/Clang vector extensions; one register with AVX-512, split by the compiler
    otherwise): a stride-2 pair sums a vector of each run's outputs in registers, and two shuffles
@@ -138,6 +143,26 @@ typedef int16_t mask_b16 __attribute__((vector_size(64)));
         }                                                                                                \
         for (int64_t m = scalar_from; m < (count); ++m) { (q)[2 * m] = SUM_E; (q)[2 * m + 1] = SUM_O; }  \
     }
+
+/* The body of a row function (d, ld, segs, nseg, width, no, start and `paired`, whether the first two
+   segments are PAIRED_RUNS, in scope): the stride-2 pair first
+   by PAIR where TERMS_FIT allows, then every other run once per leading term (ja, jb) by RUNS, with
+   `first` set on the first; a row that no leading term reaches gets `start`. */
+#define ROW_BODY(T, PAIR, RUNS)                                                                         \
+    int64_t stride = SEG_HEAD + 2 * width;                                                               \
+    if (paired && TERMS_FIT(segs, segs + stride, ld->na_terms * ld->nb_terms)) {                         \
+        PAIR;                                                                                            \
+        segs += 2 * stride;                                                                              \
+        nseg -= 2;                                                                                       \
+    }                                                                                                    \
+    int first = 1;                                                                                       \
+    for (int32_t ja = 0; ja < ld->na_terms; ++ja)                                                        \
+        for (int32_t jb = 0; jb < ld->nb_terms; ++jb) {                                                  \
+            RUNS;                                                                                        \
+            first = 0;                                                                                   \
+        }                                                                                                \
+    if (first)                                                                                           \
+        for (int64_t o = 0; o < no; ++o) d[o] = start;
 
 #define DEFINE_GATHER(SUF, T)                                                                           \
     /* d[m*step] (op)= p[m*inc] for m < count: one term of a run, a loop simple enough to vectorize */   \
@@ -225,29 +250,18 @@ typedef int16_t mask_b16 __attribute__((vector_size(64)));
                         tconv_gather_##SUF##_vsum(po, no, m, vstart, add_fill), tconv_gather_##SUF##_sum(pe, ne, m, start, add_fill), \
                         tconv_gather_##SUF##_sum(po, no, m, start, add_fill))                                          \
     }                                                                                                    \
-    /* one output row: the vector pair first where it applies, then every other run once per leading    \
-       term (the first write copies or fills, later ones add) */                                         \
-    static inline __attribute__((always_inline)) void tconv_gather_##SUF##_row(T *d, const T *s, const Lead *ld, const int64_t *segs,    \
-                                                int64_t nseg, int64_t width, int64_t no, T start,        \
-                                                int add_fill) {                                          \
-        int64_t stride = SEG_HEAD + 2 * width;                                                           \
-        if (nseg >= 2 && VECTOR_PAIR(segs, segs + stride, ld, ld->na_terms * ld->nb_terms, (int64_t)(64 / sizeof(T)))) {            \
-            const T *pe[MAX_TERMS], *po[MAX_TERMS];                                                      \
-            int ne = tconv_gather_##SUF##_terms(pe, s, ld, segs);                                        \
-            int np = tconv_gather_##SUF##_terms(po, s, ld, segs + stride);                               \
-            tconv_gather_##SUF##_vector_pair(d + segs[0], segs[2], pe, ne, po, np, start, add_fill);     \
-            segs += 2 * stride;                                                                          \
-            nseg -= 2;                                                                                   \
-        }                                                                                                \
-        int first = 1;                                                                                   \
-        for (int32_t ja = 0; ja < ld->na_terms; ++ja)                                                    \
-            for (int32_t jb = 0; jb < ld->nb_terms; ++jb) {                                              \
-                tconv_gather_##SUF##_runs(d, s + ld->fa[ja] + ld->fb[jb], segs, nseg, width, start,      \
-                                          first ? (add_fill ? FILL : COPY) : ADD);                       \
-                first = 0;                                                                               \
-            }                                                                                            \
-        if (first)                                                                                       \
-            for (int64_t o = 0; o < no; ++o) d[o] = start;                                               \
+    static void tconv_gather_##SUF##_pair_row(T *d, const T *s, const Lead *ld, const int64_t *g,        \
+                                              const int64_t *h, T start, int add_fill) {                 \
+        const T *pe[MAX_TERMS], *po[MAX_TERMS];                                                          \
+        int ne = tconv_gather_##SUF##_terms(pe, s, ld, g), np = tconv_gather_##SUF##_terms(po, s, ld, h); \
+        tconv_gather_##SUF##_vector_pair(d + g[0], g[2], pe, ne, po, np, start, add_fill);               \
+    }                                                                                                    \
+    static inline __attribute__((always_inline)) void tconv_gather_##SUF##_row(                          \
+        T *d, const T *s, const Lead *ld, const int64_t *segs, int64_t nseg, int64_t width, int64_t no,  \
+        T start, int add_fill, int paired) {                                                             \
+        ROW_BODY(T, tconv_gather_##SUF##_pair_row(d, s, ld, segs, segs + stride, start, add_fill),       \
+                 tconv_gather_##SUF##_runs(d, s + ld->fa[ja] + ld->fb[jb], segs, nseg, width, start,     \
+                                           first ? (add_fill ? FILL : COPY) : ADD))                      \
     }                                                                                                    \
     void tconv_gather_##SUF(const T *src, T *dst, const T *fill, int64_t fill_period, int add_fill,     \
                             int threads, int64_t planes, const int64_t *plane_off, int64_t na,          \
@@ -256,8 +270,9 @@ typedef int16_t mask_b16 __attribute__((vector_size(64)));
                             int64_t width) {                                                             \
         const int64_t *ta = 0, *tb = 0;                                                                  \
         int64_t ua = 0, ub = 0;                                                                          \
+        int paired = nseg >= 2 && PAIRED_RUNS(segs, segs + SEG_HEAD + 2 * width, LANES(T));              \
         EACH_ROW(T, tconv_gather_##SUF##_row(d, src + plane_off[p], &ld, segs, nseg, width, no, start,  \
-                                             add_fill))                                                  \
+                                             add_fill, paired))                                          \
     }
 
 DEFINE_GATHER(f32, float)
@@ -345,29 +360,22 @@ DEFINE_GATHER(b16, uint16_t)
                         tconv_depthwise_##SUF##_vsum(po, wo, no, m, vstart), tconv_depthwise_##SUF##_sum(pe, we, ne, m, start),            \
                         tconv_depthwise_##SUF##_sum(po, wo, no, m, start))                                                \
     }                                                                                                    \
-    static inline __attribute__((always_inline)) void tconv_depthwise_##SUF##_row(T *d, const T *s, const T *wt, const Lead *ld,         \
-                                                   const int64_t *segs, int64_t nseg, int64_t width,     \
-                                                   int64_t no, T start) {                                \
-        int64_t stride = SEG_HEAD + 2 * width;                                                           \
-        if (nseg >= 2 && VECTOR_PAIR(segs, segs + stride, ld, ld->na_terms * ld->nb_terms, (int64_t)(64 / sizeof(T)))) {            \
-            const T *pe[MAX_TERMS], *po[MAX_TERMS];                                                      \
-            T we[MAX_TERMS], wo[MAX_TERMS];                                                              \
-            int ne = tconv_depthwise_##SUF##_terms(pe, we, s, wt, ld, segs, width);                      \
-            int np = tconv_depthwise_##SUF##_terms(po, wo, s, wt, ld, segs + stride, width);             \
-            tconv_depthwise_##SUF##_vector_pair(d + segs[0], segs[2], pe, we, ne, po, wo, np, start);    \
-            segs += 2 * stride;                                                                          \
-            nseg -= 2;                                                                                   \
-        }                                                                                                \
-        int first = 1;                                                                                   \
-        for (int32_t ja = 0; ja < ld->na_terms; ++ja)                                                    \
-            for (int32_t jb = 0; jb < ld->nb_terms; ++jb) {                                              \
-                tconv_depthwise_##SUF##_runs(d, s + ld->fa[ja] + ld->fb[jb],                             \
-                                             wt + ld->ta[ja] * ld->ua + ld->tb[jb] * ld->ub, segs, nseg, \
-                                             width, start, first);                                       \
-                first = 0;                                                                               \
-            }                                                                                            \
-        if (first)                                                                                       \
-            for (int64_t o = 0; o < no; ++o) d[o] = start;                                               \
+    static void tconv_depthwise_##SUF##_pair_row(T *d, const T *s, const T *wt, const Lead *ld,          \
+                                                 const int64_t *g, const int64_t *h, int64_t width,      \
+                                                 T start) {                                              \
+        const T *pe[MAX_TERMS], *po[MAX_TERMS];                                                          \
+        T we[MAX_TERMS], wo[MAX_TERMS];                                                                  \
+        int ne = tconv_depthwise_##SUF##_terms(pe, we, s, wt, ld, g, width);                             \
+        int np = tconv_depthwise_##SUF##_terms(po, wo, s, wt, ld, h, width);                             \
+        tconv_depthwise_##SUF##_vector_pair(d + g[0], g[2], pe, we, ne, po, wo, np, start);              \
+    }                                                                                                    \
+    static inline __attribute__((always_inline)) void tconv_depthwise_##SUF##_row(                       \
+        T *d, const T *s, const T *wt, const Lead *ld, const int64_t *segs, int64_t nseg, int64_t width, \
+        int64_t no, T start, int paired) {                                                               \
+        ROW_BODY(T, tconv_depthwise_##SUF##_pair_row(d, s, wt, ld, segs, segs + stride, width, start),   \
+                 tconv_depthwise_##SUF##_runs(d, s + ld->fa[ja] + ld->fb[jb],                            \
+                                              wt + ld->ta[ja] * ld->ua + ld->tb[jb] * ld->ub, segs,      \
+                                              nseg, width, start, first))                                \
     }                                                                                                    \
     void tconv_depthwise_##SUF(const T *x, T *dst, const T *weight, const T *fill, int64_t fill_period,  \
                                int threads, int64_t planes, const int64_t *plane_off, const int64_t *plane_w, \
@@ -375,8 +383,9 @@ DEFINE_GATHER(b16, uint16_t)
                                int64_t ua, int64_t nb, const int32_t *cb, const int64_t *fb,             \
                                const int64_t *tb, int64_t wb, int64_t ub, int64_t no, const int64_t *segs, \
                                int64_t nseg, int64_t width) {                                            \
+        int paired = nseg >= 2 && PAIRED_RUNS(segs, segs + SEG_HEAD + 2 * width, LANES(T));              \
         EACH_ROW(T, tconv_depthwise_##SUF##_row(d, x + plane_off[p], weight + plane_w[p], &ld, segs, nseg, \
-                                                width, no, start))                                       \
+                                                width, no, start, paired))                               \
     }
 
 DEFINE_DEPTHWISE(f32, float)
