@@ -661,8 +661,12 @@ def test_deterministic_mode_and_forcing():
         assert tt.deterministic_rule(dw1_x, dw1_w.requires_grad_(), dw1, dw1_b) == "native_bias_after"
     dw_x, dw_w = torch.randn(4, 64, 32, 32), torch.randn(64, 1, 3, 3)
     dw_geo = tt.layer_geometry((32, 32), (3, 3), stride=2, padding=1, output_padding=1, groups=64)
-    assert tt.deterministic_rule(dw_x, dw_w, dw_geo) == "native"  # oneDNN's kernel is fast without a bias
-    assert tt.deterministic_rule(dw_x, dw_w, dw_geo, torch.randn(64)) == "native_bias_after"
+    # one C pass in inference where the C loops are built; else oneDNN's kernel, fast without a bias
+    assert tt.deterministic_rule(dw_x, dw_w, dw_geo) == ("depthwise" if built else "native")
+    assert tt.deterministic_rule(dw_x, dw_w, dw_geo, torch.randn(64)) == ("depthwise" if built else "native_bias_after")
+    cube_dw = tt.layer_geometry((16, 16, 16), (3, 3, 3), stride=2, padding=1, output_padding=1, groups=32)
+    assert tt.deterministic_rule(torch.randn(2, 32, 16, 16, 16), torch.randn(32, 1, 3, 3, 3), cube_dw,
+                                 torch.randn(32)) == "native_bias_after"  # 3-D (14 MFLOP): not measured
     with torch.enable_grad():  # its slow bias pass costs in training too
         assert tt.deterministic_rule(dw_x, dw_w.requires_grad_(), dw_geo, torch.randn(64)) == "native_bias_after"
     tiny_dw = tt.layer_geometry((4, 4), (3, 3), stride=2, groups=64)

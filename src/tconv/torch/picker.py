@@ -152,13 +152,13 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
     --strategies``, and ``--mode deterministic`` for the rule itself):
 
     0. not a CPU float32/float64 tensor: ``native``;
-    1. a 1-D depthwise layer (one input channel per group) in inference,
-       where tconv's C loops are built: ``depthwise``, one C pass (on the
-       benchmark's 1-D depthwise layer 0.09 ms against 0.35 ms for torch's
-       kernel with the bias added after, in the same ``python
-       benchmarks/bench_torch.py --strategies --only depthwise`` run; on the
-       2-D depthwise layer the two measured alike, 0.58 and 0.57 ms, so 2-D
-       and 3-D follow the next rule);
+    1. a 1-D or 2-D depthwise layer (one input channel per group) in
+       inference, at least ``MEASURE_MIN_FLOPS``, where tconv's C loops are
+       built: ``depthwise``, one C pass (in ``python
+       benchmarks/bench_torch.py --strategies --only depthwise`` runs: 0.09
+       ms against 0.35 ms for torch's kernel with the bias added after on the
+       1-D depthwise layer, 0.48 against 0.58 ms on the 2-D one; 3-D was not
+       measured and follows the next rule);
     2. a grouped layer with fewer than ``FEW_CHANNELS_PER_GROUP`` (16) input
        channels per group, depthwise included: ``native_bias_after`` when
        there is a bias, else ``native``, at any size and with or without
@@ -219,7 +219,7 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
     if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
         return "native"
     inference = not needs_grad(x, w, bias)
-    if (plan.ndim == 1 and plan.in_channels == plan.groups > 1 and inference and flops >= MEASURE_MIN_FLOPS
+    if (plan.ndim <= 2 and plan.in_channels == plan.groups > 1 and inference and flops >= MEASURE_MIN_FLOPS
             and _native.library() is not None):
         return "depthwise"
     if plan.groups > 1 and plan.in_channels // plan.groups < FEW_CHANNELS_PER_GROUP:
