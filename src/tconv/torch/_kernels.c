@@ -1,4 +1,4 @@
-/* Two memory-bound loops that torch's strided copies run far below memory speed.
+/* Memory-bound loops that torch's strided copies run far below memory speed.
  *
  * Compiled on first use by tconv/torch/_native.py (a C compiler and nothing
  * else: no torch headers), called through ctypes on tensors' raw pointers.
@@ -22,6 +22,9 @@
  *   (the interior of both phases of a row) are summed over all their terms
  *   in vector registers and written once, interleaved; other segments take
  *   one pass per term. Rows are shared between threads.
+ *
+ * depthwise: the gather with each term times its channel's weight for its
+ *   tap, and the fill (the bias) added once.
  *
  * transpose: dst[n, c, p] = src[n, p, c] in 32 x 32 tiles (channels-last to
  *   channels-first), each element moved as bits.

@@ -1,8 +1,9 @@
-"""Two C loops for what torch's strided copies do slowly: compiled on first use, optional.
+"""C loops for what torch's strided copies do slowly: compiled on first use, optional.
 
 ``_kernels.c`` (next to this file) holds a table-driven gather (the phase
-landing, and col2im without a scatter) and a tiled channels-last to
-channels-first transpose. On first use it is compiled with the system's C
+landing, and col2im without a scatter), the same gather weighted per channel
+and tap (depthwise layers) and a tiled channels-last to channels-first
+transpose. On first use it is compiled with the system's C
 compiler (``$CC``, else ``cc``/``gcc``/``clang``) into tconv's cache folder
 (``$TCONV_CACHE_DIR``, else ``$XDG_CACHE_HOME/tconv`` or ``~/.cache/tconv``),
 keyed by the source, the flags and the CPU, and loaded with ctypes. No torch
