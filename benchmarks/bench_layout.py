@@ -131,6 +131,7 @@ def interleaves(repeats: int = 31) -> None:
                                        phases.stride(2 + nd + a)) for a in range(nd)]
         planes = torch.arange(shape[0] * shape[1], dtype=torch.int64) * phases.stride(1)
         flat = out.view((-1,) + tuple(shape[2:]))
+        landing = _native.Gather(dtype, planes, tables, False, planes.shape[0])  # prepared once, as tconv does
 
         def each():
             for dst, value in jobs:
@@ -139,13 +140,13 @@ def interleaves(repeats: int = 31) -> None:
         tconv.torch.strategies.PAIR_MIN_BYTES = 0  # pair at every size here, to measure where it pays
         try:
             t = interleaved({"each": each, "pairs": lambda: _land(out, jobs),
-                             "c": lambda: _native.gather(phases, flat, planes, tables, None, False)}, repeats)
+                             "c": lambda: landing(phases, flat, None)}, repeats)
         finally:
             tconv.torch.strategies.PAIR_MIN_BYTES = floor
         expected = torch.empty_like(out)
         for dst, value in jobs:
             expected[dst] = value
-        _native.gather(phases, flat, planes, tables, None, False)
+        landing(phases, flat, None)
         assert torch.equal(out, expected), "the C landing moved something wrong"
         megabytes = out.numel() * out.element_size() / 2**20
         say(f"| {tuple(shape)} | {str(dtype).replace('torch.', '')} | {'x'.join(map(str, stride))} | {megabytes:.1f} | "

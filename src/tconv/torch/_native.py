@@ -317,15 +317,20 @@ def _unit() -> AxisTable:
 
 
 def can_gather(dtype: torch.dtype, sums: bool) -> bool:
-    """Whether :func:`gather` takes this dtype (2-byte floats only for copies)."""
+    """Whether :class:`Gather` takes this dtype (2-byte floats only for copies)."""
     return library() is not None and (dtype in _SUMS if sums else dtype in _GATHER)
 
 
 class Gather:
-    """:func:`gather` with its tables fixed, for calls that repeat: ``Gather(...)(src, out, fill)``.
+    """``out[p, *o] = (fill +) sum of src.data[plane_offsets[p] + sum_a axes[a] terms]``, as a prepared call.
 
-    Everything but the three tensors is worked out once, so a call costs one
-    ctypes call (the tables must outlive it: this object keeps them).
+    ``Gather(...)(src, out, fill)``: ``out`` contiguous, ``(P, *sizes)`` with
+    ``sizes`` those of ``axes``; ``src`` any CPU tensor of the same dtype whose
+    storage holds every offset (offsets count from ``src``'s first element;
+    the caller guarantees they stay inside it); ``fill`` of ``out``'s dtype,
+    contiguous, or None. Everything but the three tensors is worked out once,
+    so a call costs one ctypes call (the tables must outlive it: this object
+    keeps them).
 
     Parameters
     ----------
@@ -362,27 +367,13 @@ class Gather:
         return out
 
 
-def gather(src: torch.Tensor, out: torch.Tensor, plane_offsets: torch.Tensor, axes: list[AxisTable],
-           fill: torch.Tensor | None, add_fill: bool) -> torch.Tensor:
-    """``out[p, *o] = (fill[p] +) sum of src.data[plane_offsets[p] + sum_a axes[a] terms]``; returns ``out``.
-
-    ``out`` must be contiguous, ``(P, *sizes)`` with ``sizes`` those of
-    ``axes`` (1 to 3 of them); ``src`` any CPU tensor of the same dtype whose
-    storage holds every offset (offsets count from ``src``'s first element);
-    ``plane_offsets`` int64 of length P; ``fill`` (P,) of ``out``'s dtype or
-    None. The caller guarantees the offsets stay inside ``src``. One call of
-    :class:`Gather`, for tables used once.
-    """
-    return Gather(out.dtype, plane_offsets, axes, add_fill, plane_offsets.shape[0])(src, out, fill)
-
-
 _DEPTHWISE = {torch.float32: "tconv_depthwise_f32", torch.float64: "tconv_depthwise_f64"}
 
 
 def depthwise(x: torch.Tensor, weight: torch.Tensor, out: torch.Tensor, plane_offsets: torch.Tensor,
               weight_offsets: torch.Tensor, axes: list[AxisTable], tap_units: list[int],
               fill: torch.Tensor | None, fill_period: int) -> torch.Tensor:
-    """Like :func:`gather`, each term times ``weight.data[weight_offsets[p] + sum_a tap_a * tap_units[a]]``.
+    """Like :class:`Gather`, each term times ``weight.data[weight_offsets[p] + sum_a tap_a * tap_units[a]]``.
 
     ``x`` and ``weight`` contiguous, of ``out``'s dtype (float32 or float64);
     the tables' offsets address ``x`` (whose planes have no tap axis), their

@@ -562,13 +562,13 @@ def _place_phases(y: torch.Tensor, plan: Plan, b: torch.Tensor | None) -> torch.
 
 
 def _plane_offsets(n: int, g: int, channels: int, strides: tuple[int, int, int]) -> torch.Tensor:
-    """Where plane ``(image, group, channel)`` starts, in elements, for :func:`tconv.torch._native.gather`."""
+    """Where plane ``(image, group, channel)`` starts, in elements, for :class:`tconv.torch._native.Gather`."""
     return (torch.arange(n).view(-1, 1, 1) * strides[0] + torch.arange(g).view(1, -1, 1) * strides[1]
             + torch.arange(channels).view(1, 1, -1) * strides[2]).reshape(-1)
 
 
 def _gather_fill(b: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
-    """The bias as :func:`tconv.torch._native.gather` reads it: contiguous, of the output's dtype.
+    """The bias as :class:`tconv.torch._native.Gather` reads it: contiguous, of the output's dtype.
 
     Planes run image-major, so the C loops read it with the channel count as
     its period rather than from a copy per image.
@@ -701,7 +701,7 @@ def gemm_gather(x, w, b, plan: Plan, position_major: bool = False) -> torch.Tens
     ``position_major`` ``Z = X^T W`` (rows are input positions; for long
     kernels on short inputs, see :func:`overlap_add`). Output ``o`` then reads
     exactly the taps that reach it (:class:`tconv.torch._native.AxisTable`),
-    bias first, in one pass of :func:`tconv.torch._native.gather` that writes
+    bias first, in one pass of :class:`tconv.torch._native.Gather` that writes
     the kept window in order: no strided adds, no crop copy, dilation read
     from the table rather than from a zero-filled kernel.
 
@@ -724,9 +724,9 @@ class _GemmGather:
     """:func:`gemm_gather` for one plan, batch size and dtype, with its tables and shapes worked out once."""
 
     def __init__(self, plan: Plan, position_major: bool, n: int, dtype: torch.dtype) -> None:
-        g, nd = plan.groups, plan.ndim
-        self.cin_g, self.cout_g = cin_g, cout_g = plan.in_channels // g, plan.out_channels // g
-        self.groups, self.n, self.position_major = g, n, position_major
+        g = plan.groups
+        cin_g, cout_g = plan.in_channels // g, plan.out_channels // g
+        self.groups, self.cin_g, self.n, self.position_major = g, cin_g, n, position_major
         kernel, sizes = plan.kernel, plan.input_shape
         taps, positions = math.prod(kernel), math.prod(sizes)
         self.positions = positions
