@@ -294,22 +294,134 @@ def test_every_form_of_phase_equals_scatter(name, problem, poisoned_empty):
     np.testing.assert_allclose(result, reference, rtol=1e-12, atol=1e-12)
 
 
+def _compiled_built() -> None:
+    from tconv import _native
+
+    if _native.library() is None:
+        pytest.skip(f"tconv's C loops are not built here: {_native.status()}")
+
+
+@pytest.mark.parametrize("name", ["rows", "compiled"])
 @settings(max_examples=examples(60), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(problem=problems(depthwise=True))
-def test_depthwise_rows_form_equals_scatter(problem, poisoned_empty):
-    """The depthwise-only ``rows`` form (what ``phase.form`` picks for every depthwise layer)."""
+def test_depthwise_forms_equal_scatter(name, problem, poisoned_empty):
+    """The depthwise-only forms: ``compiled`` (what ``phase.form`` picks where the C loops are
+    built) and ``rows`` (where they are not)."""
     from unittest import mock
 
     from tconv.kernels import phase
 
+    if name == "compiled":
+        _compiled_built()
     x, w, geometry = problem
     reference = transposed_internal(x, w, geometry, "scatter")
     picked = []
     real_form = phase.form
-    with mock.patch.object(phase, "form", lambda *args: picked.append(real_form(*args)) or picked[-1]):
+    with mock.patch.object(phase, "form", lambda *args: picked.append(real_form(*args)) or name):
         result = transposed_internal(x, w, geometry, "phase")
-    assert set(picked) <= {"rows"}  # nothing at all when the window or batch is empty
+    assert set(picked) <= {"compiled"}  # nothing at all when the window or batch is empty
     np.testing.assert_allclose(result, reference, rtol=1e-12, atol=1e-12)
+
+
+# The compiled depthwise form's edges, each against the definition: more than MAX_TERMS (32) taps per
+# output (summed in chunks), channels past the last whole vector (16 float32 / 8 float64 lanes),
+# a channel multiplier, phases no tap reaches (s > k), crops past both ends, and outputs large
+# enough for several threads.
+COMPILED_CASES = [
+    # spatial, kernel, stride, dilation, crops (begin, end), groups, multiplier, batch
+    ((5, 5, 5), 4, 1, 1, (0, 0), 2, 1, 1),  # up to 64 taps per output
+    ((45,), 40, 1, 1, (3, 4), 3, 1, 2),  # up to 40 taps, 1-D
+    ((6, 7), 3, 2, 1, (1, 0), 17, 1, 2),  # 16 + 1 channels
+    ((6, 7), 3, 2, 2, (1, 2), 5, 3, 2),  # multiplier 3: 15 channels
+    ((5, 4), 2, 3, 1, (0, 0), 16, 1, 1),  # s > k: a third of the outputs have no tap
+    ((4, 5), 3, 2, 1, (-2, -3), 8, 1, 1),  # negative crops: zeros around
+    ((32, 32), 4, 2, 1, (1, 1), 64, 1, 2),  # the benchmark's layer: many threads' rows
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spatial, k, s, d, crops, groups, multiplier, batch", COMPILED_CASES)
+def test_compiled_depthwise_form_equals_scatter(spatial, k, s, d, crops, groups, multiplier, batch, dtype,
+                                                poisoned_empty):
+    from unittest import mock
+
+    from tconv.kernels import phase
+
+    _compiled_built()
+    axes = tuple(AxisGeometry(i, k, s, d, *crops) for i in spatial)
+    geometry = Geometry(axes, groups=groups)
+    rng = np.random.default_rng(21)
+    x = rng.normal(size=(batch, *spatial, groups)).astype(dtype)
+    w = rng.normal(size=(groups, multiplier, *(k,) * len(spatial))).astype(dtype)
+    reference = transposed_internal(x.astype(np.float64), w.astype(np.float64), geometry, "scatter")
+    picked = []
+    real_form = phase.form
+    with mock.patch.object(phase, "form", lambda *args: picked.append(real_form(*args)) or picked[-1]):
+        result = transposed_internal(x, w, geometry, "auto")
+    assert picked == ["compiled"] and result.dtype == dtype
+    terms = min(k, *spatial) ** len(spatial)
+    tolerance = 1e-12 if dtype == np.float64 else 1e-6 * terms
+    np.testing.assert_allclose(result, reference, rtol=0, atol=tolerance * np.abs(reference).max())
+
+
+def test_without_the_c_loops_depthwise_takes_the_rows_form(monkeypatch):
+    from tconv import _native
+    from tconv.kernels import phase
+
+    ax = AxisGeometry(8, 4, 2, 1, 1, 1)
+    problem = _core.Problem(np.ones((1, 8, 8, 4, 1), np.float32), np.ones((4, 1, 1, 4, 4), np.float32), (ax, ax),
+                            ((1, 16), (1, 16)))
+    if _native.library() is not None:
+        assert phase.form(problem) == "compiled"
+    monkeypatch.setattr(_native, "library", lambda: None)
+    assert phase.form(problem) == "rows"
+    # integers are summed exactly in int64, which the C loop does not do
+    monkeypatch.undo()
+    assert phase.form(_core.Problem(problem.x.astype(np.int64), problem.w_grouped.astype(np.int64),
+                                    problem.axes, problem.window)) == "rows"
+
+
+@pytest.mark.parametrize("env", [{"TCONV_NATIVE": "0"}, {"CC": "/bin/false"}])
+def test_a_process_without_the_c_loops_computes_depthwise_layers_in_numpy(env, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import numpy as np, tconv
+print(tconv.native_status())
+rng = np.random.default_rng(3)
+x, w = rng.normal(size=(2, 6, 5, 7)), rng.normal(size=(6, 1, 4, 3))
+got = tconv.conv_transpose(x, w, stride=2, padding=1, groups=6)
+np.testing.assert_allclose(got, tconv.conv_transpose(x, w, stride=2, padding=1, groups=6, algorithm="scatter"),
+                           rtol=1e-12, atol=1e-12)
+print("torch imported:", "torch" in sys.modules)
+"""
+    environment = dict(os.environ)
+    environment.pop("TCONV_NATIVE", None)
+    environment.update(TCONV_CACHE_DIR=str(tmp_path), **env)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    status = done.stdout.splitlines()[0]
+    assert status == "switched off by TCONV_NATIVE=0" if "TCONV_NATIVE" in env else status.startswith("the build failed")
+    assert done.stdout.splitlines()[-1] == "torch imported: False"
+
+
+def test_numpy_engine_thread_count_follows_omp_num_threads(monkeypatch):
+    from tconv import _native
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    _native.thread_count.cache_clear()
+    try:
+        assert _native.threads(_native.PARALLEL_MIN_ELEMENTS) == 3
+        assert _native.threads(_native.PARALLEL_MIN_ELEMENTS - 1) == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+        _native.thread_count.cache_clear()
+        assert _native.thread_count() >= 1
+    finally:
+        monkeypatch.undo()
+        _native.thread_count.cache_clear()
 
 
 # Decoder layers in small (the benchmark's kinds) where auto runs the shifted form in float32:

@@ -43,6 +43,7 @@ _LAZY = {
     "convert_weights": "tconv.convert",
     "invert": "tconv.solve",
     "tune_allocator": "tconv.allocator",
+    "native_status": "tconv._native",
 }
 
 

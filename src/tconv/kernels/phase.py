@@ -12,7 +12,7 @@ sub-kernel (every ``s``-th tap). With several axes the phases are the
 ``prod(s)`` combinations, and the results are interleaved into the output
 (a.k.a. pixel shuffle). Phases with no tap (``s > d*(k-1)+1``) stay zero. Only
 the kept window is computed. Four forms of the same sums (:data:`FORMS`,
-picked by :func:`form`) differ in the memory traffic around the GEMMs (``rows``, for depthwise layers, has none):
+picked by :func:`form`) differ in the memory traffic around the GEMMs (the depthwise forms have none):
 
 * ``shifted``: flatten the padded input to ``(rows, Ci)``; a shift is then a
   row offset, so each tap is a GEMM of a plain view, accumulated by BLAS into
@@ -23,7 +23,14 @@ picked by :func:`form`) differ in the memory traffic around the GEMMs (``rows``,
   and run one GEMM (also the depthwise multiply-accumulate);
 * ``rows`` (depthwise only): no GEMM at all, one fused multiply-accumulate
   (``np.einsum``) per phase of the leading axes over whole output rows, the
-  last axis' phases interleaved by copying the input once per phase.
+  last axis' phases interleaved by copying the input once per phase;
+* ``compiled`` (depthwise only, float32/float64, where tconv's C loops are
+  built: :func:`tconv.native_status`): the same sums in one C pass, output
+  pixel by output pixel, each reading exactly its phase's taps (the
+  interleave is the order of the writes). NumPy's own loops run at a few
+  multiply-adds per nanosecond, which leaves ``rows`` 3-6x behind torch's
+  channels-last kernel on the benchmark's depthwise layer; this form is
+  what keeps ``auto`` within 2x there. ``TCONV_NATIVE=0`` switches it off.
 
 This answers "how do I compute a transposed convolution without increasing the
 input's spatial size first?": run the ``prod(s)`` small convolutions on the
@@ -38,6 +45,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _native
 from ..geometry import AxisGeometry
 from . import _blas
 from ._core import Problem, correlate, pad_or_slice, tap_products
@@ -68,8 +76,17 @@ def axis_phases(ax: AxisGeometry, start: int, stop: int) -> list[tuple[int, int,
 
 def compute(problem: Problem) -> np.ndarray:
     """The window of the transposed convolution, by phase decomposition (see the module docstring)."""
+    name = form(problem)
+    if name == "compiled":  # its C tables are cached per geometry: no phase tables needed
+        return _by_compiled_pixels(problem)
     per_axis = [axis_phases(ax, start, stop) for ax, (start, stop) in zip(problem.axes, problem.window)]
-    return FORMS[form(problem, per_axis)](problem, per_axis)
+    return FORMS[name](problem, per_axis)
+
+
+def _compiled_applies(problem: Problem) -> bool:
+    """Whether :func:`form` picks ``"compiled"``: a float32/float64 depthwise layer, with the C loops built."""
+    groups, ci = problem.w_grouped.shape[:2]
+    return ci == 1 and groups > 1 and _native.can_depthwise_last(np.result_type(problem.x, problem.w_grouped))
 
 
 #: the shifted-GEMM form computes the padded grid's border rows too; above this many
@@ -90,9 +107,12 @@ def form(problem: Problem, per_axis=None) -> str:
       that auto sends to phase. Narrow outputs keep ``taps``' channel-major planes
       (DCGAN's 64->3), and small inputs (DCGAN's 4x4 and 8x8) its GEMM without
       padding rows;
-    * ``"rows"`` for depthwise layers (one input channel per group): their
-      "GEMMs" are ``1 x Co``, so a fused multiply-accumulate over long rows is
-      what counts (the benchmark's depthwise layer: 3.7 -> 1.3 ms, ad hoc);
+    * ``"compiled"`` for float32/float64 depthwise layers (one input channel
+      per group) where the C loops are built, else ``"rows"``: their "GEMMs"
+      are ``1 x Co``, so what counts is summing each output's taps in one pass
+      (``rows``, a fused multiply-accumulate over long rows, took the
+      benchmark's depthwise layer from 3.7 to 1.3 ms, ad hoc; ``compiled``
+      is ``bench_algorithms.py``'s ``phase`` column on that layer);
     * otherwise ``"taps"`` when the layer narrows its channels (``Co < Ci``), and
       ``"gathered"`` (im2col) when not.
 
@@ -103,14 +123,13 @@ def form(problem: Problem, per_axis=None) -> str:
     >>> form(Problem(x, w, (ax, ax), ((1, 65), (1, 65))))
     'shifted'
     """
-    if per_axis is None:
-        per_axis = [axis_phases(ax, start, stop) for ax, (start, stop) in zip(problem.axes, problem.window)]
     groups, ci, co = problem.w_grouped.shape[:3]
     dtype = np.result_type(problem.x, problem.w_grouped)
-    depthwise = ci == 1 and groups > 1
+    if ci == 1 and groups > 1:
+        return "compiled" if _compiled_applies(problem) else "rows"
+    if per_axis is None:
+        per_axis = [axis_phases(ax, start, stop) for ax, (start, stop) in zip(problem.axes, problem.window)]
     narrow = co * dtype.itemsize < 64
-    if depthwise:
-        return "rows"
     if not narrow and _blas.in_place(dtype) and _shifted_plan(problem, per_axis).waste <= SHIFTED_WASTE_LIMIT:
         return "shifted"
     return "taps" if co < ci else "gathered"
@@ -612,5 +631,39 @@ def _by_depthwise_rows(problem: Problem, per_axis) -> np.ndarray:
     return result[..., :width, :, :]
 
 
+@lru_cache(maxsize=64)
+def _depthwise_call(dtype: np.dtype, channels: int, axes: tuple) -> _native.DepthwiseLast:
+    return _native.DepthwiseLast(dtype, channels, axes)
+
+
+def _by_compiled_pixels(problem: Problem, per_axis=None) -> np.ndarray:
+    """Depthwise phases in one C pass (:class:`tconv._native.DepthwiseLast`), channels last.
+
+    Each output pixel sums exactly the taps of its phase (per axis, those with
+    ``o = i*s + t*d``), all its channels at once in vector registers, and is
+    written once: the phases come out interleaved. ``x * w`` where a channel
+    multiplier ``Co > 1`` feeds several output channels from one input channel:
+    the input is repeated ``Co`` times along its channels first.
+
+    Depthwise problems only (one input channel per group), float32 or float64,
+    where :func:`tconv._native.can_depthwise_last` holds.
+    """
+    groups, ci, co, *kernel = problem.w_grouped.shape
+    if ci != 1:
+        raise ValueError(f"the compiled form needs one input channel per group, not {ci}")
+    dtype = np.result_type(problem.x, problem.w_grouped)
+    channels = groups * co
+    x = problem.x.reshape(*problem.x.shape[:-2], groups)
+    x = np.ascontiguousarray(np.repeat(x, co, axis=-1) if co > 1 else x, dtype=dtype)
+    # (*k, G*Co): each tap's weights for all channels side by side
+    w = np.ascontiguousarray(problem.w_grouped.reshape(channels, -1).T, dtype=dtype).reshape(*kernel, channels)
+    axes = tuple((stop - start, start, ax.kernel_size, ax.dilation, ax.stride, ax.input_size)
+                 for ax, (start, stop) in zip(problem.axes, problem.window))
+    out = np.empty((problem.batch, *(stop - start for start, stop in problem.window), channels), dtype)
+    _depthwise_call(dtype, channels, axes)(x, w, out)
+    return out.reshape(*out.shape[:-1], groups, co)
+
+
 #: the ways :func:`compute` can evaluate the phases; :func:`form` picks one
-FORMS = {"gathered": _by_gathered_taps, "taps": _by_tap_planes, "shifted": _by_shifted_gemms, "rows": _by_depthwise_rows}
+FORMS = {"gathered": _by_gathered_taps, "taps": _by_tap_planes, "shifted": _by_shifted_gemms, "rows": _by_depthwise_rows,
+         "compiled": _by_compiled_pixels}

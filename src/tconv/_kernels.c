@@ -1,7 +1,7 @@
 /* Memory-bound loops that torch's strided copies run far below memory speed.
  *
- * Compiled on first use by tconv/torch/_native.py (a C compiler and nothing
- * else: no torch headers), called through ctypes on tensors' raw pointers.
+ * Compiled on first use by tconv/_native.py (a C compiler and nothing else:
+ * no torch headers), called through ctypes on tensors' and arrays' raw pointers.
  * Every pointer and size is checked on the Python side; these loops trust them.
  *
  * gather: every output element is a sum of input elements, found through
@@ -25,6 +25,17 @@
  *
  * depthwise: the gather with each term times its channel's weight for its
  *   tap, and the fill (the bias) added once.
+ *
+ * depthwise_last: the NumPy engine's depthwise phases, channels last. Output
+ *   pixel (n, a, b, o) of `channels` contiguous values is the sum, over every
+ *   term (ja, jb) of the two leading axes' tables and jc of the last axis'
+ *   segment holding o (o = o0 + m*step), of the input pixel at x + n*x_image
+ *   + fa[a*wa + ja] + fb[b*wb + jb] + off[jc] + m*inc times the weights at
+ *   w + ta[a*wa + ja] + tb[b*wb + jb] + tap[jc]*uc, channel by channel. Along a segment the terms and
+ *   their weights stay the same, so for each vector of channels the weights
+ *   are loaded once into registers and every output of the segment costs one
+ *   load and one multiply-add per term. Rows (n, a, b) are shared between
+ *   threads.
  *
  * transpose: dst[n, c, p] = src[n, p, c] in 32 x 32 tiles (channels-last to
  *   channels-first), each element moved as bits.
@@ -393,6 +404,89 @@ DEFINE_GATHER(b16, uint16_t)
 
 DEFINE_DEPTHWISE(f32, float)
 DEFINE_DEPTHWISE(f64, double)
+
+/* Unaligned 64-byte vectors for depthwise_last: a channel block starts anywhere in a pixel. */
+typedef float uvec_f32 __attribute__((vector_size(64), aligned(4)));
+typedef double uvec_f64 __attribute__((vector_size(64), aligned(8)));
+
+/* depthwise_last, one run of one row for one vector of channels: K terms (K a constant where the
+   caller specializes it, so that the K weight vectors stay in registers), summed from zero or, with
+   `onto`, onto what the row already holds (the terms past the first MAX_TERMS). */
+#define DEPTHWISE_LAST_RUN(T, V, K)                                                                      \
+    {                                                                                                    \
+        V wv[MAX_TERMS];                                                                                 \
+        for (int k = 0; k < (K); ++k) wv[k] = *(const V *)(w + w_off[k] + cb);                           \
+        for (int64_t m = 0; m < count; ++m) {                                                            \
+            const V *hold = (const V *)(drow + (o0 + m * step) * channels + cb);                         \
+            V acc = onto ? *hold : (V){0};                                                               \
+            const T *base = xn + m * inc + cb;                                                           \
+            for (int k = 0; k < (K); ++k) acc += *(const V *)(base + x_off[k]) * wv[k];                 \
+            *(V *)hold = acc;                                                                            \
+        }                                                                                                \
+    }
+
+#define DEFINE_DEPTHWISE_LAST(SUF, T)                                                                   \
+    void tconv_depthwise_last_##SUF(const T *restrict x, T *restrict out, const T *restrict w,          \
+                                    int threads, int64_t batch, int64_t channels,                        \
+                                    int64_t x_image, int64_t na_, const int32_t *na, const int64_t *fa,  \
+                                    const int64_t *ta, int64_t wa, int64_t nb_, const int32_t *nb,       \
+                                    const int64_t *fb, const int64_t *tb, int64_t wb, int64_t nc_,       \
+                                    const int64_t *segs, int64_t nseg, int64_t wc, int64_t uc) {         \
+        typedef uvec_##SUF V;                                                                            \
+        const int64_t L = (int64_t)(sizeof(V) / sizeof(T)), plane = na_ * nb_, rows = batch * plane;    \
+        PARALLEL_FOR                                                                                     \
+        for (int64_t row = 0; row < rows; ++row) {                                                       \
+            int64_t n = row / plane, rest = row - n * plane, a = rest / nb_, b = rest - a * nb_;        \
+            const T *xn = x + n * x_image;                                                               \
+            T *drow = out + row * nc_ * channels;                                                        \
+            for (int64_t g = 0; g < nseg; ++g) {                                                         \
+                const int64_t *seg = segs + g * (SEG_HEAD + 2 * wc);                                     \
+                int64_t o0 = seg[0], step = seg[1], count = seg[2], inc = seg[4];                        \
+                int64_t terms = (int64_t)na[a] * nb[b] * seg[3];                                         \
+                if (terms == 0) {                                                                        \
+                    for (int64_t m = 0; m < count; ++m)                                                  \
+                        for (int64_t c = 0; c < channels; ++c)                                           \
+                            drow[(o0 + m * step) * channels + c] = 0;                                    \
+                    continue;                                                                            \
+                }                                                                                        \
+                /* the terms in chunks of MAX_TERMS: each chunk's offsets, then every channel */         \
+                for (int64_t done = 0; done < terms; done += MAX_TERMS) {                                \
+                    int k_count = terms - done < MAX_TERMS ? (int)(terms - done) : MAX_TERMS, onto = done > 0; \
+                    int64_t x_off[MAX_TERMS], w_off[MAX_TERMS];                                          \
+                    for (int k = 0; k < k_count; ++k) {                                                  \
+                        int64_t t = done + k, jc = t % seg[3], jab = t / seg[3];                         \
+                        int64_t ja = jab / nb[b], jb = jab % nb[b];                                      \
+                        x_off[k] = fa[a * wa + ja] + fb[b * wb + jb] + seg[SEG_HEAD + jc];               \
+                        w_off[k] = ta[a * wa + ja] + tb[b * wb + jb] + seg[SEG_HEAD + wc + jc] * uc;     \
+                    }                                                                                    \
+                    int64_t cb = 0;                                                                      \
+                    for (; cb + L <= channels; cb += L) {                                                \
+                        switch (k_count) {                                                               \
+                            case 1: DEPTHWISE_LAST_RUN(T, V, 1) break;                                      \
+                            case 2: DEPTHWISE_LAST_RUN(T, V, 2) break;                                      \
+                            case 3: DEPTHWISE_LAST_RUN(T, V, 3) break;                                      \
+                            case 4: DEPTHWISE_LAST_RUN(T, V, 4) break;                                      \
+                            case 6: DEPTHWISE_LAST_RUN(T, V, 6) break;                                      \
+                            case 8: DEPTHWISE_LAST_RUN(T, V, 8) break;                                      \
+                            default: DEPTHWISE_LAST_RUN(T, V, k_count) break;                               \
+                        }                                                                                \
+                    }                                                                                    \
+                    for (; cb < channels; ++cb) { /* the channels past the last whole vector */          \
+                        for (int64_t m = 0; m < count; ++m) {                                            \
+                            T *hold = drow + (o0 + m * step) * channels + cb;                            \
+                            T acc = onto ? *hold : (T)0;                                                 \
+                            const T *base = xn + m * inc + cb;                                           \
+                            for (int k = 0; k < k_count; ++k) acc += base[x_off[k]] * w[w_off[k] + cb];  \
+                            *hold = acc;                                                                 \
+                        }                                                                                \
+                    }                                                                                    \
+                }                                                                                        \
+            }                                                                                            \
+        }                                                                                                \
+    }
+
+DEFINE_DEPTHWISE_LAST(f32, float)
+DEFINE_DEPTHWISE_LAST(f64, double)
 
 #define TILE 32
 #define DEFINE_TRANSPOSE(NAME, T)                                                                       \
