@@ -275,6 +275,11 @@ def test_benchmark_runs_one_layer(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| depthwise k4s2" in out and "phase speed-up over zero_insertion" in out
     assert (tmp_path / "algorithms.md").exists() and (tmp_path / "algorithms.png").exists()
+    from tconv import _native
+
+    if _native.library() is not None:  # the compiled form, and the same layer in NumPy ops only beside it
+        assert "phase (compiled)" in out and "without the C loop (phase, NumPy ops) / torch channels_last" in out
+    assert _native.library() is None or _native.status().startswith("built")  # switched on again after
     assert benchmark.main(repeat=1, only=["no such layer"]) == 2
 
 

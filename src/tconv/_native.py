@@ -24,6 +24,7 @@ one OpenMP runtime whichever of tconv and torch loads first.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -92,9 +93,36 @@ def _build(compiler: str, flags: list[str], target: Path) -> str | None:
             os.unlink(scratch)
 
 
-@functools.lru_cache(maxsize=None)
+_switched_off = 0
+
+
 def library() -> ctypes.CDLL | None:
-    """The compiled loops, built on the first call; None where they cannot be had (see :func:`status`)."""
+    """The compiled loops, built on the first call; None where they cannot be had (see :func:`status`),
+    and inside :func:`switched_off`."""
+    return None if _switched_off else _load()
+
+
+@contextlib.contextmanager
+def switched_off():
+    """Within the block, callers see no C loops (:func:`library` is None) and run NumPy's or torch's
+    own ops instead, as on a machine without a compiler: for timing or checking those paths in a
+    process that has the loops. Not thread-safe: it switches them off for the whole process.
+
+    >>> from tconv import _native
+    >>> with _native.switched_off():
+    ...     _native.library() is None
+    True
+    """
+    global _switched_off
+    _switched_off += 1
+    try:
+        yield
+    finally:
+        _switched_off -= 1
+
+
+@functools.lru_cache(maxsize=None)
+def _load() -> ctypes.CDLL | None:
     global _reason
     if os.environ.get("TCONV_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
         _reason = "switched off by TCONV_NATIVE=0"
@@ -131,8 +159,8 @@ def library() -> ctypes.CDLL | None:
 
 def status() -> str:
     """Whether the C loops are in use, and why (or why not)."""
-    library()
-    return _reason
+    _load()
+    return "switched off for this block (switched_off())" if _switched_off else _reason
 
 
 def native_status() -> str:

@@ -12,7 +12,10 @@ one call, output included; torch's allocations are invisible to it ("-").
 
 The NumPy algorithms get channels-last input (the memory layout of torch's
 ``channels_last``), which is the layout they compute in; torch runs on both
-layouts. Speed is measured here, never asserted in tests.
+layouts. Where ``phase`` runs tconv's compiled C loop (its ``compiled`` form,
+on depthwise layers), the same call with the loops switched off
+(``phase, NumPy ops``: the ``rows`` form, what runs without a C compiler)
+is timed too. Speed is measured here, never asserted in tests.
 """
 from __future__ import annotations
 
@@ -28,9 +31,13 @@ from typing import Callable
 
 import numpy as np
 
+from .. import _native
 from . import ALGORITHMS, conv_transpose
 
 NUMPY_ALGORITHMS = ["scatter", "zero_insertion", "col2im", "phase", "auto"]
+
+#: the competitor timed with tconv's C loops switched off, on layers where ``phase`` uses them
+NUMPY_OPS_ONLY = "phase, NumPy ops"
 
 #: untimed calls before each timed one last this long: more than OpenBLAS's default thread spin (2**28 cycles)
 SETTLE_S = 0.15
@@ -142,6 +149,11 @@ def run(layers: list[Layer] | None = None, repeat: int = 5, quick: bool = False,
         calls: dict[str, Callable[[], object]] = {}
         for name in algorithms:
             calls[name] = lambda name=name: conv_transpose(x, w, algorithm=name, **layer.args)
+        if "phase" in algorithms and _phase_form(layer) == "compiled":
+            def numpy_ops_only():
+                with _native.switched_off():
+                    return conv_transpose(x, w, algorithm="phase", **layer.args)
+            calls[NUMPY_OPS_ONLY] = numpy_ops_only
         if torch is not None:
             fn = getattr(torch.nn.functional, f"conv_transpose{nd}d")
             tw = torch.from_numpy(w)
@@ -176,7 +188,7 @@ def run(layers: list[Layer] | None = None, repeat: int = 5, quick: bool = False,
                     times[name].append(time.perf_counter() - start)
             for name in calls:
                 row.seconds[name] = statistics.median(times[name])
-                if name in NUMPY_ALGORITHMS:
+                if name in NUMPY_ALGORITHMS or name == NUMPY_OPS_ONLY:
                     row.peak_bytes[name] = _peak(calls[name])
         rows.append(row)
         log(f"  {layer.name}: " + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in row.seconds.items()))
@@ -205,6 +217,10 @@ def summary(rows: list[Row]) -> dict:
         result["auto / torch channels_last, worst layer"] = max(ratios)
         result["auto / torch channels_last, geometric mean"] = geomean(ratios)
         result["layers where auto is within 2x of torch channels_last"] = f"{sum(r <= 2 for r in ratios)} of {len(ratios)}"
+        for r in rows:
+            if NUMPY_OPS_ONLY in r.seconds:
+                result[f"{r.layer.name} without the C loop ({NUMPY_OPS_ONLY}) / torch channels_last"] = (
+                    r.seconds[NUMPY_OPS_ONLY] / r.seconds["torch channels_last"])
     return result
 
 
@@ -228,15 +244,29 @@ def markdown(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def _auto_choice(layer: Layer) -> str:
+def _problem(layer: Layer):
     from ..api import geometry
-    from . import _core, auto
+    from . import _core
 
     g = geometry(layer.spatial, layer.kernel, "pytorch", **layer.args)
     x = np.empty((layer.batch, *layer.spatial, layer.groups, layer.in_channels // layer.groups), np.float32)
     w = np.empty((layer.groups, layer.in_channels // layer.groups, layer.out_channels // layer.groups,
                   *(layer.kernel,) * len(layer.spatial)), np.float32)
-    return auto.choose(_core.Problem(x, w, g.axes, tuple(ax.kept for ax in g.axes)))
+    return _core.Problem(x, w, g.axes, tuple(ax.kept for ax in g.axes))
+
+
+def _phase_form(layer: Layer) -> str:
+    from . import phase
+
+    return phase.form(_problem(layer))
+
+
+def _auto_choice(layer: Layer) -> str:
+    """What auto runs, with phase's form: ``phase (shifted)``, ``col2im``, ..."""
+    from . import auto
+
+    name = auto.choose(_problem(layer))
+    return f"{name} ({_phase_form(layer)})" if name == "phase" else name
 
 
 def plot(rows: list[Row], path: Path) -> None:
@@ -280,7 +310,8 @@ def main(repeat: int = 5, quick: bool = False, out: str | os.PathLike | None = N
     blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", "all")
     log(f"tconv algorithm benchmark ({'quick, batch/4' if quick else 'full'}, median of {repeat}; "
         f"{os.cpu_count()} cores, threads: numpy BLAS {blas_threads}, torch {threads or os.cpu_count()}; "
-        f"allocator {'tuned' if tuned else 'as started'}; numpy {np.__version__}, {platform.processor() or platform.machine()})")
+        f"allocator {'tuned' if tuned else 'as started'}; numpy {np.__version__}, {platform.processor() or platform.machine()}; "
+        f"C loops: {_native.status()})")
     layers = [layer for layer in SUITE if not only or any(o.lower() in layer.name.lower() for o in only)]
     if not layers:
         log(f"no layer matches {only}; the layers are: " + "; ".join(layer.name for layer in SUITE))
