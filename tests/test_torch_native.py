@@ -236,6 +236,37 @@ def test_long_rows_equal_torch(strategy, dtype, spatial, kernel, padding, output
     torch.testing.assert_close(got, expected, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("spatial, kernel, stride, padding, output_padding, dilation, channels, multiplier, bias", [
+    ((16, 16), 3, 2, 1, 1, 1, 64, 1, True),  # a decoder's depthwise up-step: four whole vectors of channels
+    ((9, 7), 4, 2, 1, 0, 1, 6, 2, True),  # a channel multiplier: 12 channels, a vector and a tail
+    ((5, 4, 6), 3, 2, 1, 1, 1, 8, 1, False),
+    ((40,), 5, 2, 2, 1, 1, 17, 1, True),
+    ((6, 6), 2, 3, 0, 2, 1, 5, 1, True),  # s > k and output_padding: outputs no tap reaches get the bias
+    ((7, 7), 3, 2, 2, 0, 2, 3, 3, True),  # dilated
+])
+def test_channels_last_depthwise_equals_torch(kernels, dtype, spatial, kernel, stride, padding, output_padding,
+                                              dilation, channels, multiplier, bias):
+    """Channels-last input to ``depthwise``: the C loop the NumPy engine uses (channels-last output), or
+    torch's ops without it."""
+    nd = len(spatial)
+    torch.manual_seed(6)
+    x = torch.randn((2, channels) + spatial, dtype=dtype)
+    x_last = x.movedim(1, -1).contiguous().movedim(-1, 1)  # channels-last memory in 1-D, 2-D and 3-D
+    w = torch.randn((channels, multiplier) + (kernel,) * nd, dtype=dtype)
+    b = torch.randn(channels * multiplier, dtype=dtype) if bias else None
+    args = ((stride,) * nd, (padding,) * nd, (output_padding,) * nd, (dilation,) * nd)
+    plan = Plan(tt.layer_geometry(spatial, (kernel,) * nd, *args[:3], args[3], channels), channels,
+                channels * multiplier)
+    with torch.no_grad():
+        got = strategies.run("depthwise", x_last, w, b, plan)
+    expected = getattr(F, f"conv_transpose{nd}d")(x, w, b, *args[:3], channels, args[3])
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(got, expected, rtol=tol, atol=tol)
+    if kernels == "c":  # the channels-last loop ran: its output is channels-last memory, as torch's would be
+        assert not got.is_contiguous() and got.movedim(1, -1).is_contiguous()
+
+
 def test_gather_gives_the_same_bits_on_one_thread_and_on_several():
     _built()
     plan = Plan(tt.layer_geometry((24, 20), (4, 3), (2, 2), (1, 1), (1, 0), (1, 2), 1), 8, 6)

@@ -26,13 +26,14 @@
  * depthwise: the gather with each term times its channel's weight for its
  *   tap, and the fill (the bias) added once.
  *
- * depthwise_last: the NumPy engine's depthwise phases, channels last. Output
- *   pixel (n, a, b, o) of `channels` contiguous values is the sum, over every
- *   term (ja, jb) of the two leading axes' tables and jc of the last axis'
- *   segment holding o (o = o0 + m*step), of the input pixel at x + n*x_image
- *   + fa[a*wa + ja] + fb[b*wb + jb] + off[jc] + m*inc times the weights at
- *   w + ta[a*wa + ja] + tb[b*wb + jb] + tap[jc]*uc, channel by channel. Along a segment the terms and
- *   their weights stay the same, so for each vector of channels the weights
+ * depthwise_last: depthwise layers channels last (the NumPy engine's phase,
+ *   tconv.torch's depthwise strategy on channels-last input). Output pixel
+ *   (n, a, b, o) of `channels` contiguous values is the bias (or 0) plus,
+ *   over every term (ja, jb) of the two leading axes' tables and jc of the
+ *   last axis' segment holding o (o = o0 + m*step), the input pixel at
+ *   x + n*x_image + fa[a*wa + ja] + fb[b*wb + jb] + off[jc] + m*inc times
+ *   the weights at w + ta[a*wa + ja] + tb[b*wb + jb] + tap[jc]*uc, channel
+ *   by channel. Along a segment the terms and their weights stay the same, so for each vector of channels the weights
  *   are loaded once into registers and every output of the segment costs one
  *   load and one multiply-add per term. Rows (n, a, b) are shared between
  *   threads.
@@ -410,15 +411,16 @@ typedef float uvec_f32 __attribute__((vector_size(64), aligned(4)));
 typedef double uvec_f64 __attribute__((vector_size(64), aligned(8)));
 
 /* depthwise_last, one run of one row for one vector of channels: K terms (K a constant where the
-   caller specializes it, so that the K weight vectors stay in registers), summed from zero or, with
-   `onto`, onto what the row already holds (the terms past the first MAX_TERMS). */
+   caller specializes it, so that the K weight vectors stay in registers), summed onto `start` (the
+   bias, or zero) or, with `onto`, onto what the row already holds (the terms past the first
+   MAX_TERMS). */
 #define DEPTHWISE_LAST_RUN(T, V, K)                                                                      \
     {                                                                                                    \
         V wv[MAX_TERMS];                                                                                 \
         for (int k = 0; k < (K); ++k) wv[k] = *(const V *)(w + w_off[k] + cb);                           \
         for (int64_t m = 0; m < count; ++m) {                                                            \
             const V *hold = (const V *)(drow + (o0 + m * step) * channels + cb);                         \
-            V acc = onto ? *hold : (V){0};                                                               \
+            V acc = onto ? *hold : start;                                                                \
             const T *base = xn + m * inc + cb;                                                           \
             for (int k = 0; k < (K); ++k) acc += *(const V *)(base + x_off[k]) * wv[k];                 \
             *(V *)hold = acc;                                                                            \
@@ -427,7 +429,7 @@ typedef double uvec_f64 __attribute__((vector_size(64), aligned(8)));
 
 #define DEFINE_DEPTHWISE_LAST(SUF, T)                                                                   \
     void tconv_depthwise_last_##SUF(const T *restrict x, T *restrict out, const T *restrict w,          \
-                                    int threads, int64_t batch, int64_t channels,                        \
+                                    const T *restrict bias, int threads, int64_t batch, int64_t channels, \
                                     int64_t x_image, int64_t na_, const int32_t *na, const int64_t *fa,  \
                                     const int64_t *ta, int64_t wa, int64_t nb_, const int32_t *nb,       \
                                     const int64_t *fb, const int64_t *tb, int64_t wb, int64_t nc_,       \
@@ -446,7 +448,7 @@ typedef double uvec_f64 __attribute__((vector_size(64), aligned(8)));
                 if (terms == 0) {                                                                        \
                     for (int64_t m = 0; m < count; ++m)                                                  \
                         for (int64_t c = 0; c < channels; ++c)                                           \
-                            drow[(o0 + m * step) * channels + c] = 0;                                    \
+                            drow[(o0 + m * step) * channels + c] = bias ? bias[c] : (T)0;                \
                     continue;                                                                            \
                 }                                                                                        \
                 /* the terms in chunks of MAX_TERMS: each chunk's offsets, then every channel */         \
@@ -461,6 +463,8 @@ typedef double uvec_f64 __attribute__((vector_size(64), aligned(8)));
                     }                                                                                    \
                     int64_t cb = 0;                                                                      \
                     for (; cb + L <= channels; cb += L) {                                                \
+                        V start = {0};                                                                   \
+                        if (bias) start = *(const V *)(bias + cb);                                       \
                         switch (k_count) {                                                               \
                             case 1: DEPTHWISE_LAST_RUN(T, V, 1) break;                                      \
                             case 2: DEPTHWISE_LAST_RUN(T, V, 2) break;                                      \
@@ -474,7 +478,7 @@ typedef double uvec_f64 __attribute__((vector_size(64), aligned(8)));
                     for (; cb < channels; ++cb) { /* the channels past the last whole vector */          \
                         for (int64_t m = 0; m < count; ++m) {                                            \
                             T *hold = drow + (o0 + m * step) * channels + cb;                            \
-                            T acc = onto ? *hold : (T)0;                                                 \
+                            T acc = onto ? *hold : (bias ? bias[cb] : (T)0);                             \
                             const T *base = xn + m * inc + cb;                                           \
                             for (int k = 0; k < k_count; ++k) acc += base[x_off[k]] * w[w_off[k] + cb];  \
                             *hold = acc;                                                                 \

@@ -203,7 +203,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn.restype = None
     for name in _DEPTHWISE_LAST.values():
         fn = getattr(lib, name)
-        fn.argtypes = [vp, vp, vp, c_int, i64, i64, i64] + [i64, vp, vp, vp, i64] * 2 + [i64, vp, i64, i64, i64]
+        fn.argtypes = [vp, vp, vp, vp, c_int, i64, i64, i64] + [i64, vp, vp, vp, i64] * 2 + [i64, vp, i64, i64, i64]
         fn.restype = None
 
 
@@ -375,16 +375,17 @@ _DEPTHWISE_LAST = {np.dtype(np.float32): "tconv_depthwise_last_f32", np.dtype(np
 class DepthwiseLast:
     """A channels-last depthwise transposed convolution in one C pass, as a prepared call.
 
-    ``DepthwiseLast(...)(x, w, out)`` writes, for every kept output position
-    ``o`` and channel ``c``::
+    ``DepthwiseLast(...)(x, w, out, bias)`` writes, for every kept output
+    position ``o`` and channel ``c``::
 
-        out[n, *o, c] = sum over the taps t that reach o of x[n, *i, c] * w[*t, c]
+        out[n, *o, c] = bias[c] + sum over the taps t that reach o of x[n, *i, c] * w[*t, c]
 
     where, per axis, ``o + start = i*stride + t*dilation`` with ``0 <= i < input_size``
     (only the taps that reach an output are visited: no inserted zero is read).
     ``x`` is ``(N, *input_sizes, C)``, ``w`` ``(*kernel_sizes, C)`` and ``out``
     ``(N, *output_sizes, C)``, all C-contiguous, of this call's dtype (float32
-    or float64). Outputs no tap reaches are zero.
+    or float64); ``bias`` ``(C,)`` likewise, or None (zero). :meth:`run` takes
+    raw pointers instead (tconv.torch's tensors).
 
     Parameters
     ----------
@@ -397,7 +398,7 @@ class DepthwiseLast:
         ``start .. start + output_size - 1``.
     """
 
-    __slots__ = ("_fn", "_fixed", "_elements", "_keep", "shapes")
+    __slots__ = ("_fn", "_fixed", "_elements", "_keep")
 
     def __init__(self, dtype, channels: int, axes) -> None:
         dtype = np.dtype(dtype)
@@ -421,13 +422,26 @@ class DepthwiseLast:
         self._keep = keep
         self._fixed = (channels, math.prod(inputs) * channels, *args)
         self._elements = math.prod(ax[0] for ax in axes) * channels
-        #: the shapes of x, w and out without the batch axis
-        self.shapes = ((*inputs, channels), (*kernels, channels), (*(ax[0] for ax in axes), channels))
 
-    def __call__(self, x: np.ndarray, w: np.ndarray, out: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, w: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
         batch = x.shape[0]
-        self._fn(x.ctypes.data, out.ctypes.data, w.ctypes.data, threads(batch * self._elements), batch, *self._fixed)
+        self.run(x.ctypes.data, w.ctypes.data, out.ctypes.data, None if bias is None else bias.ctypes.data, batch,
+                 threads(batch * self._elements))
         return out
+
+    def run(self, x: int, w: int, out: int, bias: int | None, batch: int, thread_count: int) -> None:
+        """The loop on raw pointers (addresses as ints) to memory laid out as above."""
+        self._fn(x, out, w, bias, thread_count, batch, *self._fixed)
+
+    def elements(self, batch: int) -> int:
+        """How many values the loop writes for ``batch`` images."""
+        return batch * self._elements
+
+
+@functools.lru_cache(maxsize=64)
+def depthwise_last(dtype, channels: int, axes: tuple) -> DepthwiseLast:
+    """:class:`DepthwiseLast` for these arguments, made once: its tables are worked out in Python."""
+    return DepthwiseLast(dtype, channels, axes)
 
 
 def can_depthwise_last(dtype) -> bool:

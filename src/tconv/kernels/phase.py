@@ -631,11 +631,6 @@ def _by_depthwise_rows(problem: Problem, per_axis) -> np.ndarray:
     return result[..., :width, :, :]
 
 
-@lru_cache(maxsize=64)
-def _depthwise_call(dtype: np.dtype, channels: int, axes: tuple) -> _native.DepthwiseLast:
-    return _native.DepthwiseLast(dtype, channels, axes)
-
-
 def _by_compiled_pixels(problem: Problem, per_axis=None) -> np.ndarray:
     """Depthwise phases in one C pass (:class:`tconv._native.DepthwiseLast`), channels last.
 
@@ -660,7 +655,7 @@ def _by_compiled_pixels(problem: Problem, per_axis=None) -> np.ndarray:
     axes = tuple((stop - start, start, ax.kernel_size, ax.dilation, ax.stride, ax.input_size)
                  for ax, (start, stop) in zip(problem.axes, problem.window))
     out = np.empty((problem.batch, *(stop - start for start, stop in problem.window), channels), dtype)
-    _depthwise_call(dtype, channels, axes)(x, w, out)
+    _native.depthwise_last(dtype, channels, axes)(x, w, out)
     return out.reshape(*out.shape[:-1], groups, co)
 
 

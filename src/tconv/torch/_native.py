@@ -16,8 +16,8 @@ import math
 import numpy as np
 import torch
 
-from .._native import PARALLEL_MIN_ELEMENTS, AxisTable, _unit, library, native_status, status  # noqa: F401 (re-exported)
-
+from .. import _native as _shared
+from .._native import PARALLEL_MIN_ELEMENTS, AxisTable, _unit, library, native_status, status  # noqa: F401
 
 #: dtypes the gather may sum (float) or only copy (2-byte floats, moved as bits)
 _GATHER = {torch.float32: "tconv_gather_f32", torch.float64: "tconv_gather_f64",
@@ -28,6 +28,25 @@ _TRANSPOSE = {2: "tconv_transpose_b16", 4: "tconv_transpose_b32", 8: "tconv_tran
 
 def _threads(elements: int) -> int:
     return 1 if elements < PARALLEL_MIN_ELEMENTS else max(1, torch.get_num_threads())
+
+
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+def can_depthwise_last(dtype: torch.dtype) -> bool:
+    """Whether :func:`depthwise_last` (the channels-last depthwise loop) takes this dtype."""
+    return library() is not None and dtype in _NUMPY_DTYPES
+
+
+def depthwise_last(x: torch.Tensor, w: torch.Tensor, out: torch.Tensor, bias: torch.Tensor | None, axes: tuple) -> torch.Tensor:
+    """:class:`tconv._native.DepthwiseLast` on tensors: ``x`` ``(N, *I, C)``, ``w`` ``(*k, C)``,
+    ``out`` ``(N, *O, C)``, all contiguous, and ``bias`` ``(C,)`` or None, of one dtype;
+    ``axes`` as that class takes them. On torch's thread count."""
+    channels, batch = out.shape[-1], out.shape[0]
+    call = _shared.depthwise_last(_NUMPY_DTYPES[out.dtype], channels, axes)
+    call.run(x.data_ptr(), w.data_ptr(), out.data_ptr(), None if bias is None else bias.data_ptr(), batch,
+             _threads(call.elements(batch)))
+    return out
 
 
 def can_gather(dtype: torch.dtype, sums: bool) -> bool:

@@ -921,7 +921,13 @@ def depthwise(x, w, b, plan: Plan) -> torch.Tensor:
 
 def _depthwise_native(x, w, b, plan: Plan) -> torch.Tensor:
     """:func:`depthwise` in one C pass (:func:`tconv.torch._native.depthwise`): each kept output
-    element sums its taps' ``x * w`` (bias first), read straight from the input; written in order."""
+    element sums its taps' ``x * w`` (bias first), read straight from the input; written in order.
+
+    Channels-last input takes the channels-last loop (:class:`tconv._native.DepthwiseLast`, the
+    NumPy engine's): it returns channels-last memory, as torch's kernel does for such input.
+    """
+    if _channels_last(x) and _native.can_depthwise_last(x.dtype):
+        return _depthwise_last_native(x, w, b, plan)
     n, nd = x.shape[0], plan.ndim
     channels, multiplier = w.shape[0], w.shape[1]
     c = channels * multiplier
@@ -943,6 +949,27 @@ def _depthwise_native(x, w, b, plan: Plan) -> torch.Tensor:
     out = x.new_empty((n * c,) + plan.geometry.output_shape)
     _native.depthwise(x, w, out, planes, weights, axes, units, _gather_fill(b, x.dtype), c)
     return out.view((n, c) + plan.geometry.output_shape)
+
+
+def _channels_last(x: torch.Tensor) -> bool:
+    """Whether ``x`` (N, C, *spatial) holds channels-last memory, and not also channels-first
+    (one channel, or one position, is both)."""
+    return x.dim() > 2 and not x.is_contiguous() and x.movedim(1, -1).is_contiguous()
+
+
+def _depthwise_last_native(x, w, b, plan: Plan) -> torch.Tensor:
+    n = x.shape[0]
+    channels, multiplier = w.shape[0], w.shape[1]
+    c = channels * multiplier
+    x_last = x.movedim(1, -1)
+    if multiplier > 1:  # output channel c*m + j reads input channel c
+        x_last = x_last.repeat_interleave(multiplier, dim=-1)
+    # (*k, C*m): each tap's weights for all channels side by side
+    w_last = w.reshape(c, -1).t().contiguous()
+    axes = tuple((ax.output_size, ax.crop_begin, ax.kernel_size, ax.dilation, ax.stride, ax.input_size)
+                 for ax in plan.geometry)
+    out = x.new_empty((n,) + plan.geometry.output_shape + (c,))
+    return _native.depthwise_last(x_last, w_last, out, _gather_fill(b, x.dtype), axes).movedim(-1, 1)
 
 
 def kn2row(x, w, b, plan: Plan) -> torch.Tensor:
