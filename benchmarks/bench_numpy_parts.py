@@ -6,9 +6,10 @@
    along a whole row (what tconv did before the ``rows`` form), the same split
    over two threads (NumPy releases the GIL in these loops), and placing the 4
    output phases into the interleaved output. Then the phase algorithm's
-   ``rows`` form whole (what ``auto`` runs: one ``einsum`` per row phase, the
-   column phases interleaved in the input copy), and its ``einsum`` calls alone.
-   Medians of 50 calls.
+   ``rows`` form whole (what ``auto`` runs without tconv's C loops: one
+   ``einsum`` per row phase, the column phases interleaved in the input copy),
+   its ``einsum`` calls alone, and the ``compiled`` form (one C pass: what
+   ``auto`` runs where the loops are built). Medians of 50 calls.
 2. DCGAN 4 (128->64, 16x16, k4 s2 p1, batch 16): the phase algorithm's
    ``taps`` (kn2row) form whole, and its all-taps GEMM alone
    (``tconv.kernels._core.tap_products``), the difference being the per-phase
@@ -17,7 +18,7 @@
    against tconv's result: one GEMM per tap, and one GEMM per phase. Medians
    of 20 calls.
 3. The phase algorithm's forms (``tconv.kernels.phase.FORMS``) on every
-   layer of bench_algorithms.py's suite (``rows`` on the depthwise one only), and the one ``phase.form`` picks:
+   layer of bench_algorithms.py's suite (``rows`` and ``compiled`` on the depthwise one only), and the one ``phase.form`` picks:
    the evidence for that rule. Medians of 10 calls.
 
 With a tuned allocator, as in bench_algorithms.py.
@@ -37,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from tconv import _native  # noqa: E402
 from tconv.allocator import tune_allocator  # noqa: E402
 from tconv.api import geometry  # noqa: E402
 from tconv.kernels import _core, conv_transpose  # noqa: E402
@@ -117,7 +119,7 @@ def depthwise() -> None:
     problem = _core.Problem(source[:, 1:-1, 1:-1].reshape(N, H, W, C, 1),
                             weights.T.reshape(C, 1, 1, 4, 4).copy(), g.axes, tuple(ax.kept for ax in g.axes))
     per_axis = [axis_phases(ax, *ax.kept) for ax in g.axes]
-    assert phase_module.form(problem, per_axis) == "rows"
+    assert phase_module.form(problem, per_axis) in ("rows", "compiled")
     whole = median_ms(lambda: phase_module.FORMS["rows"](problem, per_axis))
     einsum_calls = []
     real_einsum = np.einsum
@@ -135,9 +137,15 @@ def depthwise() -> None:
         np.einsum = real_einsum
     calls = len(einsum_calls) // 51  # median_ms: one warm-up call and 50 timed
     einsum_ms = statistics.median(einsum_calls) * 1e3 * calls
-    print(f"  {'rows form (what auto runs), whole':<36} {whole:6.2f} ms")
+    print(f"  {'rows form (no C loops), whole':<36} {whole:6.2f} ms")
     print(f"  {f'  of which its {calls} einsum calls':<36} {einsum_ms:6.2f} ms  "
           f"({len(TAPS) * elements / (einsum_ms * 1e6):.1f} multiply-adds/ns)")
+    if _native.library() is not None:
+        compiled = median_ms(lambda: phase_module.FORMS["compiled"](problem, per_axis))
+        print(f"  {'compiled form (what auto runs here)':<36} {compiled:6.2f} ms  "
+              f"({len(TAPS) * elements / (compiled * 1e6):.1f} multiply-adds/ns)")
+    else:
+        print(f"  compiled form: not timed, tconv's C loops are not built here ({_native.status()})")
 
 
 def gemm_then_sums() -> None:
@@ -223,7 +231,9 @@ def phase_forms() -> None:
         cells = []
         depthwise = layer.groups > 1 and layer.in_channels == layer.groups
         for name, compute in phase_module.FORMS.items():
-            if name == "rows" and not depthwise:
+            if name in ("rows", "compiled") and not depthwise:
+                continue
+            if name == "compiled" and _native.library() is None:
                 continue
             ms = median_ms(lambda: compute(problem, per_axis), 10)
             cells.append(f"{name} {ms:6.2f}{'*' if name == picked else ' '}")
