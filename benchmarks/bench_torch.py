@@ -154,12 +154,13 @@ def strategy_times(layer, repeats: int) -> dict:
     return compare(fns, repeats, min)
 
 
-def report(lines: list[str], out: str, whole_suite: bool) -> None:
-    """Print the results; save them to ``out`` only when every layer ran (``--only`` runs are partial)."""
+def report(lines: list[str], out: str, save: bool) -> None:
+    """Print the results; save them to ``out`` when every layer ran, or when ``--out`` named the file
+    (``--only`` runs are partial: they do not overwrite the whole suite's results by default)."""
     text = "\n".join(lines) + "\n"
     print()
     print(text)
-    if whole_suite:
+    if save:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text)
 
@@ -172,8 +173,12 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default=None, help="run layers whose name contains this text")
     parser.add_argument("--mode", default="auto", choices=["auto", "deterministic"],
                         help="tconv's picker: measure (auto, default) or the documented rule (deterministic)")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "torch.md"))
+    parser.add_argument("--out", default=None,
+                        help="where to save the tables (default: results/torch.md, and only for a whole-suite run)")
     ns = parser.parse_args(argv)
+    out_named = ns.out is not None
+    if ns.out is None:
+        ns.out = str(Path(__file__).resolve().parent / "results" / "torch.md")
     if ns.threads:
         torch.set_num_threads(ns.threads)
     tt.set_strategy(ns.mode)
@@ -240,7 +245,7 @@ def main(argv=None) -> int:
     ]
     for r in rows_cl:
         lines.append(f"| {r[0]} | {r[1]*1e3:.2f} | {r[2]*1e3:.2f} | {r[3]*1e3:.2f} | {r[4]:.2f}x | {r[5]:.2f}x | {r[6]} |")
-    report(lines, ns.out, whole_suite=ns.only is None)
+    report(lines, ns.out, save=ns.only is None or out_named)
     return 0
 
 

@@ -11,9 +11,11 @@ like col2im (kn2row: one GEMM by all taps, then per-phase shifted sums, when
 element copied into stacked views); :func:`tconv.kernels.phase.form` says which.
 Hence the rule:
 
-* ``phase`` for depthwise layers (one input channel per group): its ``rows``
-  form is one fused multiply-accumulate (``np.einsum``) per phase over whole
-  output rows, with no GEMM and no column buffer;
+* ``phase`` for depthwise layers (one input channel per group): its
+  ``compiled`` form is one C pass that sums each output's taps in vector
+  registers (where tconv's C loops are built; else its ``rows`` form, one
+  fused multiply-accumulate, ``np.einsum``, per phase over whole output
+  rows), with no GEMM and no column buffer;
 * ``phase`` when ``C_out/groups < C_in/groups`` (decoders usually halve the
   channels): its shifted and kn2row forms matched or beat ``col2im`` on every such layer of
   the benchmark, since each phase accumulates in place instead of re-adding
