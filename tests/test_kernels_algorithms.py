@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _budget import examples
+from _no_c_loops import ENVIRONMENTS, run_without_c_loops
 
 import tconv
 from tconv.geometry import AxisGeometry, Geometry
@@ -386,12 +387,8 @@ def test_without_the_c_loops_depthwise_takes_the_rows_form(monkeypatch):
                                     problem.axes, problem.window)) == "rows"
 
 
-@pytest.mark.parametrize("env", [{"TCONV_NATIVE": "0"}, {"CC": "/bin/false"}])
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_a_process_without_the_c_loops_computes_depthwise_layers_in_numpy(env, tmp_path):
-    import os
-    import subprocess
-    import sys
-
     code = """
 import sys
 import numpy as np, tconv
@@ -403,14 +400,7 @@ np.testing.assert_allclose(got, tconv.conv_transpose(x, w, stride=2, padding=1, 
                            rtol=1e-12, atol=1e-12)
 print("torch imported:", "torch" in sys.modules)
 """
-    environment = dict(os.environ)
-    environment.pop("TCONV_NATIVE", None)
-    environment.update(TCONV_CACHE_DIR=str(tmp_path), **env)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    status = done.stdout.splitlines()[0]
-    assert status == "switched off by TCONV_NATIVE=0" if "TCONV_NATIVE" in env else status.startswith("the build failed")
-    assert done.stdout.splitlines()[-1] == "torch imported: False"
+    assert run_without_c_loops(code, env, tmp_path)[-1] == "torch imported: False"
 
 
 def test_numpy_engine_thread_count_follows_omp_num_threads(monkeypatch):

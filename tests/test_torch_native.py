@@ -10,8 +10,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _budget import examples
+from _no_c_loops import ENVIRONMENTS, run_without_c_loops
 
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
@@ -320,7 +319,7 @@ def test_autograd_and_compile_never_take_the_c_loops(monkeypatch):
     assert calls
 
 
-@pytest.mark.parametrize("env", [{"TCONV_NATIVE": "0"}, {"CC": "/bin/false"}])
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_without_the_c_kernels_every_strategy_still_runs(env, tmp_path):
     code = """
 import torch, torch.nn.functional as F
@@ -337,11 +336,4 @@ with torch.no_grad():
         torch.testing.assert_close(run(name, x, w, b, plan), expected, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(tt.conv_transpose2d(x, w, b, 2, 1, (1, 0)), expected, rtol=1e-4, atol=1e-4)
 """
-    environment = dict(os.environ)
-    environment.pop("TCONV_NATIVE", None)
-    environment.update(TCONV_CACHE_DIR=str(tmp_path), **env)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    status = done.stdout.splitlines()[0]
-    assert status == "switched off by TCONV_NATIVE=0" if "TCONV_NATIVE" in env else status.startswith("the build failed")
-    assert not list(tmp_path.glob("*.so"))
+    run_without_c_loops(code, env, tmp_path)
