@@ -403,6 +403,38 @@ print("torch imported:", "torch" in sys.modules)
     assert run_without_c_loops(code, env, tmp_path)[-1] == "torch imported: False"
 
 
+def test_a_forked_child_runs_the_compiled_form_after_its_parent_did():
+    """GNU OpenMP's thread pool does not survive fork(): without care the child waits forever."""
+    import os
+    import subprocess
+    import sys
+
+    _compiled_built()
+    code = """
+import os, sys
+import numpy as np, tconv
+from tconv import _native
+x, w = np.ones((4, 64, 32, 32), np.float32), np.ones((64, 1, 4, 4), np.float32)
+args = dict(stride=2, padding=1, groups=64)
+assert _native.threads(4 * 64 * 64 * 64) == 2  # the parent's loop runs on an OpenMP team
+expected = tconv.conv_transpose(x, w, **args)
+pid = os.fork()
+if pid == 0:
+    ok = np.array_equal(tconv.conv_transpose(x, w, **args), expected) and _native.forked()
+    os._exit(0 if ok else 1)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+    environment = dict(os.environ, OMP_NUM_THREADS="2")
+    environment.pop("TCONV_NATIVE", None)
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment,
+                              timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the forked child hung in the C loop")
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_numpy_engine_thread_count_follows_omp_num_threads(monkeypatch):
     from tconv import _native
 

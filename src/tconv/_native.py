@@ -214,10 +214,35 @@ PARALLEL_MIN_ELEMENTS = 1 << 15
 def threads(elements: int) -> int:
     """The NumPy engine's thread count for a loop writing ``elements`` values.
 
-    :func:`thread_count`; one below :data:`PARALLEL_MIN_ELEMENTS`.
-    (tconv.torch uses torch's own count instead.)
+    :func:`thread_count`; one below :data:`PARALLEL_MIN_ELEMENTS`, and one in
+    a child process forked from this one (see :func:`forked`). (tconv.torch
+    uses torch's own count instead.)
     """
-    return 1 if elements < PARALLEL_MIN_ELEMENTS else thread_count()
+    return 1 if elements < PARALLEL_MIN_ELEMENTS or _forked else thread_count()
+
+
+_forked = False
+
+
+def forked() -> bool:
+    """Whether this process was forked from one that had loaded tconv.
+
+    GNU OpenMP's thread pool does not survive ``fork()``: a child that starts
+    a parallel region its parent's pool had served waits forever (as
+    ``multiprocessing``'s default start method on Linux would do after a
+    depthwise layer in the parent). So forked children run the loops on one
+    thread, which never touches the pool.
+    """
+    return _forked
+
+
+def _mark_forked() -> None:
+    global _forked
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_forked)
 
 
 @functools.lru_cache(maxsize=None)

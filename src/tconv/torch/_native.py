@@ -27,7 +27,8 @@ _TRANSPOSE = {2: "tconv_transpose_b16", 4: "tconv_transpose_b32", 8: "tconv_tran
 
 
 def _threads(elements: int) -> int:
-    return 1 if elements < PARALLEL_MIN_ELEMENTS else max(1, torch.get_num_threads())
+    # one thread in a forked child: see tconv._native.forked
+    return 1 if elements < PARALLEL_MIN_ELEMENTS or _shared.forked() else max(1, torch.get_num_threads())
 
 
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
