@@ -649,9 +649,10 @@ def _by_compiled_pixels(problem: Problem, per_axis=None) -> np.ndarray:
     dtype = np.result_type(problem.x, problem.w_grouped)
     channels = groups * co
     x = problem.x.reshape(*problem.x.shape[:-2], groups)
-    x = np.ascontiguousarray(np.repeat(x, co, axis=-1) if co > 1 else x, dtype=dtype)
+    # the C loop reads whole elements through typed pointers: contiguous and aligned
+    x = np.require(np.repeat(x, co, axis=-1) if co > 1 else x, dtype, "CA")
     # (*k, G*Co): each tap's weights for all channels side by side
-    w = np.ascontiguousarray(problem.w_grouped.reshape(channels, -1).T, dtype=dtype).reshape(*kernel, channels)
+    w = np.require(problem.w_grouped.reshape(channels, -1).T, dtype, "CA").reshape(*kernel, channels)
     axes = tuple((stop - start, start, ax.kernel_size, ax.dilation, ax.stride, ax.input_size)
                  for ax, (start, stop) in zip(problem.axes, problem.window))
     out = np.empty((problem.batch, *(stop - start for start, stop in problem.window), channels), dtype)
