@@ -11,7 +11,7 @@ is a plain stride-1 correlation of the *undilated* input with the phase's
 sub-kernel (every ``s``-th tap). With several axes the phases are the
 ``prod(s)`` combinations, and the results are interleaved into the output
 (a.k.a. pixel shuffle). Phases with no tap (``s > d*(k-1)+1``) stay zero. Only
-the kept window is computed. Four forms of the same sums (:data:`FORMS`,
+the kept window is computed. Five forms of the same sums (:data:`FORMS`,
 picked by :func:`form`) differ in the memory traffic around the GEMMs (the depthwise forms have none):
 
 * ``shifted``: flatten the padded input to ``(rows, Ci)``; a shift is then a
@@ -636,9 +636,9 @@ def _by_compiled_pixels(problem: Problem, per_axis=None) -> np.ndarray:
 
     Each output pixel sums exactly the taps of its phase (per axis, those with
     ``o = i*s + t*d``), all its channels at once in vector registers, and is
-    written once: the phases come out interleaved. ``x * w`` where a channel
-    multiplier ``Co > 1`` feeds several output channels from one input channel:
-    the input is repeated ``Co`` times along its channels first.
+    written once: the phases come out interleaved. With a channel multiplier
+    ``Co > 1`` (each input channel feeding ``Co`` output channels) the input is
+    first repeated ``Co`` times along its channels.
 
     Depthwise problems only (one input channel per group), float32 or float64,
     where :func:`tconv._native.can_depthwise_last` holds.
