@@ -125,4 +125,9 @@ def main(repeats: int = 21) -> None:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    # no options: --help says what runs and where it writes, instead of running it
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                            epilog="example: python benchmarks/bench_bias.py  (writes benchmarks/results/bias.md)").parse_args()
     main()

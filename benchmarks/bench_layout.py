@@ -155,6 +155,11 @@ def interleaves(repeats: int = 31) -> None:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    # no options: --help says what runs and where it writes, instead of running it
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                            epilog="example: python benchmarks/bench_layout.py  (writes benchmarks/results/layout.md)").parse_args()
     say(f"decoder 64->32, 64x64, k3 s2 p1 op1, batch 1; torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"median of 31 interleaved runs")
     main(state="glibc's allocator as the process starts")
