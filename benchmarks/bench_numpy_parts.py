@@ -9,7 +9,8 @@
    ``rows`` form whole (what ``auto`` runs without tconv's C loops: one
    ``einsum`` per row phase, the column phases interleaved in the input copy),
    its ``einsum`` calls alone, and the ``compiled`` form (one C pass: what
-   ``auto`` runs where the loops are built). Medians of 50 calls.
+   ``auto`` runs where the loops are built), and for NCHW input the copy to
+   channels-last by NumPy and by the C transpose. Medians of 50 calls.
 2. DCGAN 4 (128->64, 16x16, k4 s2 p1, batch 16): the phase algorithm's
    ``taps`` (kn2row) form whole, and its all-taps GEMM alone
    (``tconv.kernels._core.tap_products``), the difference being the per-phase
@@ -144,6 +145,11 @@ def depthwise() -> None:
         compiled = median_ms(lambda: phase_module.FORMS["compiled"](problem, per_axis))
         print(f"  {'compiled form (what auto runs here)':<36} {compiled:6.2f} ms  "
               f"({len(TAPS) * elements / (compiled * 1e6):.1f} multiply-adds/ns)")
+        # PyTorch-layout (NCHW) input must become channels-last first: NumPy's copy against the C transpose
+        first = np.ascontiguousarray(np.moveaxis(source[:, 1:-1, 1:-1], -1, 1))
+        by_numpy = median_ms(lambda: np.ascontiguousarray(np.moveaxis(first, 1, -1)))
+        by_c = median_ms(lambda: _native.channels_last(first))
+        print(f"  {'NCHW input to channels-last: NumPy':<36} {by_numpy:6.2f} ms, the C transpose {by_c:.2f} ms")
     else:
         print(f"  compiled form: not timed, tconv's C loops are not built here ({_native.status()})")
 

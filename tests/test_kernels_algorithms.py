@@ -345,10 +345,11 @@ COMPILED_CASES = [
 ]
 
 
+@pytest.mark.parametrize("channels_first", [False, True])  # True: PyTorch's layout, moved by the C transpose
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("spatial, k, s, d, crops, groups, multiplier, batch", COMPILED_CASES)
 def test_compiled_depthwise_form_equals_scatter(spatial, k, s, d, crops, groups, multiplier, batch, dtype,
-                                                poisoned_empty):
+                                                channels_first, poisoned_empty):
     from unittest import mock
 
     from tconv.kernels import phase
@@ -358,6 +359,8 @@ def test_compiled_depthwise_form_equals_scatter(spatial, k, s, d, crops, groups,
     geometry = Geometry(axes, groups=groups)
     rng = np.random.default_rng(21)
     x = rng.normal(size=(batch, *spatial, groups)).astype(dtype)
+    if channels_first:  # the same values, stored (N, C, *spatial)
+        x = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, -1, 1)), 1, -1)
     w = rng.normal(size=(groups, multiplier, *(k,) * len(spatial))).astype(dtype)
     reference = transposed_internal(x.astype(np.float64), w.astype(np.float64), geometry, "scatter")
     picked = []

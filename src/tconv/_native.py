@@ -468,6 +468,24 @@ def depthwise_last(dtype, channels: int, axes: tuple) -> DepthwiseLast:
     return DepthwiseLast(dtype, channels, axes)
 
 
+_TRANSPOSE = {2: "tconv_transpose_b16", 4: "tconv_transpose_b32", 8: "tconv_transpose_b64"}
+
+
+def channels_last(x: np.ndarray) -> np.ndarray:
+    """A C-contiguous ``(N, C, *spatial)`` array's values as a new C-contiguous ``(N, *spatial, C)`` array.
+
+    By the C loops' tiled transpose (32 x 32 blocks, each element moved as bits):
+    NumPy's own transposing copy walks one side of it at a stride, which is
+    several times slower. The C loops must be built (:func:`library`).
+    """
+    n, c = x.shape[:2]
+    positions = x.size // max(1, n * c)
+    out = np.empty((n, *x.shape[2:], c), x.dtype)
+    # the loop writes dst[n, j, i] = src[n, i, j] for src (N, I, J): here I = C and J = the positions
+    getattr(library(), _TRANSPOSE[x.itemsize])(x.ctypes.data, out.ctypes.data, n, c, positions, threads(x.size))
+    return out
+
+
 def can_depthwise_last(dtype) -> bool:
     """Whether :class:`DepthwiseLast` runs here for this dtype."""
     return np.dtype(dtype) in _DEPTHWISE_LAST and library() is not None

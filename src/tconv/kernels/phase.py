@@ -649,6 +649,9 @@ def _by_compiled_pixels(problem: Problem, per_axis=None) -> np.ndarray:
     dtype = np.result_type(problem.x, problem.w_grouped)
     channels = groups * co
     x = problem.x.reshape(*problem.x.shape[:-2], groups)
+    first = np.moveaxis(x, -1, 1)
+    if not x.flags.c_contiguous and first.flags.c_contiguous and first.flags.aligned and x.dtype == dtype:
+        x = _native.channels_last(first)  # channels-first input (PyTorch's layout): the C transpose
     # the C loop reads whole elements through typed pointers: contiguous and aligned
     x = np.require(np.repeat(x, co, axis=-1) if co > 1 else x, dtype, "CA")
     # (*k, G*Co): each tap's weights for all channels side by side

@@ -17,13 +17,13 @@ import numpy as np
 import torch
 
 from .. import _native as _shared
-from .._native import PARALLEL_MIN_ELEMENTS, AxisTable, _unit, library, native_status, status  # noqa: F401
+from .._native import (_TRANSPOSE, PARALLEL_MIN_ELEMENTS, AxisTable, _unit, library,  # noqa: F401
+                       native_status, status)
 
 #: dtypes the gather may sum (float) or only copy (2-byte floats, moved as bits)
 _GATHER = {torch.float32: "tconv_gather_f32", torch.float64: "tconv_gather_f64",
            torch.float16: "tconv_gather_b16", torch.bfloat16: "tconv_gather_b16"}
 _SUMS = (torch.float32, torch.float64)
-_TRANSPOSE = {2: "tconv_transpose_b16", 4: "tconv_transpose_b32", 8: "tconv_transpose_b64"}
 
 
 def _threads(elements: int) -> int:
