@@ -20,7 +20,8 @@
    of 20 calls.
 3. The phase algorithm's forms (``tconv.kernels.phase.FORMS``) on every
    layer of bench_algorithms.py's suite (``rows`` and ``compiled`` on the depthwise one only), and the one ``phase.form`` picks:
-   the evidence for that rule. Medians of 10 calls.
+   the evidence for that rule. Medians of 5 rounds, timed as bench_algorithms.py times (each call after
+   0.15 s of untimed calls of its own).
 
 With a tuned allocator, as in bench_algorithms.py.
 
@@ -220,11 +221,12 @@ def gemm_then_sums() -> None:
     print(f"  {'one GEMM per phase, then sums':<36} {phase_total:6.2f} ms")
 
 
-def phase_forms() -> None:
-    from tconv.kernels.benchmark import SUITE
+def phase_forms(rounds: int = 5) -> None:
+    from tconv.kernels.benchmark import SETTLE_S, SUITE
 
     rng = np.random.default_rng(0)
-    print("phase forms on bench_algorithms.py's suite (ms; * = what phase.form picks):")
+    print(f"phase forms on bench_algorithms.py's suite (ms, median of {rounds} rounds, each form timed after "
+          f"{SETTLE_S} s of its own untimed calls, as bench_algorithms.py times; * = what phase.form picks):")
     for layer in SUITE:
         nd = len(layer.spatial)
         g = geometry(layer.spatial, layer.kernel, "pytorch", **layer.args)
@@ -234,15 +236,20 @@ def phase_forms() -> None:
         problem = _core.Problem(x, w, g.axes, tuple(ax.kept for ax in g.axes))
         per_axis = [axis_phases(ax, *ax.kept) for ax in g.axes]
         picked = phase_module.form(problem, per_axis)
-        cells = []
         depthwise = layer.groups > 1 and layer.in_channels == layer.groups
-        for name, compute in phase_module.FORMS.items():
-            if name in ("rows", "compiled") and not depthwise:
-                continue
-            if name == "compiled" and _native.library() is None:
-                continue
-            ms = median_ms(lambda: compute(problem, per_axis), 10)
-            cells.append(f"{name} {ms:6.2f}{'*' if name == picked else ' '}")
+        names = [name for name in phase_module.FORMS
+                 if (depthwise or name not in ("rows", "compiled")) and (name != "compiled" or _native.library() is not None)]
+        times = {name: [] for name in names}
+        for _ in range(rounds):  # round-robin, so background load hits every form alike
+            for name in names:
+                compute = phase_module.FORMS[name]
+                settle = time.perf_counter() + SETTLE_S
+                while time.perf_counter() < settle:  # outlasts the previous form's spinning BLAS threads
+                    compute(problem, per_axis)
+                start = time.perf_counter()
+                compute(problem, per_axis)
+                times[name].append(time.perf_counter() - start)
+        cells = [f"{name} {statistics.median(times[name]) * 1e3:6.2f}{'*' if name == picked else ' '}" for name in names]
         print(f"  {layer.name.split(':')[0]:<22} " + "  ".join(cells))
 
 

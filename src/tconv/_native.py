@@ -11,9 +11,8 @@ On first use the file is compiled with ``$CC``, else ``cc``/``gcc``/``clang``,
 into tconv's cache folder (``$TCONV_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/tconv`` or ``~/.cache/tconv``), keyed by the source, the
 flags and the CPU. It needs no headers but the C library's and no framework;
-the build runs once per machine and source (4.6 s with ``gcc -O3
--march=native -fopenmp`` on this project's machine, timed by hand), and
-later processes load the cached library.
+the build runs once per machine and source (a few seconds), and later
+processes load the cached library.
 
 Where there is no compiler, the build fails, or ``TCONV_NATIVE=0`` is set,
 :func:`library` returns None and every caller computes the same values with
