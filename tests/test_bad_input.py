@@ -86,9 +86,9 @@ def test_unknown_framework_suggests_the_closest():
 @pytest.mark.parametrize(
     "argv,name",
     [
-        ("shape 8x-1 -k 3", "input_shape"),
-        ("shape -1x8 -k 3", "input_shape[0]=-1"),
-        ("shape -4 -k 3", "input_shape"),
+        ("shape 8x-1 -k 3", "input size '8x-1' has the sign '-'"),
+        ("shape -1x8 -k 3", "input size '-1x8' has the sign '-'"),
+        ("shape -4 -k 3", "input size '-4' has the sign '-'"),
         ("shape 8x8 -k 3 -s -2", "stride=-2"),
         ("shape 0x8 -k 3", "input_shape"),
         ("shape 8.5x8 -k 3", "input size"),
@@ -116,6 +116,163 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, argv, name):
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("tconv: error: "), err
     assert name in err
+
+
+def _one_error_line(capsys) -> str:
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("tconv: error: ") and "Traceback" not in err, err
+    return err
+
+
+# Malformed sizes: each is refused, quoted, whatever Python's int() or \d would make of it.
+MALFORMED_SIZES = [
+    ("8x8x", "ends with the separator 'x'"),
+    ("8,,8", "two separators in a row"),
+    ("8x,8", "two separators in a row"),
+    (",8", "starts with the separator ','"),
+    ("x8", "starts with the separator 'x'"),
+    ("8,", "ends with the separator ','"),
+    ("+8", "sign '+'"),
+    ("-8", "sign '-'"),
+    ("8x-1", "sign '-'"),
+    ("8x+1", "sign '+'"),
+    ("8.5", "not a whole number"),
+    ("8;8", "stray character ';'"),
+    ("8a", "stray character 'a'"),
+    ("1_0", "stray character '_'"),      # int('1_0') == 10
+    ("8 8", "space between two numbers"),
+    ("\uff18", "not one of 0-9"),        # fullwidth 8: int() reads it as 8
+    ("\u0663x3", "not one of 0-9"),      # Arabic-Indic 3
+    ("\u00b2", "not one of 0-9"),        # superscript 2
+    ("", "is empty"),
+    ("  ", "is empty"),
+    ("9" * 5000, "digits"),             # int() refuses it with a ValueError of its own
+]
+
+
+@pytest.mark.parametrize("text,why", MALFORMED_SIZES)
+@pytest.mark.parametrize("where", ["input", "kernel", "solve-output"])
+def test_cli_malformed_size_is_quoted_one_line_exit_2(capsys, text, why, where):
+    argv = {
+        "input": ["shape", text, "-k", "3"],
+        "kernel": ["shape", "8x8", "-k", text],
+        "solve-output": ["solve", "8x8", text, "-k", "3"],
+    }[where]
+    assert main(argv) == 2
+    err = _one_error_line(capsys)
+    assert why in err
+    assert repr(text)[:60] in err  # the user's own text, quoted
+
+
+@pytest.mark.parametrize(
+    "argv,why",
+    [
+        (["shape", "8", "-k", "3", "-s", "+2"], "stride '+2' has the sign '+'"),
+        (["shape", "8", "-k", "3", "-s", "2x"], "stride '2x' ends with the separator"),
+        (["shape", "8", "-k", "3", "-s", "\uff12"], "stride '\uff12' has the digit"),
+        (["shape", "8", "-k", "3", "-p", "1,,1"], "padding '1,,1' has two separators"),
+        (["shape", "8", "-k", "3", "-s", "2e0"], "stride '2e0' has the stray character 'e'"),
+        (["shape", "8", "-k", "3", "-f", "keras", "-a", "strides=\u0662"], "strides '\u0662' has the digit"),
+        (["shape", "8", "-k", "3", "-a", "=2"], "no NAME"),
+        (["shape", "8", "-k", "3", "-a", "stride="], "stride '' is empty"),
+        (["bench", "--repeat", "\u0663"], "argument --repeat: value '\u0663' has the digit"),
+        (["bench", "--threads", "1_0"], "argument --threads: value '1_0' has the stray character '_'"),
+        (["draw", "3", "-k", "3", "--frame", "+1"], "argument --frame: value '+1' has the sign '+'"),
+        (["solve", "8", "16", "-k", "3", "--limit", "\uff15"], "argument --limit: value '\uff15' has the digit"),
+        (["shape", "8", "-k", "3", "bad\nline"], "unrecognized arguments: bad line"),
+    ],
+)
+def test_cli_malformed_values_are_refused(capsys, argv, why):
+    assert main(argv) == 2
+    assert why in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    "argv,shape,dropped",
+    [
+        ("shape 8x8 -k 3 -s 2 -o 5x17x17", "17x17", "-o 5x17x17: PyTorch's output_size keeps the last 2 entries, 17x17, and ignores 5"),
+        ("shape 8x8 -k 3 -s 2 -o 1x5x17x17", "17x17", "ignores 1 and 5"),
+        ("shape 8 -k 3 -s 2 --output-size 2x3x18", "18", "--output-size 2x3x18: PyTorch's output_size keeps the last 1 entry, 18, and ignores 2 and 3"),
+        ("shape 8x8 -k 3 -s 2 -f tensorflow -o 1x16x16x3", "16x16",
+         "TensorFlow's output_shape is (batch, spatial, channels) and keeps the spatial entries, 16x16, and ignores 1 and 3"),
+        ("shape 8x8 -k 3 -s 2 -f tflite -o 1x16x16x3", "16x16", "ignores 1 and 3"),
+        ("shape 8 -k 3 -s 2 -f tflite -o 1x15x16x3", "15x16", "ignores 1 and 3"),
+    ],
+)
+def test_cli_output_size_prefix_is_accepted_where_the_framework_accepts_it_and_noted(capsys, argv, shape, dropped):
+    assert main(argv.split()) == 0
+    out, err = capsys.readouterr()
+    assert out == shape + "\n"
+    lines = [line for line in err.splitlines() if not line.startswith("tconv: warning:")]
+    assert lines == [f"tconv: note: {dropped}"] or (len(lines) == 1 and dropped in lines[0]), err
+
+
+def test_cli_output_size_prefix_follows_data_format(capsys):
+    # NCHW: batch and channels first; TF warns that its plain CPU kernel is channels-last only
+    assert main("shape 8x8 -k 3 -s 2 -f tensorflow -o 1x3x16x16 -a data_format=NCHW".split()) == 0
+    out, err = capsys.readouterr()
+    assert out == "16x16\n"
+    assert "tconv: note: -o 1x3x16x16: TensorFlow's output_shape is (batch, channels, spatial) and keeps the spatial " \
+           "entries, 16x16, and ignores 1 and 3" in err
+
+
+@pytest.mark.parametrize(
+    "argv,why",
+    [
+        ("shape 8x8 -k 3 -s 2 -f onnx -o 1x1x16x16", "ONNX's output_shape takes the 2 spatial entries only"),
+        ("shape 8x8 -k 3 -s 2 -f tensorflow -o 5x16x16", "has 3 sizes for a 2-D input; TensorFlow's output_shape takes 2 spatial entries, or 4"),
+        ("shape 8x8 -k 3 -s 2 -f tflite -o 5x16x16", "has 3 sizes for a 2-D input; TFLite's output_shape takes 2"),
+        ("shape 8x8 -k 3 -s 2 -o 1x2x3x17x17", "PyTorch's output_size takes 2, 3 or 4 entries"),
+        ("shape 8x8 -k 3 -s 2 -f mxnet -o 1x16x16", "MXNet's target_shape takes the 2 spatial entries only"),
+        ("shape 8x8 -k 3 -s 2 -f keras -o 16x16", "Keras has no output size option"),
+    ],
+)
+def test_cli_output_size_prefix_is_refused_where_the_framework_refuses_it(capsys, argv, why):
+    assert main(argv.split()) == 2
+    assert why in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    "argv,why",
+    [
+        ("shape 8x8 -k 3 -f keras -s 2 -a strides=3", "-s 2 and -a strides=3 both set Keras' strides"),
+        ("shape 8x8 -k 3 -f keras -a strides=2 -a strides=3", "-a strides=2 and -a strides=3 both set Keras' strides"),
+        ("shape 8x8 -k 3 -p 1 -a padding=1", "-p 1 and -a padding=1 both set PyTorch's padding"),
+        ("shape 8x8 -k 3 -f onnx -p same -a auto_pad=SAME_LOWER", "-p same and -a auto_pad=SAME_LOWER both set ONNX's auto_pad"),
+        ("shape 8x8 -k 3 -f tensorflow -o 16 -a output_shape=(16,16)", "-o 16 and -a output_shape=(16,16) both set"),
+        ("shape 8x8 -k 3 -s 2 --stride 3", "-s 2 and --stride 3 both give the stride"),
+        ("shape 8x8 -k 3 -k 5", "-k 3 and -k 5 both give the kernel"),
+        ("shape 8x8 -k 3 -f keras --framework onnx", "-f keras and --framework onnx both give the framework"),
+        ("convert 8x8 -k 3 -f keras --from pytorch --to onnx", "-f keras and --from pytorch both give the framework"),
+        ("convert 8x8 -k 3 --from keras --to onnx --to pytorch", "--to onnx and --to pytorch both give the target framework"),
+        ("draw 3x3 -k 3 --out a.svg --out b.svg", "--out a.svg and --out b.svg both give the output file"),
+        ("draw 3x3 -k 3 -s 2 --compare keras:strides=3 pytorch:padding=1",
+         "-s 2 and --compare keras:strides=3 both set Keras' strides"),
+        ("draw 3x3 -k 3 --compare keras:stride=3,strides=2 pytorch:padding=1",
+         "--compare keras:stride=3,strides=2 and --compare keras:stride=3,strides=2 both set Keras' strides"),
+        ("draw 3x3 -k 3 --compare keras:padding=same,padding=valid pytorch:padding=1", "gives padding twice"),
+        ("draw 3x3 -k 3 --compare keras:padding=same,,strides=2 pytorch:padding=1", "has an empty entry"),
+        ("draw 3x3 -k 3 -f keras --compare keras:padding=same pytorch:padding=1", "-f keras has no effect with --compare"),
+        ("solve 8 16 -k 3 -k 5", "-k 3 and -k 5 both give the kernel"),
+    ],
+)
+def test_cli_argument_given_twice_is_an_error_naming_both(capsys, tmp_path, monkeypatch, argv, why):
+    monkeypatch.chdir(tmp_path)  # were an --out accepted, its file lands here
+    assert main(argv.split()) == 2
+    assert why in _one_error_line(capsys)
+
+
+def test_draw_spec_parsing_is_the_library_s_own():
+    """tconv.draw reads "framework:name=value" specs without the CLI (the library never imports it)."""
+    from tconv.draw import parse_spec
+
+    assert parse_spec("pytorch:padding=1x2,output_padding=1") == ("pytorch", {"padding": (1, 2), "output_padding": 1})
+    for bad in ("keras:strides=2x", "keras:strides=\uff12", "keras:padding=same,padding=valid", ":padding=1", 5):
+        with pytest.raises(tconv.ConfigError):
+            parse_spec(bad)
+    source = open(tconv.draw.__file__.replace("__init__.py", "__init__.py"), encoding="utf-8").read()
+    assert "from ..cli" not in source and "tconv.cli" not in source
 
 
 def test_cli_help_has_examples(capsys):

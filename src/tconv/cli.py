@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import importlib
 import re
 import sys
@@ -10,6 +9,7 @@ import warnings
 from typing import Any, Callable, Sequence
 
 from . import conventions
+from ._parse import parse_assignment, parse_int, parse_sizes, parse_value, quote
 from .errors import ConfigError, FrameworkQuirkWarning
 
 EPILOG = """\
@@ -41,50 +41,71 @@ class CliError(Exception):
     """A user error in the command line."""
 
 
+# The option each generic layer setting comes from, for messages that name it.
+_FLAGS = {"stride": "-s", "padding": "-p", "dilation": "-d", "output_padding": "--output-padding",
+          "output_size": "-o", "groups": "-g"}
+# How a message names an option's destination, where its dest is no plain word.
+_WHAT = {"fmt": "file format", "out": "output file", "target": "target framework", "arg": "-a"}
+
+
+def _typed(option_string: str | None, value: Any) -> str:
+    """How the user wrote an option: ``-s 2``, ``--from pytorch``; unusual text quoted."""
+    text = value if isinstance(value, str) else " ".join(map(str, value)) if isinstance(value, list) else str(value)
+    shown = text if re.fullmatch(r"[\w.,×:=()\[\]+-]+", text, re.ASCII) else quote(text)
+    return f"{option_string} {shown}" if option_string else shown
+
+
+def _given(namespace: argparse.Namespace) -> dict[str, str]:
+    """dest -> how the user gave it (``-s 2``), for the options given so far."""
+    return namespace.__dict__.setdefault("_given", {})
+
+
+class _Once(argparse._StoreAction):
+    """A store option that may be given once: a second value is an error naming both, never silently kept."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        given = _given(namespace)
+        typed = _typed(option_string, values)
+        if self.dest in given:
+            what = _WHAT.get(self.dest, self.dest.replace("_", " "))
+            raise CliError(f"{given[self.dest]} and {typed} both give the {what}; give it once")
+        given[self.dest] = typed
+        setattr(namespace, self.dest, values)
+
+
+def strict_int(text: str) -> int:
+    """argparse ``type`` for whole numbers: ``int()`` would also read ``'٣'``, ``'1_0'`` and ``' +5 '``."""
+    try:
+        return parse_int(text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 class _Parser(argparse.ArgumentParser):
+    """Errors are CliErrors (one line, exit 2); single-valued options may be given once; ints are read strictly."""
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Read "-1x8" as a (bad) size, not as an unknown option, so the user hears what is wrong with it.
         self._negative_number_matcher = re.compile(r"^-\d+([x,×]-?\d+)*$")
 
+    def add_argument(self, *args, **kwargs):
+        if args and args[0].startswith("-") and kwargs.get("action") in (None, "store"):
+            kwargs["action"] = _Once
+        if kwargs.get("type") is int:
+            kwargs["type"] = strict_int
+        return super().add_argument(*args, **kwargs)
+
     def error(self, message: str) -> None:  # one line, exit 2
-        raise CliError(message)
+        # argparse quotes the user's words as they are; a newline in one must not start a second line
+        raise CliError(" ".join(message.splitlines()))
 
 
-def parse_sizes(text: str, name: str = "size") -> int | tuple[int, ...]:
-    """``'8x8'``, ``'96,128'`` or ``'28'`` -> int or tuple of ints.
-
-    >>> parse_sizes("8x8"), parse_sizes("96,128"), parse_sizes("28")
-    ((8, 8), (96, 128), 28)
-    """
-    parts = [p for p in re.split(r"[x,×\s]+", text.strip().lower()) if p]
-    if not parts:
-        raise CliError(f"{name} {text!r} is empty; write sizes like 8x8, 96,128 or 28")
-    values = []
-    for part in parts:
-        if not re.fullmatch(r"[+-]?\d+", part):
-            raise CliError(f"{name} {text!r} is not a size; write sizes like 8x8, 96,128 or 28")
-        values.append(int(part))
-    return values[0] if len(values) == 1 else tuple(values)
-
-
-def parse_value(text: str) -> Any:
-    """An option value: sizes (``2``, ``2x3``), a Python literal, or a plain string."""
-    try:
-        return parse_sizes(text)
-    except CliError:
-        pass
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def parse_assignment(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise CliError(f"-a {text!r} must look like NAME=VALUE, e.g. -a auto_pad=SAME_UPPER")
-    key, _, value = text.partition("=")
-    return key.strip(), parse_value(value.strip())
+def note(ns: argparse.Namespace, text: str) -> None:
+    """Say what the CLI assumed or dropped: printed as ``tconv: note: ...`` once the command succeeds."""
+    notes = ns.__dict__.setdefault("_notes", [])
+    if text not in notes:
+        notes.append(text)
 
 
 def add_layer_options(parser: argparse.ArgumentParser, kernel_required: bool = True) -> None:
@@ -103,6 +124,15 @@ def add_layer_options(parser: argparse.ArgumentParser, kernel_required: bool = T
 
 def layer_from_args(ns: argparse.Namespace) -> tuple[Any, Any, str, dict]:
     """(input_shape, kernel_size, framework, framework args) from parsed options."""
+    input_shape, kernel, framework, args, _ = layer_with_origins(ns)
+    return input_shape, kernel, framework, args
+
+
+def layer_with_origins(ns: argparse.Namespace) -> tuple[Any, Any, str, dict, dict[str, str]]:
+    """:func:`layer_from_args`, plus which option (as typed) set each framework argument.
+
+    Refuses an argument set twice (``-s 2 -a strides=3``), naming both.
+    """
     framework = conventions.canonical(ns.framework)
     convention = conventions.get(framework)
     input_shape = parse_sizes(ns.input, "input size")
@@ -110,24 +140,73 @@ def layer_from_args(ns: argparse.Namespace) -> tuple[Any, Any, str, dict]:
     ndim = len(input_shape) if isinstance(input_shape, tuple) else (len(kernel) if isinstance(kernel, tuple) else 1)
     if not isinstance(input_shape, tuple) and convention.max_ndim == 2:
         ndim = 2  # TFLite's op is 2-D only: a bare size means the same on both axes
-    generic = {}
+    given = getattr(ns, "_given", {})
+    generic: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for key in ("stride", "padding", "dilation", "output_padding", "output_size", "groups"):
         raw = getattr(ns, key)
         if raw is None:
             continue
-        value = parse_value(raw)
+        value = parse_value(raw, key.replace("_", " "))
         if key == "padding" and isinstance(value, str) and framework in _UPPER_PADDING:
             value = value.upper()
         if key == "output_size" and isinstance(value, int) and ndim > 1:
             value = (value,) * ndim  # -o 16 on a 2-D layer means 16x16, as sizes do elsewhere in the CLI
         generic[key] = value
+        for name in convention.native_args({key: value}, ndim):
+            origins[name] = given.get(key, _typed(_FLAGS[key], raw))
     if framework == "flax" and isinstance(kernel, int) and ndim > 1:
         kernel = (kernel,) * ndim  # the CLI reads -k 3 as 3 on every axis, whatever Flax does with a bare int
     if isinstance(input_shape, int) and ndim == 1 and framework not in ("flax", "tflite"):
         input_shape = (input_shape,)
     args = convention.native_args(generic, ndim)
-    args.update(parse_assignment(a) for a in ns.arg)
-    return input_shape, kernel, framework, args
+    for text in ns.arg:
+        key, value = parse_assignment(text)
+        typed = _typed("-a", text)
+        if key in origins:
+            raise CliError(f"{origins[key]} and {typed} both set {_possessive(convention.title)} {key}; give it once")
+        origins[key] = typed
+        args[key] = value
+    if "output_size" in generic:
+        _output_size_prefix(ns, convention, generic["output_size"], ndim, origins, args)
+    return input_shape, kernel, framework, args, origins
+
+
+def _possessive(title: str) -> str:
+    return f"{title}'" if title.endswith("s") else f"{title}'s"
+
+
+def _output_size_prefix(ns, convention, value: Any, ndim: int, origins: dict, args: dict) -> None:
+    """An output size longer than the input's axes: accepted where the framework accepts one, and then noted."""
+    if not isinstance(value, (list, tuple)) or len(value) <= ndim:
+        return
+    name = convention.cli_names["output_size"]
+    typed = origins[name]
+    value = tuple(value)
+    extra = len(value) - ndim
+    if convention.name == "pytorch" and extra in (1, 2):
+        kept, dropped = value[extra:], value[:extra]
+        how = f"keeps the last {ndim} entr{'y' if ndim == 1 else 'ies'}"
+    elif convention.name in ("tensorflow", "tflite") and extra == 2:
+        data_format = args.get("data_format")
+        channels_first = isinstance(data_format, str) and data_format.upper().startswith("NC")
+        kept = value[2:] if channels_first else value[1:-1]
+        dropped = value[:2] if channels_first else (value[0], value[-1])
+        how = f"is ({'batch, channels, spatial' if channels_first else 'batch, spatial, channels'})"
+        how += " and keeps the spatial entries"
+    else:
+        allowed = {
+            "pytorch": f"{ndim}, {ndim + 1} or {ndim + 2} entries (keeping the last {ndim})",
+            "tensorflow": f"{ndim} spatial entries, or {ndim + 2} with batch and channels",
+            "tflite": f"{ndim} spatial entries, or {ndim + 2} with batch and channels (NHWC)",
+            "onnx": f"the {ndim} spatial entries only (onnxruntime's shape inference rejects {len(value)}: "
+                    "'Attribute output_shape has incorrect size')",
+        }.get(convention.name, f"the {ndim} spatial entries only")
+        raise CliError(
+            f"{typed} has {len(value)} sizes for a {ndim}-D input; {_possessive(convention.title)} {name} takes {allowed}"
+        )
+    note(ns, f"{typed}: {_possessive(convention.title)} {name} {how}, {fmt_shape(kept)}, and ignores "
+             f"{' and '.join(map(str, dropped))}")
 
 
 def fmt_shape(shape: Sequence[int]) -> str:
@@ -182,7 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in EXTRA_COMMANDS:
         try:
             module = importlib.import_module(module_name)
-        except ImportError:
+        except ModuleNotFoundError as err:
+            if err.name != module_name:
+                raise  # a subcommand's own import failed: that is a bug to see, not a command to hide
             continue
         register: Callable = getattr(module, "register")
         register(sub)
@@ -211,9 +292,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("always", FrameworkQuirkWarning)
             warnings.showwarning = _one_line_warning
-            return int(ns.func(ns) or 0)
+            code = int(ns.func(ns) or 0)
+        for text in getattr(ns, "_notes", ()):
+            print(f"tconv: note: {text}", file=sys.stderr)
+        return code
     except (CliError, ConfigError) as err:
-        print(f"tconv: error: {err}", file=sys.stderr)
+        # one line whatever the message quotes (argparse and a few library messages show text as typed)
+        print(f"tconv: error: {' '.join(str(err).splitlines())}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `tconv frameworks | head`
         sys.stderr.close()

@@ -203,21 +203,27 @@ def parse_spec(spec: str) -> tuple[str, dict]:
     >>> parse_spec("keras:padding=same,strides=2")
     ('keras', {'padding': 'same', 'strides': 2})
     """
-    from ..cli import CliError, parse_value
+    from .._parse import parse_value, quote
 
+    if not isinstance(spec, str):
+        raise ConfigError(f"compare spec {spec!r} must be a string like 'keras:padding=same,strides=2'")
     framework, _, rest = spec.partition(":")
     framework = framework.strip()
     if not framework:
-        raise ConfigError(f"compare spec {spec!r} must look like FRAMEWORK:name=value,name=value")
+        raise ConfigError(f"compare spec {quote(spec)} must look like FRAMEWORK:name=value,name=value")
     args = {}
-    for item in filter(None, (part.strip() for part in rest.split(","))):
+    for item in (part.strip() for part in rest.split(",")) if rest.strip() else ():
+        if not item:
+            raise ConfigError(f"compare spec {quote(spec)} has an empty entry (a ',' at either end or two in a row)")
         if "=" not in item:
-            raise ConfigError(f"compare spec {spec!r}: {item!r} must look like name=value (e.g. padding=same)")
+            raise ConfigError(f"compare spec {quote(spec)}: {quote(item)} must look like name=value (e.g. padding=same)")
         key, _, value = item.partition("=")
-        try:
-            args[key.strip()] = parse_value(value.strip())
-        except CliError as err:  # pragma: no cover - parse_value falls back to strings
-            raise ConfigError(str(err)) from None
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"compare spec {quote(spec)}: {quote(item)} has no name before '='")
+        if key in args:
+            raise ConfigError(f"compare spec {quote(spec)} gives {key} twice; give it once")
+        args[key] = parse_value(value, key)
     return framework, args
 
 

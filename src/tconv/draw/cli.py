@@ -49,10 +49,13 @@ def register(subparsers) -> None:
 
 
 def _spec_geometry(spec: str, ns: argparse.Namespace):
-    """One --compare entry: the shared options, mapped to the framework's names, then the entry's own."""
+    """One --compare entry: the shared options, mapped to the framework's names, then the entry's own.
+
+    An argument that both a shared option and the entry set is an error naming both.
+    """
     from .. import conventions
     from ..api import geometry
-    from ..cli import _UPPER_PADDING, layer_from_args
+    from ..cli import _UPPER_PADDING, CliError, _possessive, _typed, layer_with_origins
     from . import parse_spec
 
     framework, own = parse_spec(spec)
@@ -61,20 +64,28 @@ def _spec_geometry(spec: str, ns: argparse.Namespace):
     local = copy.copy(ns)
     local.framework = framework
     local.arg = list(ns.arg)
-    input_shape, kernel, framework, args = layer_from_args(local)
+    input_shape, kernel, framework, args, origins = layer_with_origins(local)
+    here = _typed("--compare", spec)
     for key, value in own.items():
         name = key if key in convention.defaults else convention.cli_names.get(key, key)
         if name == convention.cli_names.get("padding") and isinstance(value, str) and framework in _UPPER_PADDING:
             value = value.upper()
+        if name in origins:
+            where = "the options outside --compare apply to every layer" if not origins[name].startswith("--compare") else "an entry names each argument once"
+            raise CliError(f"{origins[name]} and {here} both set {_possessive(convention.title)} {name}; give it once ({where})")
+        origins[name] = here
         args[name] = value
     return geometry(input_shape, kernel, framework, **args)
 
 
 def cmd_draw(ns: argparse.Namespace) -> int:
-    from ..cli import layer_from_args
+    from ..cli import CliError, layer_from_args
     from . import draw
 
     if ns.compare:
+        if "framework" in getattr(ns, "_given", {}):
+            raise CliError(f"{ns._given['framework']} has no effect with --compare, whose entries name their frameworks "
+                           "(e.g. --compare keras:padding=same pytorch:padding=1); drop it")
         geoms = [_spec_geometry(spec, ns) for spec in ns.compare]
         drawing = draw(geoms[0], view="compare", numbers=ns.numbers, compare=geoms[1:],
                        output=ns.out, fmt=ns.fmt, frame=ns.frame) if len(geoms) > 1 else None
