@@ -14,6 +14,20 @@ flags and the CPU. It needs no headers but the C library's and no framework;
 the build runs once per machine and source (a few seconds), and later
 processes load the cached library.
 
+A library loaded from the cache runs as code in every process that imports
+tconv, so the cache is used only where no one else can write it: the folder,
+and each library in it right before it is loaded, must be owned by the
+process's effective uid (root's own, for root) and be writable by neither
+group nor others. Folders tconv makes for it (the cache and any missing
+parents) get mode 0o700, and it compiles in a 0o700 scratch folder whatever
+the umask. Where the folder or a library in it fails the rule, tconv loads
+nothing from there: it builds in a fresh 0o700 folder of its own
+(:func:`tempfile.mkdtemp`, removed at exit, so once per process until the
+cache is fixed) and says so with a :class:`CacheFolderWarning` naming the
+folder or file, its owner's uid and its mode. A cache folder that cannot be
+written is not refused: it is used if it already holds the library, else
+there are no C loops, as without a compiler.
+
 Where there is no compiler, the build fails, or ``TCONV_NATIVE=0`` is set,
 :func:`library` returns None and every caller computes the same values with
 NumPy's or torch's own ops instead, only slower. :func:`status` says which
@@ -25,6 +39,7 @@ one OpenMP runtime whichever of tconv and torch loads first.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import functools
@@ -33,9 +48,11 @@ import math
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +63,90 @@ _FLAG_SETS = (["-O3", "-march=native", "-fopenmp"], ["-O3", "-fopenmp"], ["-O3"]
 _reason = "not tried yet"
 
 
+class CacheFolderWarning(RuntimeWarning):
+    """tconv refused its cache folder (or a library in it) as writable by others, and built elsewhere."""
+
+
+class _Refused(Exception):
+    """A folder or library that others could have written: loading from it would run their code."""
+
+
 def _cache_dir() -> Path:
     if os.environ.get("TCONV_CACHE_DIR"):
         return Path(os.environ["TCONV_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "tconv"
+
+
+def _unsafe(info: os.stat_result, what: str) -> str | None:
+    """Why a folder or file with this ``stat`` is not this process's alone to write, or None.
+
+    Ownership is by the effective uid, root included: root's own folder is
+    fine, but a world-writable one is refused for root as for anyone.
+    """
+    problems = []
+    if info.st_uid != os.geteuid():
+        problems.append(f"owned by uid {info.st_uid}, not by this process's uid {os.geteuid()}")
+    writers = [who for bit, who in ((stat.S_IWGRP, "its group"), (stat.S_IWOTH, "everyone")) if info.st_mode & bit]
+    if writers:
+        problems.append(f"writable by {' and '.join(writers)} (mode {stat.S_IMODE(info.st_mode):#o})")
+    return f"{what} is " + " and ".join(problems) if problems else None
+
+
+def _make_folders(folder: Path) -> None:
+    """Create ``folder`` and its missing parents, each with mode 0o700.
+
+    (pathlib's ``parents=True`` would give the parents 0o777 less the umask.)
+    """
+    missing = []
+    while not os.path.lexists(folder) and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        # another process made it meanwhile: the cache folder itself is checked next
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+
+
+def _check_folder(folder: Path) -> None:
+    """Raise :class:`_Refused` where ``folder`` is a folder others can write, creating it (0o700) if absent.
+
+    A folder that cannot be created or read is left to the build, which
+    then fails as for any folder it cannot write.
+    """
+    try:
+        _make_folders(folder)
+        info = os.stat(folder)
+    except OSError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        refusal = _unsafe(info, f"the cache folder {folder}")
+        if refusal:
+            raise _Refused(refusal)
+
+
+def _open_library(path: Path) -> ctypes.CDLL:
+    """``ctypes.CDLL(path)``, checked first: :class:`_Refused` where others could have written the file."""
+    refusal = _unsafe(os.stat(path), f"the library {path}")
+    if refusal:
+        raise _Refused(refusal)
+    return ctypes.CDLL(str(path))
+
+
+_private = None
+
+
+def _private_folder() -> Path:
+    """A fresh folder only this process's user can enter (0o700), removed when the process exits."""
+    global _private
+    if _private is None:
+        folder = Path(tempfile.mkdtemp(prefix="tconv-kernels-"))
+        atexit.register(shutil.rmtree, folder, True)
+        refusal = _unsafe(os.stat(folder), f"the private folder {folder}")
+        if refusal:  # mkdtemp makes it 0o700 and ours; anything else is a broken temp folder
+            raise OSError(refusal)
+        _private = folder
+    return _private
 
 
 def _cpu_signature() -> str:
@@ -72,26 +168,37 @@ def _compiler() -> str | None:
     return None
 
 
+def _library_name(compiler: str, flags: list[str], source: bytes) -> str:
+    """The cached library's file name, keyed by all the build depends on."""
+    key = hashlib.sha256(b"\0".join([source, " ".join(flags).encode(), _cpu_signature().encode(),
+                                     compiler.encode()])).hexdigest()[:16]
+    return f"kernels-{key}.so"
+
+
 def _build(compiler: str, flags: list[str], target: Path) -> str | None:
-    """Compile to ``target`` (atomically: other processes may build at the same time); an error text or None."""
+    """Compile to ``target`` (atomically: other processes may build at the same time); an error text or None.
+
+    The compiler writes into a scratch folder of mode 0o700 inside the target's
+    folder, so no one else can open the file while the umask may leave it
+    writable, and the result is made 0o755 before it takes the target's name.
+    """
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, scratch = tempfile.mkstemp(suffix=".so", dir=target.parent)
-        os.close(handle)
+        scratch = tempfile.mkdtemp(prefix=".build-", dir=target.parent)
     except OSError as err:  # a read-only or missing cache folder
         return f"cannot write to {target.parent}: {err}"
+    built = os.path.join(scratch, target.name)
     try:
-        done = subprocess.run([compiler, *flags, "-shared", "-fPIC", str(SOURCE), "-o", scratch],
+        done = subprocess.run([compiler, *flags, "-shared", "-fPIC", str(SOURCE), "-o", built],
                               capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             return (done.stderr or done.stdout).strip().splitlines()[-1] if (done.stderr or done.stdout) else "failed"
-        os.replace(scratch, target)
+        os.chmod(built, 0o755)
+        os.replace(built, target)
         return None
     except (OSError, subprocess.SubprocessError) as err:
         return str(err)
     finally:
-        if os.path.exists(scratch):
-            os.unlink(scratch)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 _switched_off = 0
@@ -136,18 +243,53 @@ def _load() -> ctypes.CDLL | None:
         _reason = "no C compiler found ($CC, cc, gcc or clang)"
         return None
     source = SOURCE.read_bytes()
+    folder = _cache_dir()
+    try:
+        _check_folder(folder)
+        return _load_from(folder, compiler, source)
+    except _Refused as refused:
+        refusal = str(refused)
+    try:
+        private = _private_folder()
+    except OSError as err:
+        warnings.warn(f"tconv's C loops not loaded: {refusal}, so anyone who can write there could run code "
+                      f"in this process; and no private folder could be made to build them in ({err}). "
+                      f"{_REMEDY}", CacheFolderWarning, stacklevel=3)
+        _reason = f"{refusal}; no private folder could be made: {err}"
+        return None
+    warnings.warn(f"tconv's C loops not loaded from the cache: {refusal}, so anyone who can write there could "
+                  f"run code in this process. Building them in {private} instead (removed at exit). {_REMEDY}",
+                  CacheFolderWarning, stacklevel=3)
+    try:
+        lib = _load_from(private, compiler, source)
+    except _Refused as refused:  # not seen in a 0o700 folder of one's own: no second fallback
+        _reason = str(refused)
+        return None
+    if lib is not None:
+        _reason += f" (the cache was refused: {refusal})"
+    return lib
+
+
+_REMEDY = ("Make the cache folder yours and writable by you alone (chown, chmod go-w; remove any library "
+           "in it you did not build), or point $TCONV_CACHE_DIR at one that is.")
+
+
+def _load_from(folder: Path, compiler: str, source: bytes) -> ctypes.CDLL | None:
+    """The loops from ``folder``, built there if missing; None with :data:`_reason` set if no flags work.
+
+    Raises :class:`_Refused` where a library there could have been written by others.
+    """
+    global _reason
     errors = []
     for flags in _FLAG_SETS:
-        key = hashlib.sha256(b"\0".join([source, " ".join(flags).encode(), _cpu_signature().encode(),
-                                         compiler.encode()])).hexdigest()[:16]
-        target = _cache_dir() / f"kernels-{key}.so"
+        target = folder / _library_name(compiler, flags, source)
         if not target.exists():
             error = _build(compiler, flags, target)
             if error is not None:
                 errors.append(f"{' '.join(flags)}: {error}")
                 continue
         try:
-            lib = ctypes.CDLL(str(target))
+            lib = _open_library(target)
         except OSError as err:
             errors.append(f"{' '.join(flags)}: {err}")
             continue
