@@ -226,7 +226,8 @@ def conv_transpose(x: Any, w: Any, b: Any = None, framework: str = "pytorch", al
 
     Examples
     --------
-    The seed-003 layer: k=2, s=2 on a 2x2 input, with and without padding=1:
+    A k=2, s=2 layer on a 2x2 input, with and without padding=1 (padding crops
+    the full output, it does not grow it):
 
     >>> import numpy as np, tconv
     >>> x = np.arange(1.0, 5.0).reshape(1, 1, 2, 2)
@@ -308,8 +309,8 @@ def conv(y: Any, w: Any, b: Any = None, framework: str = "pytorch", input_shape:
 
     ``conv`` is the adjoint: ``<conv_transpose(x, w), y> == <x, conv(y, w)>`` for
     all ``x`` and ``y``. It is also the gradient of ``conv_transpose`` with respect
-    to its input, and the layer a seed-003 style "Conv then ConvTranspose"
-    reconstruction starts with.
+    to its input, and the layer a "Conv then ConvTranspose" reconstruction
+    starts with.
 
     Parameters
     ----------

@@ -28,9 +28,10 @@ picked by :func:`form`) differ in the memory traffic around the GEMMs (the depth
   built: :func:`tconv.native_status`): the same sums in one C pass, output
   pixel by output pixel, each reading exactly its phase's taps (the
   interleave is the order of the writes). NumPy's own loops run at a few
-  multiply-adds per nanosecond, which leaves ``rows`` 3-6x behind torch's
-  channels-last kernel on the benchmark's depthwise layer; this form is
-  what keeps ``auto`` within 2x there. ``TCONV_NATIVE=0`` switches it off.
+  multiply-adds per nanosecond, which leaves ``rows`` several times behind
+  torch's channels-last kernel on the benchmark's depthwise layer (the
+  ``phase, NumPy ops`` column of ``benchmarks/results/algorithms.md``); this
+  form is what keeps ``auto`` within 2x there. ``TCONV_NATIVE=0`` switches it off.
 
 This answers "how do I compute a transposed convolution without increasing the
 input's spatial size first?": run the ``prod(s)`` small convolutions on the
@@ -102,19 +103,23 @@ def form(problem: Problem, per_axis=None) -> str:
       grid costs at most :data:`SHIFTED_WASTE_LIMIT` times the useful
       multiply-adds, when NumPy's BLAS can accumulate in place
       (:func:`tconv.kernels._blas.in_place`; without it the sums cost what they
-      cost the other forms). ``benchmarks/bench_numpy_parts.py`` times all three
-      forms on the benchmark suite: this rule picks the fastest on every layer
-      that auto sends to phase. Narrow outputs keep ``taps``' channel-major planes
+      cost the other forms). Narrow outputs keep ``taps``' channel-major planes
       (DCGAN's 64->3), and small inputs (DCGAN's 4x4 and 8x8) its GEMM without
       padding rows;
     * ``"compiled"`` for float32/float64 depthwise layers (one input channel
       per group) where the C loops are built, else ``"rows"``: their "GEMMs"
       are ``1 x Co``, so what counts is summing each output's taps in one pass
-      (``rows``, a fused multiply-accumulate over long rows, took the
-      benchmark's depthwise layer from 3.7 to 1.3 ms, ad hoc; ``compiled``
-      is ``bench_algorithms.py``'s ``phase`` column on that layer);
+      (``rows``: a fused multiply-accumulate over long rows; ``compiled``: one
+      C pass, output pixel by output pixel);
     * otherwise ``"taps"`` when the layer narrows its channels (``Co < Ci``), and
       ``"gathered"`` (im2col) when not.
+
+    The rule is a fixed heuristic, not a measurement, and not the fastest form
+    on every layer: ``python benchmarks/bench_numpy_parts.py`` times every form
+    on the layers of ``benchmarks/bench_algorithms.py`` beside the one this rule
+    picks (on 7 of the 9 layers that ``auto`` sends to ``phase`` the rule's
+    pick was the fastest there; on DCGAN 2 and HiFi-GAN another form took
+    9-16% less time). docs/algorithms.md describes the forms.
 
     >>> import numpy as np
     >>> from tconv.geometry import AxisGeometry

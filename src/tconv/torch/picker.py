@@ -148,73 +148,49 @@ def signature(x, w, b, plan: Plan) -> tuple:
 def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bias: torch.Tensor | None = None) -> str:
     """The strategy chosen without measuring (deterministic mode, and under ``torch.compile``).
 
-    The rule, from this project's CPU benchmark (``python benchmarks/bench_torch.py
-    --strategies``, and ``--mode deterministic`` for the rule itself):
+    The first rule that applies, in this order:
 
     0. not a CPU float32/float64 tensor: ``native``;
-    1. a 1-D or 2-D depthwise layer (one input channel per group) in
-       inference, at least ``MEASURE_MIN_FLOPS``, where tconv's C loops are
-       built: ``depthwise``, one C pass (in ``python
-       benchmarks/bench_torch.py --strategies --only depthwise`` runs: 0.09
-       ms against 0.35 ms for torch's kernel with the bias added after on the
-       1-D depthwise layer, 0.48 against 0.58 ms on the 2-D one; channels-last
-       input takes the channels-last loop the NumPy engine uses: 0.24 ms
-       against 3.88 ms for torch's channels-last kernel with its bias on the
-       2-D layer, ``benchmarks/results/torch-depthwise-deterministic.md``;
-       3-D was not measured and follows the next rule);
-    2. a grouped layer with fewer than ``FEW_CHANNELS_PER_GROUP`` (16) input
-       channels per group, depthwise included: ``native_bias_after`` when
-       there is a bias, else ``native``, at any size and with or without
-       gradients. oneDNN runs such layers as a convolution's backward pass and
-       then adds the bias in a slow separate pass: with the bias added
-       afterwards, torch's own kernel measured 1.1-12x faster forward and
-       1.0-3.8x forward+backward (``python benchmarks/bench_bias.py``), and
-       faster than tconv's ``depthwise`` strategy before its C loop. With 16
-       or more channels per group oneDNN fused the bias, and adding it
-       afterwards measured 0.88-0.97x;
-    3. tiny layers (under ``MEASURE_MIN_FLOPS``, 2 MFLOP per call): ``native``
-       (any rewrite's fixed overhead outweighs what it could save; these
-       are not measured in ``"auto"`` mode either, since measuring would
-       cost more than it could ever win back);
+    1. a 1-D or 2-D depthwise layer (one input channel per group) in inference,
+       at least ``MEASURE_MIN_FLOPS``, where tconv's C loops are built:
+       ``depthwise``, one C pass (channels-last input takes the channels-last
+       loop the NumPy engine uses); 3-D follows the next rule;
+    2. a grouped layer with fewer than ``FEW_CHANNELS_PER_GROUP`` input channels
+       per group, depthwise included: ``native_bias_after`` when there is a
+       bias, else ``native``, at any size, with or without gradients. oneDNN
+       runs such layers as a convolution's backward pass and adds the bias in a
+       slow separate pass; with more channels per group it fuses the bias;
+    3. under ``MEASURE_MIN_FLOPS`` per call: ``native`` (a rewrite's fixed
+       overhead outweighs what it could save);
     4. gradients needed: ``native`` (torch's fused backward kernels beat
-       autograd through every rewrite's ops; the measuring picker kept
-       ``native`` for forward+backward on almost every benchmark layer);
-    5. float64: ``native`` (oneDNN has no float64 path, and no rewrite
-       measured reliably faster there);
-    6. a non-overlapping kernel (``d*(k-1)+1 <= s``, e.g. k == s), any number
-       of dimensions: ``gemm_shuffle`` (one GEMM, no zero-insertion; 1.2-1.4x
-       on the 2-D and 3-D U-Net k2s2 layers);
-    7. a layer that narrows its channels at least 4x (``C_out * 4 <= C_in``,
-       e.g. DCGAN's 64 -> 3 output layer): ``gemm_gather`` where tconv's C
-       kernels are built (2.5x there in ``benchmarks/bench_torch.py``: its GEMM
-       produces few channels per tap, and one C pass sums them), else
-       ``kn2row`` (1.6x there: the same GEMM, per-phase sums in torch);
-    8. 1-D with a stride of at least 8 and at least ``OVERLAP_ADD_MIN_CHANNELS``
-       (256) input channels, the first up-sampling layers of vocoders
-       (HiFi-GAN, MelGAN: k16 s8): ``overlap_add`` (its GEMM reads the large
-       weight as stored; 1.1-1.4x on those layers against torch's kernel,
-       oneDNN's ``brg_deconv`` on most of them, and about even (0.95-1.03x)
-       with 128 input channels: ``python benchmarks/bench_vocoder.py``);
-    9. other 1-D layers with overlapping taps and a stride of 2 or more,
-       where tconv's C loops are built: ``gemm_gather`` (one GEMM, then each
-       output sums its taps in one C pass: 1.27-2.10x against torch's kernel
-       on the vocoders' k4 s2, k8 s4 and 128-channel k16 s8 layers, ahead of
-       every other strategy there, in ``python benchmarks/bench_vocoder.py``).
-       Without the C loops, stride 2 with at least ``PHASE_ROWS_MIN_POSITIONS``
-       (4096) input positions per call (vocoders' late k4 s2 layers):
-       ``phase_rows`` (1.1-1.3x on those, about even at 2048 positions);
-    10. 2-D with at least ``CHANNELS_LAST_MIN_FLOPS`` (20 MFLOP): ``channels_last``
-       (oneDNN's fast layout; 1.2x on the decoder layer even after converting
-       in and out, the output back in cache-sized blocks; on smaller layers
-       the conversions cost more);
-    11. 3-D, when oneDNN takes the layer (no output_padding at or above the
-       stride, a window torch can express): ``channels_last``, which calls
-       oneDNN directly in 3-D inference (torch's own 3-D kernel does not use
-       it): on the 3-D decoder layer 1.46x with this rule and 1.31x with the
-       measuring picker, conversions in and out included (``python
-       benchmarks/bench_torch.py``), where torch's channels-last kernel had
-       measured 0.83-0.88x;
-    12. otherwise (1-D layers left without the C loops, small 2-D): ``native``.
+       autograd through the rewrites' ops);
+    5. float64: ``native`` (oneDNN has no float64 path, and no rewrite is
+       reliably faster);
+    6. a non-overlapping kernel (``d*(k-1)+1 <= s``, e.g. k == s):
+       ``gemm_shuffle`` (one GEMM, nothing to sum);
+    7. a layer that narrows its channels at least 4x (``C_out * 4 <= C_in``):
+       ``gemm_gather`` where the C loops are built, else ``kn2row`` (the GEMM
+       gives few channels per tap, and the sums are cheap);
+    8. 1-D with a stride of at least 8 and at least
+       ``OVERLAP_ADD_MIN_CHANNELS`` input channels (vocoders' first
+       up-sampling layers): ``overlap_add`` (its GEMM reads the large weight
+       as stored);
+    9. other 1-D layers with overlapping taps and a stride of 2 or more:
+       ``gemm_gather`` where the C loops are built; without them, stride 2 with
+       at least ``PHASE_ROWS_MIN_POSITIONS`` input positions per call:
+       ``phase_rows``;
+    10. 2-D with at least ``CHANNELS_LAST_MIN_FLOPS``: ``channels_last``
+        (oneDNN's fast layout pays for the conversions in and out there, not on
+        smaller layers);
+    11. 3-D layers oneDNN takes (:func:`onednn_3d_layer`): ``channels_last``,
+        which calls oneDNN directly in 3-D inference;
+    12. otherwise: ``native``.
+
+    The thresholds come from timing every strategy on the benchmark suite:
+    ``python benchmarks/bench_torch.py --strategies``, ``--mode deterministic``
+    for the rule itself (``benchmarks/results/torch-deterministic.md``), and
+    ``benchmarks/bench_vocoder.py`` and ``benchmarks/bench_bias.py``.
+    docs/torch.md explains each rule and docs/performance.md shows the numbers.
     """
     plan = Plan(geometry, w.shape[0], w.shape[1] * geometry.groups)
     batch = x.shape[0] if x.dim() == plan.ndim + 2 else 1

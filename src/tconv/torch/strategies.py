@@ -15,10 +15,9 @@ same values, bit for bit), and ``gemm_gather`` needs them.
     the same op without the bias, then the bias added in place. oneDNN adds
     a bias in a slow separate pass when it runs a grouped transposed
     convolution as a convolution's backward pass (few channels per group,
-    depthwise included): ``benchmarks/bench_bias.py`` measured such layers
-    1.1-12x faster forward, and 1.0-3.8x forward+backward, with the bias
-    added afterwards on this project's 2-core machine. Only for ``groups > 1``:
-    with one group oneDNN fused the bias in every layer measured.
+    depthwise included), so adding it afterwards is faster there
+    (``benchmarks/bench_bias.py``, ``results/bias.md``). Only for
+    ``groups > 1``: with one group oneDNN fuses the bias.
 ``channels_last``
     the same op on a channels-last copy (oneDNN's fast layout on CPU); the
     result is returned in the caller's memory format (an input that is both
@@ -250,17 +249,14 @@ def _channels_first(y: torch.Tensor) -> torch.Tensor:
     """``y.contiguous()`` for a channels-last ``y``, as a few cache-sized transposing copies.
 
     torch's one transposing copy of a large channels-last tensor runs far below
-    memory speed: ``benchmarks/bench_layout.py`` (``results/layout.md``)
-    measured 2.14 ms for a 4 MiB (1, 64, 128, 128) tensor and 4.25 ms for
-    (2, 64, 128, 128), against 0.92 and 1.74 ms when the same positions are
-    copied in blocks of about 1 MiB. So an image larger than
-    :data:`TRANSPOSE_BLOCK_BYTES` is copied in blocks of positions of about
-    that size. Smaller images keep torch's one copy (blocks of whole images
-    measured 0.8x on (4, 64, 64, 64) and (8, 128, 32, 32) in an earlier
-    version of that script). Every element is copied as it is (Inf, NaN,
-    signed zeros). Where the C kernels are built (:mod:`tconv.torch._native`) and
-    autograd need not see the copy, one tiled C transpose does it instead
-    (``benchmarks/bench_layout.py`` compares the three).
+    memory speed, and copying the same positions in blocks that stay in cache
+    is faster. So an image larger than :data:`TRANSPOSE_BLOCK_BYTES` is copied
+    in blocks of positions of about that size; smaller images, where blocks
+    gain nothing, keep torch's one copy. Every element is copied as it is
+    (Inf, NaN, signed zeros). Where the C kernels are built
+    (:mod:`tconv.torch._native`) and autograd need not see the copy, one tiled
+    C transpose does it instead. ``benchmarks/bench_layout.py``
+    (``results/layout.md``) times the three.
     """
     n, c = y.shape[0], y.shape[1]
     positions = math.prod(y.shape[2:])
@@ -286,13 +282,14 @@ def _onednn_3d(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, plan: P
     torch 2.13 does not send most 3-D transposed convolutions to oneDNN, even
     on channels-last input. oneDNN's own, called through
     ``torch.ops.mkldnn._convolution_transpose_pointwise`` (the op torch's
-    inductor compiles these layers to), ran the 3-D decoder layer of
-    ``benchmarks/bench_torch.py`` (32->16, 12^3, k3 s2; ``results/torch.md``)
-    in 0.57 ms on channels-last input against torch's 1.12 ms, and in 0.82 ms
-    with the conversions from and back to NCDHW against torch's 1.08 ms. That op has no autograd formula, and it is float32
-    on CPU only; under ``torch.compile`` the usual path runs. The bias is added
-    afterwards: oneDNN's own bias pass was slow on some 3-D layers (see
-    :func:`native_bias_after`).
+    inductor compiles these layers to), is faster than torch's 3-D kernel, on
+    channels-last input and with the conversions from and back to NCDHW
+    (``benchmarks/bench_torch.py``: the 3-D layers in ``results/torch.md``'s
+    channels-last table, and ``results/torch-deterministic.md``, where the rule
+    sends the 3-D decoder to ``channels_last``). That op has no
+    autograd formula, and it is float32 on CPU only; under ``torch.compile``
+    the usual path runs. The bias is added afterwards: oneDNN's own bias pass
+    is slow on some 3-D layers (see :func:`native_bias_after`).
     """
     # is_compiling first: torch.compile cannot trace the availability check behind _pointwise_transpose
     if (is_compiling() or plan.ndim != 3 or not onednn_3d_layer(plan) or x.dtype != torch.float32
@@ -486,9 +483,8 @@ def _land(out: torch.Tensor, jobs: list[tuple[tuple, torch.Tensor]]) -> None:
     together by ``torch.complex(first, second, out=...)`` into a complex view
     of ``out``, which stores each ``(first, second)`` pair whole.
     ``benchmarks/bench_layout.py`` measures the two ways (``results/layout.md``):
-    the pairs won 1.04-1.41x on outputs of 4 MiB and more (2-D, 3-D and 1-D,
-    float32 and float64), 1.02-1.34x at 2 MiB (0.95-0.98x in an earlier run),
-    and lost up to 0.75x under 1 MiB; hence :data:`PAIR_MIN_BYTES`. Values are moved bit for bit (NaN payloads,
+    the pairs win on large outputs and lose on small ones, where the complex
+    view's set-up costs more than it saves; hence :data:`PAIR_MIN_BYTES`. Values are moved bit for bit (NaN payloads,
     signed zeros, subnormals). Not used when autograd must see the copy, nor
     while torch.compile traces (Dynamo breaks the graph at an ``out=`` into a
     view), nor for dtypes without a complex twin.
