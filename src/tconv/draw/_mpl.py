@@ -40,9 +40,9 @@ def _require():
         import matplotlib  # noqa: F401
         from matplotlib.figure import Figure  # noqa: F401
     except ImportError as err:  # pragma: no cover - the extra is installed in tests
-        raise ConfigError(
-            "pictures need matplotlib (and Pillow for GIF): pip install 'tconv[draw]'"
-        ) from err
+        from ._extra import install_hint
+
+        raise ConfigError(f"pictures need matplotlib (and Pillow for GIF): {install_hint()}") from err
 
 
 def _heat_color(value: float, vmax: float) -> str:
@@ -294,7 +294,9 @@ def gif_bytes(frames: Sequence[sc.Frame]) -> bytes:
     try:
         from PIL import Image
     except ImportError as err:  # pragma: no cover
-        raise ConfigError("animated GIFs need Pillow: pip install 'tconv[draw]'") from err
+        from ._extra import install_hint
+
+        raise ConfigError(f"animated GIFs need Pillow: {install_hint()}") from err
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     images = []

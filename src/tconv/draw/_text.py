@@ -24,7 +24,9 @@ def _require():
     try:
         import rich  # noqa: F401
     except ImportError as err:  # pragma: no cover
-        raise ConfigError("terminal pictures need Rich: pip install 'tconv[draw]'") from err
+        from ._extra import install_hint
+
+        raise ConfigError(f"terminal pictures need Rich: {install_hint()}") from err
 
 
 def panel_lines(panel: sc.Panel):
