@@ -6,10 +6,12 @@ validate ``output_padding < strides`` and refuse ``strides > 1`` with
 ``keras.ops.conv_transpose``, which is what those layers call. The kernel of
 both is ``(*k, filters, in_channels)``: the torch kernel transposed, not flipped.
 
-Everything runs in float32 on small integers (exact). That matters for
-dilation: TensorFlow's default CPU kernel refuses ``dilations > 1`` ("Current
-CPU implementations do not yet support dilation rates larger than 1"), but the
-oneDNN kernel that x86 builds use for float32 computes it, correctly.
+Everything runs in float32 on small integers (exact). What TensorFlow accepts
+depends on the CPU kernel that runs (:mod:`tconv.conventions.tf_cpu`): oneDNN
+computes dilated and channels-first layers, the plain kernel refuses them. The
+tests expect whatever tconv says this machine's kernel does (its geometry's
+``runtime_errors``), so they hold on either kind of machine; float64 and a
+subprocess with the other ``TF_ENABLE_ONEDNN_OPTS`` exercise the other kernel.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from hypothesis import strategies as st
 from _budget import examples
 
 import tconv
+from tconv.conventions import tf_cpu
 from tconv.errors import FrameworkQuirkWarning
 from _conformance import assert_window, channels_first, channels_last, compare, make_data, reference_full, tf_kernel
 
@@ -54,46 +57,47 @@ def keras_configs(draw):
     output_padding = None
     if draw(st.booleans()):
         output_padding = tuple(draw(st.integers(0, s)) for s in strides)  # s itself is out of range
-    return inputs, kernel, strides, dilation, padding, output_padding
+    data_format = draw(st.sampled_from([None, None, "channels_last", "channels_first"]))
+    return inputs, kernel, strides, dilation, padding, output_padding, data_format
+
+
+def keras_input(x, data_format):
+    """torch-layout (N, C, *spatial) data in the layout Keras is told."""
+    return x if data_format == "channels_first" else channels_last(x)
+
+
+def keras_output(y, data_format):
+    return np.asarray(y) if data_format == "channels_first" else channels_first(y)
 
 
 @settings(max_examples=examples(50))
 @given(keras_configs(), st.integers(0, 2**16))
-# even kernel, 'same', output_padding 0 on a 1-element axis: the TF backend returns an empty array there
-# instead of failing, and tconv rejects the empty layer (found by a deeper run)
-@example(config=((1, 1, 1), (1, 1, 2), (1, 1, 1), (1, 1, 1), "same", (0, 0, 0)), seed=0)
+# even kernel, 'same', output_padding 0 on a 1-element axis: an empty output on oneDNN, a failure without
+@example(config=((1, 1, 1), (1, 1, 2), (1, 1, 1), (1, 1, 1), "same", (0, 0, 0), None), seed=0)
+# dilation and channels-first data: what the plain CPU kernel refuses
+@example(config=((1, 1), (1, 1), (1, 1), (1, 2), "valid", None, None), seed=0)
+@example(config=((3,), (2,), (2,), (1,), "same", None, "channels_first"), seed=0)
+@example(config=((2, 2, 2), (2, 1, 2), (1, 1, 1), (2, 1, 1), "valid", None, "channels_first"), seed=0)
 def test_keras_shape_window_and_rejection(torch, keras, config, seed):
-    inputs, kernel, strides, dilation, padding, output_padding = config
+    inputs, kernel, strides, dilation, padding, output_padding, data_format = config
     ndim = len(inputs)
     x, w = make_data(seed, inputs, kernel)
     layer_cls = {1: keras.layers.Conv1DTranspose, 2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}[ndim]
-    args = dict(strides=strides, padding=padding, output_padding=output_padding, dilation_rate=dilation)
-    tf_backend_fails = output_padding is not None and padding.lower() == "same" and any(
-        (d * (k - 1) + 1) % 2 + op == 0 for k, d, op in zip(kernel, dilation, output_padding)
-    )
+    args = dict(strides=strides, padding=padding, output_padding=output_padding, dilation_rate=dilation,
+                data_format=data_format)
 
     def framework():
         layer_cls(2, kernel, **args)  # the layer's own argument checks
         y = keras.ops.conv_transpose(
-            channels_last(x).astype(np.float32), tf_kernel(w).astype(np.float32), **args
+            keras_input(x, data_format).astype(np.float32), tf_kernel(w).astype(np.float32), **args
         )
-        return channels_first(keras.ops.convert_to_numpy(y))
-
-    def with_tconv():
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            g = tconv.geometry(inputs, kernel, "keras", **args)
-        quirks = [str(c.message) for c in caught if issubclass(c.category, FrameworkQuirkWarning)]
-        if tf_backend_fails:
-            assert any("TensorFlow backend fails" in q for q in quirks), quirks
-        return g
+        return keras_output(keras.ops.convert_to_numpy(y), data_format)
 
     compare(
-        with_tconv,
+        lambda: tconv.geometry(inputs, kernel, "keras", **args),
         framework,
         lambda: reference_full(torch, x, w, strides, dilation),
-        f"keras {inputs} k={kernel} {args}",
-        expect_framework_error=tf_backend_fails,
+        f"keras {inputs} k={kernel} {args} on {tf_cpu.this_machine()}",
     )
 
 
@@ -174,60 +178,62 @@ def tf_configs(draw):
             likely = ((i - 1) * s + K - lo - hi, i * s + K - lo - hi - 1)
         else:
             likely = ((i - 1) * s + 1, i * s)
-        if draw(st.integers(0, 4)):
-            output.append(max(1, draw(st.integers(*likely))))
+        chance = draw(st.integers(0, 9))
+        if chance == 0:
+            output.append(0)  # empty: legal with explicit pairs, unchecked by oneDNN
+        elif chance < 8:
+            output.append(max(0, draw(st.integers(*likely))))
         else:
             output.append(max(1, (i - 1) * s + K + draw(st.integers(-K - 1, s))))
     output = tuple(output)
-    return inputs, kernel, strides, dilation, padding, output
+    data_format = draw(st.sampled_from([None, None, "channels_first"]))
+    if data_format:
+        data_format = {1: "NCW", 2: "NCHW", 3: "NCDHW"}[ndim]
+    return inputs, kernel, strides, dilation, padding, output, data_format
 
 
 @settings(max_examples=examples(60))
 @given(tf_configs(), st.integers(0, 2**16))
+@example(config=((1, 1), (3, 3), (1, 1), (1, 1), [[2, 1], [1, 1]], (0, 1), None), seed=0)
+@example(config=((1, 1), (3, 3), (1, 1), (1, 1), "SAME", (0, 1), None), seed=0)
+@example(config=((5, 5), (3, 3), (1, 1), (2, 2), "VALID", (9, 9), None), seed=0)
+@example(config=((5, 5), (3, 3), (1, 1), (2, 2), [[0, 0], [0, 0]], (9, 9), None), seed=0)
+@example(config=((4,), (3,), (2,), (1,), "SAME", (8,), "NCW"), seed=0)
 def test_tensorflow_shape_window_and_rejection(torch, tf, config, seed):
-    inputs, kernel, strides, dilation, padding, output = config
+    inputs, kernel, strides, dilation, padding, output, data_format = config
     x, w = make_data(seed, inputs, kernel)
-    tf_padding = padding if isinstance(padding, str) else [[0, 0]] + padding + [[0, 0]]
+    channels_first_data = data_format is not None
+    if isinstance(padding, str):
+        tf_padding = padding
+    else:
+        tf_padding = [[0, 0], [0, 0]] + padding if channels_first_data else [[0, 0]] + padding + [[0, 0]]
+    out_shape = [1, 2, *output] if channels_first_data else [1, *output, 2]
 
     def framework():
         y = tf.nn.conv_transpose(
-            channels_last(x).astype(np.float32), tf_kernel(w).astype(np.float32), [1, *output, 2],
-            strides=list(strides), padding=tf_padding, dilations=list(dilation),
+            (x if channels_first_data else channels_last(x)).astype(np.float32), tf_kernel(w).astype(np.float32),
+            out_shape, strides=list(strides), padding=tf_padding, dilations=list(dilation), data_format=data_format,
         )
-        return channels_first(y.numpy())
+        return y.numpy() if channels_first_data else channels_first(y.numpy())
 
-    def with_tconv():
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            g = tconv.geometry(inputs, kernel, "tensorflow", output_shape=output, strides=strides,
-                               padding=tf_padding, dilations=dilation)
-        if any(d > 1 for d in dilation):
-            assert any("dilations > 1" in str(c.message) for c in caught), "tconv did not warn about TF CPU dilation"
-        return g
-
-    # TF's default CPU kernel refuses dilations > 1; oneDNN (float32 SAME/VALID) computes them.
-    # Where this run hits the refusal, tconv must accept the layer (it is legal TF) and warn.
-    cpu_refuses_dilation = False
-    if any(d > 1 for d in dilation):
-        try:
-            framework()
-        except Exception as err:  # noqa: BLE001 - compare() below judges every other failure
-            cpu_refuses_dilation = "support dilation rates larger than 1" in str(err)
     compare(
-        with_tconv,
+        lambda: tconv.geometry(inputs, kernel, "tensorflow", output_shape=output, strides=strides,
+                               padding=tf_padding, dilations=dilation, data_format=data_format),
         framework,
         lambda: reference_full(torch, x, w, strides, dilation),
-        f"tf.nn.conv_transpose {inputs} k={kernel} s={strides} d={dilation} {padding} -> {output}",
-        expect_framework_error=cpu_refuses_dilation,
+        f"tf.nn.conv_transpose {inputs} k={kernel} s={strides} d={dilation} {padding} {data_format} -> {output} "
+        f"on {tf_cpu.this_machine()}",
     )
 
 
-def test_tensorflow_float64_cpu_rejects_dilation(tf):
-    """Without oneDNN (float64 here) TF's CPU kernel refuses dilations > 1: tconv warns, it does not reject."""
-    with pytest.raises(tf.errors.InvalidArgumentError, match="do(es)? not yet support dilation rates larger than 1"):
-        tf.nn.conv_transpose(np.ones((1, 5, 5, 1)), np.ones((3, 3, 1, 1)), [1, 9, 9, 1], 1, padding="VALID", dilations=2)
+def test_tensorflow_float64_runs_the_plain_kernel(tf):
+    """float64 always runs TF's plain CPU kernel, on any machine: tconv's tf_onednn=False describes it."""
     with pytest.warns(FrameworkQuirkWarning, match="dilations > 1"):
-        assert tconv.output_shape((5, 5), 3, "tensorflow", output_shape=(9, 9), padding="VALID", dilations=2) == (9, 9)
+        g = tconv.geometry((5, 5), 3, "tensorflow", output_shape=(9, 9), padding="VALID", dilations=2, tf_onednn=False)
+    assert g.output_shape == (9, 9)
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        tf.nn.conv_transpose(np.ones((1, 5, 5, 1)), np.ones((3, 3, 1, 1)), [1, 9, 9, 1], 1, padding="VALID", dilations=2)
+    assert any(m in str(info.value) for m in g.runtime_errors), (str(info.value)[:300], g.runtime_errors)
 
 
 @pytest.mark.parametrize("data_format,inputs,kernel,strides,output", [
@@ -236,16 +242,86 @@ def test_tensorflow_float64_cpu_rejects_dilation(tf):
     ("NCDHW", (3, 2, 2), (2, 3, 1), (2, 1, 3), (6, 2, 6)),
 ])
 def test_tensorflow_channels_first(torch, tf, data_format, inputs, kernel, strides, output):
-    """Channels-first runs through oneDNN in float32 (window checked); TF's plain CPU kernel refuses it."""
+    """Channels-first data: float32 does what tconv says this machine's kernel does; float64 is always refused."""
     x, w = make_data(0, inputs, kernel)
-    with pytest.warns(FrameworkQuirkWarning, match="only channels-last"):
-        g = tconv.geometry(inputs, kernel, "tensorflow", output_shape=output, strides=strides, padding="SAME",
-                           data_format=data_format)
-    y = tf.nn.conv_transpose(x.astype(np.float32), tf_kernel(w).astype(np.float32), [1, 2, *output], list(strides),
-                             padding="SAME", data_format=data_format)
-    assert_window(y.numpy(), reference_full(torch, x, w, strides, (1,) * len(inputs)), g, data_format)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="only supports N"):
-        tf.nn.conv_transpose(x, tf_kernel(w), [1, 2, *output], list(strides), padding="SAME", data_format=data_format)
+    full = lambda: reference_full(torch, x, w, strides, (1,) * len(inputs))  # noqa: E731
+    run = lambda dtype: tf.nn.conv_transpose(  # noqa: E731
+        x.astype(dtype), tf_kernel(w).astype(dtype), [1, 2, *output], list(strides), padding="SAME",
+        data_format=data_format,
+    ).numpy()
+    args = dict(output_shape=output, strides=strides, padding="SAME", data_format=data_format)
+    g = compare(lambda: tconv.geometry(inputs, kernel, "tensorflow", **args), lambda: run(np.float32), full,
+                f"{data_format} float32 on {tf_cpu.this_machine()}")
+    assert g is not None
+    plain = compare(lambda: tconv.geometry(inputs, kernel, "tensorflow", tf_onednn=False, **args),
+                    lambda: run(np.float64), full, f"{data_format} float64")
+    assert plain.runtime_errors, "the plain kernel refuses channels-first data"
+
+
+OTHER_KERNEL_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, warnings
+    import numpy as np
+    import tensorflow as tf
+    import tconv
+    from tconv.conventions import tf_cpu
+    rows = []
+    for inputs, kernel, output, padding, dilation, data_format in json.loads(sys.argv[1]):
+        x = np.ones((1, 1, *inputs) if data_format else (1, *inputs, 1), np.float32)
+        w = np.ones((*kernel, 1, 1), np.float32)
+        shape = [1, 1, *output] if data_format else [1, *output, 1]
+        try:
+            y = tf.nn.conv_transpose(x, w, shape, 1, padding=padding, dilations=dilation, data_format=data_format)
+            got = list(y.shape)
+        except Exception as err:
+            got = str(err)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            g = tconv.geometry(inputs, kernel, "tensorflow", output_shape=output, padding=padding,
+                               dilations=dilation, data_format=data_format)
+        rows.append([got, list(g.runtime_errors), list(g.output_shape)])
+    print(json.dumps({"onednn": tf_cpu.this_machine().onednn, "reason": tf_cpu.this_machine().reason, "rows": rows}))
+    """
+)
+OTHER_KERNEL_ROWS = [
+    ((5, 5), (3, 3), (9, 9), "VALID", 2, None),
+    ((5,), (3,), (9,), "VALID", 2, None),
+    ((4, 4, 4), (3, 3, 3), (8, 8, 8), "VALID", 2, None),
+    ((5, 5), (3, 3), (5, 5), "SAME", 1, "NCHW"),
+    ((3, 3, 3), (2, 2, 2), (4, 4, 4), "VALID", 1, "NCDHW"),
+    ((1, 1), (3, 3), (0, 1), "SAME", 1, None),
+    ((5, 5), (3, 3), (7, 7), "VALID", 1, None),
+]
+
+
+def test_the_other_tensorflow_kernel(tf):
+    """The kernel this machine does not run by default, in a subprocess with TF_ENABLE_ONEDNN_OPTS flipped.
+
+    tconv, in that process, must predict the flipped kernel (from the variable, then from TensorFlow
+    itself) and say of each row exactly whether TensorFlow fails, and with which message.
+    """
+    import json
+
+    here = tf_cpu.this_machine()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0" if here.onednn else "1")
+    done = subprocess.run([sys.executable, "-c", OTHER_KERNEL_SCRIPT, json.dumps(OTHER_KERNEL_ROWS)],
+                          capture_output=True, text=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["onednn"] is (not here.onednn), result["reason"]
+    rows = result["rows"]
+    if not here.onednn and any(isinstance(got, str) and "primitive descriptor" in got for got, _, _ in rows):
+        pytest.skip(
+            "TF_ENABLE_ONEDNN_OPTS=1 forces oneDNN on, but on this CPU "
+            f"({here.reason}) TensorFlow's oneDNN kernels fail ('could not create a primitive descriptor'); "
+            "the oneDNN kernel is exercised in-process on CPUs where TensorFlow turns it on itself"
+        )
+    for row, (got, errors, shape) in zip(OTHER_KERNEL_ROWS, rows):
+        if errors:
+            assert isinstance(got, str) and any(m in got for m in errors), (row, got[:300] if isinstance(got, str) else got, errors)
+        else:
+            assert isinstance(got, list), (row, got[:300], "tconv expected it to run")
+            assert (got[1:-1] if row[-1] is None else got[2:]) == shape, (row, got, shape)
 
 
 # ---------------------------------------------------------------- TFLite ---

@@ -10,7 +10,8 @@ dilation ``d``:
 * a framework keeps the window ``full[crop_begin : full - crop_end]``. A
   negative crop means the window reaches past the full output there, and those
   positions hold zeros (plus bias);
-* the output size is ``full - crop_begin - crop_end``.
+* the output size is ``full - crop_begin - crop_end``. It may be 0 where a
+  framework returns an empty array (its convention warns); it is never negative.
 
 One framework (Flax's ``padding='CIRCULAR'``) also *wraps*: output position
 ``o`` receives the sum of ``full[crop_begin + o + m*out]`` over every integer
@@ -84,7 +85,7 @@ class AxisGeometry:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name}={value!r} must be a positive integer")
-        if self.output_size < 1:
+        if self.output_size < 0:
             raise ConfigError(
                 f"the output would have {self.output_size} elements: the full output has "
                 f"{self.full} and the crop removes {self.crop_begin} at the start and "
@@ -152,6 +153,11 @@ class Geometry:
         The framework arguments it was built from, normalized per axis.
     notes : tuple of str
         Framework quirks that apply to this configuration (crashes, misbehaviour).
+    runtime_errors : tuple of str
+        Where the framework accepts and sizes this layer but raises when it
+        runs it on the machine described (TensorFlow's CPU kernels, Keras'
+        TensorFlow backend): a fragment of each error message it raises.
+        Empty when it runs.
     groups : int
         Channel groups (does not change sizes; kept for the kernels).
 
@@ -168,6 +174,7 @@ class Geometry:
     args: dict = field(default_factory=dict, compare=False)
     notes: tuple[str, ...] = field(default=(), compare=False)
     groups: int = 1
+    runtime_errors: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
     def from_sizes(
@@ -236,6 +243,11 @@ class Geometry:
     @property
     def crop_end(self) -> tuple[int, ...]:
         return self._per_axis("crop_end")
+
+    @property
+    def empty(self) -> bool:
+        """True when some axis keeps no element (the framework returns an empty array)."""
+        return any(ax.output_size == 0 for ax in self.axes)
 
     @property
     def wrap(self) -> bool:

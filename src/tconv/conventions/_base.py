@@ -62,6 +62,9 @@ class Convention:
     max_ndim: ClassVar[int | None] = None
     #: generic option names (stride, padding, dilation, output_padding, output_size, groups) -> own names
     cli_names: ClassVar[dict[str, str]] = {}
+    #: tconv's own keyword options (not the framework's arguments) and their defaults, e.g. which
+    #: TensorFlow CPU kernel to describe
+    options: ClassVar[dict[str, Any]] = {}
 
     def native_args(self, generic: dict, ndim: int) -> dict:
         """Map generic option names to this framework's names (used by the CLI).
@@ -83,7 +86,7 @@ class Convention:
     def to_geometry(self, input_shape: Any, kernel_size: Any, **args: Any) -> Geometry:
         """Validate ``args`` by the framework's rules and build the geometry."""
         self.check_names(args)
-        merged = {**self.defaults, **args}
+        merged = {**self.defaults, **self.options, **args}
         ndim = self.infer_ndim(input_shape, kernel_size, merged)
         if self.max_ndim is not None and ndim > self.max_ndim:
             raise ConfigError(
@@ -156,6 +159,13 @@ class Convention:
     # ---- shared helpers ----------------------------------------------------
     def check_names(self, args: dict) -> None:
         for name in args:
+            if name in self.options:
+                continue
+            if name == "tf_onednn":
+                raise ConfigError(
+                    "tf_onednn chooses which TensorFlow CPU kernel to describe: it applies to the tensorflow, "
+                    f"keras and tf_keras conventions, not to {self.title}"
+                )
             if name not in self.defaults:
                 suggestion = closest_name(name, self.defaults)
                 hint = f"; did you mean {suggestion!r}?" if suggestion else ""
@@ -179,20 +189,49 @@ class Convention:
                 return len(value)
         return 1
 
-    def geometry(self, axes: Sequence[AxisGeometry], args: dict, notes: Sequence[str] = (), groups: int = 1) -> Geometry:
-        return Geometry(tuple(axes), framework=self.name, args=args, notes=tuple(notes), groups=groups)
+    def geometry(
+        self,
+        axes: Sequence[AxisGeometry],
+        args: dict,
+        notes: Sequence[str] = (),
+        groups: int = 1,
+        runtime_errors: Sequence[str] = (),
+    ) -> Geometry:
+        return Geometry(tuple(axes), framework=self.name, args=args, notes=tuple(notes), groups=groups,
+                        runtime_errors=tuple(runtime_errors))
 
-    def axis(self, name: str, i: int, k: int, s: int, d: int, begin: int, end: int, wrap: bool = False) -> AxisGeometry:
-        """Build one axis, turning a non-positive output into this framework's error."""
+    def axis(
+        self, name: str, i: int, k: int, s: int, d: int, begin: int, end: int, wrap: bool = False,
+        empty_ok: bool = False,
+    ) -> AxisGeometry:
+        """Build one axis, turning a negative output (or an empty one, unless ``empty_ok``) into this framework's error.
+
+        ``empty_ok`` is for frameworks that return an empty array where the
+        window keeps nothing; their convention warns with :meth:`empty_note`.
+        """
         full = (i - 1) * s + d * (k - 1) + 1
         out = full - begin - end
-        if out < 1:
+        if out < 0 or (out == 0 and not empty_ok):
             raise ConfigError(
                 f"{self.title}: the output would have {out} elements on axis {name}: the uncropped output "
                 f"is (i-1)*s + d*(k-1) + 1 = {full} and the padding removes {begin} at the start "
-                f"and {end} at the end; the output must have at least 1 element"
+                f"and {end} at the end; "
+                + ("an output cannot be smaller than empty" if empty_ok else "the output must have at least 1 element")
             )
         return AxisGeometry(i, k, s, d, begin, end, wrap)
+
+    def empty_note(self, axes: Sequence[AxisGeometry], how: str = "") -> str | None:
+        """The warning for an output that keeps no element on some axis (None when none is empty)."""
+        empty = [str(n) for n, ax in enumerate(axes) if ax.output_size == 0]
+        if not empty:
+            return None
+        shape = "x".join(str(ax.output_size) for ax in axes)
+        which = "axis " + empty[0] if len(empty) == 1 else "axes " + ", ".join(empty)
+        return (
+            f"{self.title} returns an empty output ({shape}): the window keeps no element on {which}"
+            + (f"; {how}" if how else "")
+            + ". That is rarely what a layer is for: check the padding"
+        )
 
 
 def _cost(extra: Sequence[tuple[int, int]]) -> tuple[int, int]:
@@ -274,7 +313,9 @@ def choice(name: str, value: Any, options: Sequence[str], framework: str, case_s
     return table[key]
 
 
-def spatial_shape(name: str, value: Any, ndim: int, framework: str, channels_first: bool) -> tuple[int, ...]:
+def spatial_shape(
+    name: str, value: Any, ndim: int, framework: str, channels_first: bool, minimum: int = 1
+) -> tuple[int, ...]:
     """An output shape given either spatially (ndim entries) or in full (ndim+2)."""
     if hasattr(value, "tolist"):
         value = value.tolist()
@@ -282,7 +323,9 @@ def spatial_shape(name: str, value: Any, ndim: int, framework: str, channels_fir
         value = tuple(value[2:]) if channels_first else tuple(value[1:-1])
     if not isinstance(value, (list, tuple)) and ndim != 1:
         raise ConfigError(f"{name}={value!r} must list {ndim} spatial sizes (or {ndim + 2} with batch and channels)")
-    return sizes(name, value, ndim, framework)
+    if value is None or isinstance(value, str):
+        return sizes(name, value, ndim, framework)
+    return per_axis(name, value, ndim, framework, minimum=minimum)
 
 
 def legal_range_text(lo: int, hi: int) -> str:

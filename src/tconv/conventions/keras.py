@@ -31,6 +31,7 @@ from typing import Iterable
 
 from ..errors import ConfigError
 from ..geometry import Geometry
+from . import tf_cpu
 from ._base import Convention, choice, per_axis
 
 
@@ -59,13 +60,24 @@ class Keras(Convention):
     }
     #: generic CLI option -> this framework's argument
     cli_names = {"stride": "strides", "padding": "padding", "dilation": "dilation_rate", "output_padding": "output_padding"}
+    #: tf_onednn: describe the TensorFlow backend on a machine with oneDNN on (True), off (False), or this one (None)
+    options = {"tf_onednn": None}
     rule = (
         "Keras 'same' gives i*s (or (i-1)*s + K%2 + output_padding) and crops an odd surplus at the END; "
         "'valid' gives (i-1)*s + max(K, s) (or + K + output_padding), padding with zeros at the end when s > K"
     )
 
+    #: what runs the layer on TensorFlow, for warnings
+    tf_backend = "Keras' TensorFlow backend"
+    other_backends = "; the JAX and PyTorch backends run it"
+
     def per_axis_names(self) -> tuple[str, ...]:
         return ("strides", "dilation_rate", "output_padding")
+
+    def cpu_refusals(self, cpu: tf_cpu.TfCpu, dilation: tuple[int, ...], channels_first: bool) -> list[tuple[str, str]]:
+        """What TensorFlow's CPU kernel refuses of this layer: Keras 3 hands both dilation and layout to it."""
+        return tf_cpu.refusals(cpu, ndim=len(dilation), dilations=dilation, channels_first=channels_first,
+                               string_padding=True)
 
     def check_strides_and_dilation(self, strides: tuple[int, ...], dilation: tuple[int, ...]) -> None:
         """The layers' constructor check: no stride above 1 together with a dilation above 1."""
@@ -93,8 +105,11 @@ class Keras(Convention):
                         f"(\"Strides must be greater than output padding\"); legal: 0..{s - 1} or None"
                     )
         self.check_strides_and_dilation(strides, dilation)
+        cpu = tf_cpu.resolve(args["tf_onednn"])
+        channels_first = str(args["data_format"]).lower() == "channels_first"
         notes = []
         axes = []
+        even_same = []  # axes where the TF backend asks tf.nn.conv_transpose for a size its SAME rule refuses
         for n, (i, k, s, d) in enumerate(zip(input_shape, kernel_size, strides, dilation)):
             op = None if output_padding is None else output_padding[n]
             K = d * (k - 1) + 1
@@ -106,27 +121,38 @@ class Keras(Convention):
                 out = i * s if op is None else (i - 1) * s + K % 2 + op
                 begin = same_crop_begin(K, s, op)
                 if op is not None and K % 2 + op == 0:
-                    notes.append(
-                        f"Keras' TensorFlow backend fails on this layer (axis {n}: even kernel extent {K}, "
-                        "padding='same', output_padding=0): it asks tf.nn.conv_transpose for an output of "
-                        f"{out}, which TF's SAME rule rejects ({(i - 1) * s + 1}..{i * s} are legal). "
-                        "The JAX and PyTorch backends return the size shown"
-                    )
-            axes.append(self.axis(str(n), i, k, s, d, begin, full - out - begin))
-        if any(d > 1 for d in dilation):
-            notes.append(
-                "Keras' TensorFlow backend on CPU runs dilation_rate > 1 only through oneDNN (float32 on x86 "
-                "builds, the default); TF's plain CPU kernel (float64, or TF_ENABLE_ONEDNN_OPTS=0) fails with "
-                "\"Current CPU implementations do not yet support dilation rates larger than 1\"; "
-                "the JAX and PyTorch backends run it"
+                    even_same.append((n, K, i, s, out))
+            # an even kernel with 'same' and output_padding 0 on a 1-element axis asks for 0 elements
+            axes.append(self.axis(str(n), i, k, s, d, begin, full - out - begin, empty_ok=out == 0))
+        empty = any(ax.output_size == 0 for ax in axes)
+        runtime_errors = []
+        if even_same and not (cpu.onednn and empty):
+            n, K, i, s, out = even_same[0]
+            runtime_errors.append(
+                "could not create a primitive descriptor" if cpu.onednn else "Size of out_backprop doesn't match computed"
             )
+            notes.append(
+                f"Keras' TensorFlow backend fails on this layer (axis {n}: even kernel extent {K}, "
+                "padding='same', output_padding=0): it asks tf.nn.conv_transpose for an output of "
+                f"{out}, which TF's SAME rule rejects ({(i - 1) * s + 1}..{i * s} are legal). "
+                "The JAX and PyTorch backends return the size shown"
+            )
+        if empty:
+            notes.append(self.empty_note(
+                axes, "so do the JAX backend and the TensorFlow backend where oneDNN runs it (oneDNN skips "
+                "TensorFlow's size check; the plain kernel refuses it)"
+            ))
+        found = self.cpu_refusals(cpu, dilation, channels_first)
+        if found:
+            runtime_errors.extend(message for message, _ in found)
+            notes.append(tf_cpu.refusal_note(self.tf_backend, cpu, found, True) + self.other_backends)
         normalized = {
             "strides": strides,
             "padding": padding,
             "output_padding": output_padding,
             "dilation_rate": dilation,
         }
-        return self.geometry(axes, normalized, notes)
+        return self.geometry(axes, normalized, notes, runtime_errors=runtime_errors)
 
     def formula(self, geometry: Geometry) -> list[str]:
         lines = []

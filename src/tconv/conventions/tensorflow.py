@@ -18,6 +18,7 @@ from typing import Iterable
 
 from ..errors import ConfigError
 from ..geometry import Geometry
+from . import tf_cpu
 from ._base import Convention, choice, integer, pairs, spatial_shape
 
 
@@ -56,6 +57,8 @@ class TensorFlow(Convention):
     }
     #: generic CLI option -> this framework's argument
     cli_names = {"stride": "strides", "padding": "padding", "dilation": "dilations", "output_size": "output_shape"}
+    #: tf_onednn: describe a machine with TensorFlow's oneDNN kernels on (True), off (False), or this one (None)
+    options = {"tf_onednn": None}
     rule = (
         "TensorFlow takes the output shape O explicitly; O is legal only if the forward convolution of an "
         "O-sized input gives back the input, and the kept window starts at that convolution's pad_before"
@@ -75,9 +78,11 @@ class TensorFlow(Convention):
                 "output_shape is required by tf.nn.conv_transpose: TensorFlow does not infer the output size "
                 f"(for this input, SAME accepts {', '.join(f'{(i - 1)}*s+1..{i}*s' for i in input_shape)})"
             )
-        output = spatial_shape("output_shape", args["output_shape"], ndim, self.title, channels_first)
+        # 0 is a size TF can be asked for: explicit pairs check it by their rule, oneDNN returns it unchecked
+        output = spatial_shape("output_shape", args["output_shape"], ndim, self.title, channels_first, minimum=0)
         strides = _tf_list("strides", args["strides"], ndim, channels_first, self.title)
         dilations = _tf_list("dilations", 1 if args["dilations"] is None else args["dilations"], ndim, channels_first, self.title)
+        cpu = tf_cpu.resolve(args["tf_onednn"])
         padding = args["padding"]
         explicit = None
         if isinstance(padding, str):
@@ -95,6 +100,7 @@ class TensorFlow(Convention):
                     raise ConfigError(f"padding={padding!r}: TensorFlow allows no padding in the batch and depth dimensions")
                 padding = padding[2:] if channels_first else padding[1:-1]
             explicit = pairs("padding", padding, ndim, self.title, minimum=0)
+        unchecked_empty = explicit is None and 0 in output
         axes = []
         for n, (i, k, s, d, O) in enumerate(zip(input_shape, kernel_size, strides, dilations, output)):
             K = d * (k - 1) + 1
@@ -108,9 +114,9 @@ class TensorFlow(Convention):
             else:
                 lo, hi = explicit[n]
                 # floor((O + lo + hi - K)/s) + 1 == i  <=>  (i-1)*s <= O + lo + hi - K < i*s
-                legal = (max((i - 1) * s + K - lo - hi, 1), i * s + K - lo - hi - 1)
+                legal = (max((i - 1) * s + K - lo - hi, 0), i * s + K - lo - hi - 1)
                 begin = lo
-            if not legal[0] <= O <= legal[1]:
+            if not (legal[0] <= O <= legal[1] or unchecked_empty):
                 shown = padding if explicit is None else f"explicit padding {list(explicit[n])}"
                 raise ConfigError(
                     f"output_shape={tuple(output)} is not legal for input {tuple(input_shape)} with {shown} "
@@ -118,28 +124,26 @@ class TensorFlow(Convention):
                     f"the input; legal sizes there are {legal[0]}..{legal[1]} (TF: \"Conv2DCustomBackpropInput: "
                     "Size of out_backprop doesn't match computed\")"
                 )
-            axes.append(self.axis(str(n), i, k, s, d, begin, full - O - begin))
+            if O == 0:
+                begin = 0  # an empty window: where it starts does not matter
+            axes.append(self.axis(str(n), i, k, s, d, begin, full - O - begin, empty_ok=True))
         notes = []
-        if channels_first:
-            notes.append(
-                f"TensorFlow's plain CPU kernel supports only channels-last data (\"Conv2DCustomBackpropInputOp "
-                f"only supports NHWC\"): data_format={data_format!r} runs on CPU only through oneDNN (float32 on "
-                "x86 builds, the default) and on GPU"
-            )
-        if any(d > 1 for d in dilations):
-            notes.append(
-                "TensorFlow's plain CPU kernel for conv_transpose fails on dilations > 1 (\"Current CPU "
-                "implementations do not yet support dilation rates larger than 1\"): float64, explicit padding, "
-                "or TF_ENABLE_ONEDNN_OPTS=0; the oneDNN kernel (float32 'SAME'/'VALID' on x86 builds, the "
-                "default) and GPU builds compute it"
-            )
+        empty = self.empty_note(
+            axes, "TensorFlow's oneDNN kernel returns that without checking output_shape" if unchecked_empty else ""
+        )
+        if empty:
+            notes.append(empty)
+        found = tf_cpu.refusals(cpu, ndim=ndim, dilations=dilations, channels_first=channels_first,
+                                string_padding=explicit is None, empty_output=unchecked_empty)
+        if found:
+            notes.append(tf_cpu.refusal_note(self.title, cpu, found, explicit is None))
         normalized = {
             "output_shape": output,
             "strides": strides,
             "padding": padding if explicit is None else [list(p) for p in explicit],
             "dilations": dilations,
         }
-        return self.geometry(axes, normalized, notes)
+        return self.geometry(axes, normalized, notes, runtime_errors=[message for message, _ in found])
 
     def formula(self, geometry: Geometry) -> list[str]:
         return [
