@@ -20,7 +20,7 @@ from typing import Iterable
 from ..errors import ConfigError
 from ..geometry import Geometry
 from ._base import Convention, integer, per_axis
-from .jax import explicit_paddings, forward_string_pads, lax_pads, xla_cpu_padding_note
+from .jax import explicit_paddings, forward_string_pads, lax_axis, lax_pads, xla_cpu_padding_note
 
 
 class Flax(Convention):
@@ -105,14 +105,11 @@ class Flax(Convention):
             else:
                 pad_a, pad_b = forward_string_pads((i - 1) * s + 1, K, padding)
             begin, end = K - 1 - pad_a, K - 1 - pad_b
-            if full - begin - end <= 0:
-                raise ConfigError(
-                    f"Flax would return an empty output on axis {n}: the padding removes {begin + end} elements "
-                    f"of an uncropped output of {full} (lax clamps the size at 0 and raises nothing); tconv "
-                    "treats an empty output as an error"
-                )
-            axes.append(self.axis(str(n), i, k, s, d, begin, end))
-        note = None if padding == "CIRCULAR" else xla_cpu_padding_note([ax.conv_padding for ax in axes], strides, self.api)
+            axes.append(lax_axis(self, n, i, k, s, d, begin, end))
+        empty = self.empty_note(axes, "lax clamps the size at 0, also where the padding would make it negative")
+        if empty:
+            notes.append(empty)
+        note = None if padding == "CIRCULAR" or empty else xla_cpu_padding_note([ax.conv_padding for ax in axes], strides, self.api)
         if note:
             notes.append(note)
         normalized = {

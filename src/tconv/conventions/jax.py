@@ -13,7 +13,9 @@ padded by ``(pad_a, pad_b)``; the kept window therefore starts at
   as in PyTorch: the window is ``full[lo : full-hi]``; lax then insists on
   tuples (a list pair fails with "Invalid padding mode").
 * padding that removes the whole output: JAX returns an empty array (size 0,
-  also when the size would be negative); tconv raises ConfigError instead.
+  also when the size would be negative); tconv gives that shape and warns. A
+  negative padding larger than the stride-dilated input is an error in lax,
+  and in tconv.
 
 Only the exact strings 'SAME' and 'VALID' get this treatment: lax passes any
 other string (such as lowercase 'same') straight to ``conv_general_dilated``,
@@ -32,7 +34,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..errors import ConfigError
-from ..geometry import Geometry
+from ..geometry import AxisGeometry, Geometry
 from ._base import Convention, pairs, per_axis
 
 
@@ -99,6 +101,29 @@ def explicit_paddings(geometry: Geometry) -> list[list[tuple[int, int]]]:
         return [pads, [(max(lo, 0), hi) for lo, hi in pads]]
     return [pads]
 
+
+
+def lax_axis(convention: Convention, n: int, i: int, k: int, s: int, d: int, begin: int, end: int) -> AxisGeometry:
+    """One axis as lax computes it: the stride-dilated input padded by ``(K-1-begin, K-1-end)``.
+
+    lax refuses a padded input of fewer than 0 elements, and clamps an output
+    size below 0 to an empty axis (the window is then ``full[begin:begin]``).
+
+    >>> from tconv.conventions import get
+    >>> lax_axis(get("jax"), 0, 2, 4, 4, 1, 4, 5).output_size
+    0
+    """
+    K = d * (k - 1) + 1
+    padded = (i - 1) * s + 1 + (K - 1 - begin) + (K - 1 - end)
+    if padded < 0:
+        raise ConfigError(
+            f"{convention.title}: negative padding is larger than the size of the corresponding dimension on axis "
+            f"{n}: the stride-dilated input has {(i - 1) * s + 1} elements and the padding ({K - 1 - begin}, "
+            f"{K - 1 - end}) removes {-(K - 1 - begin) - (K - 1 - end)} (lax: \"Negative padding is larger than the "
+            "size of the corresponding dimension\")"
+        )
+    full = (i - 1) * s + K
+    return convention.axis(str(n), i, k, s, d, begin, min(end, full - begin), empty_ok=True)
 
 class Jax(Convention):
     name = "jax"
@@ -187,14 +212,11 @@ class Jax(Convention):
                     pad_a, pad_b = forward_string_pads((i - 1) * s + 1, K, padding)
                 begin, end = K - 1 - pad_a, K - 1 - pad_b
             full = (i - 1) * s + K
-            if full - begin - end <= 0:
-                raise ConfigError(
-                    f"JAX would return an empty output on axis {n}: the padding removes {begin + end} elements "
-                    f"of an uncropped output of {full} (JAX clamps the size at 0 and raises nothing); tconv treats "
-                    "an empty output as an error"
-                )
-            axes.append(self.axis(str(n), i, k, s, d, begin, end))
-        note = xla_cpu_padding_note([ax.conv_padding for ax in axes], strides)
+            axes.append(lax_axis(self, n, i, k, s, d, begin, end))
+        empty = self.empty_note(axes, "lax clamps the size at 0, also where the padding would make it negative")
+        if empty:
+            notes.append(empty)
+        note = None if empty else xla_cpu_padding_note([ax.conv_padding for ax in axes], strides)
         if note:
             notes.append(note)
         normalized = {

@@ -15,6 +15,15 @@ from ..geometry import Geometry
 from ._base import Convention, integer, legal_range_text, per_axis
 
 
+#: Which of PyTorch's CPU kernels return an empty tensor, and which raise (aten's ConvParams::use_mkldnn).
+EMPTY_HOW = (
+    "PyTorch returns it where its oneDNN (mkldnn) kernel runs the layer: float32 on CPU, which PyTorch picks "
+    "for most 2-D and 3-D layers (batch above 1, groups above 1, kernels above 3x3, large inputs). Its native "
+    "kernels (float64, 1-D layers with batch 1 and groups 1, output_padding >= stride) raise \"Output size is "
+    "too small\" instead"
+)
+
+
 class PyTorch(Convention):
     name = "pytorch"
     title = "PyTorch"
@@ -72,14 +81,18 @@ class PyTorch(Convention):
                     )
         axes = []
         for n, (i, k, s, d, p, op) in enumerate(zip(input_shape, kernel_size, stride, dilation, padding, output_padding)):
-            if minimum[n] + op < 1:
+            if minimum[n] + op < 0:
                 raise ConfigError(
                     f"PyTorch: the calculated output size on axis {n} is {minimum[n] + op}: "
                     f"(i-1)*s - 2*padding + d*(k-1) + 1 + output_padding = ({i}-1)*{s} - 2*{p} + "
                     f"{d}*({k}-1) + 1 + {op}; Output size is too small. padding must be at most "
-                    f"{max(((i - 1) * s + d * (k - 1) + op) // 2, 0)} here"
+                    f"{max(((i - 1) * s + d * (k - 1) + op) // 2, 0)} here for a non-empty output"
                 )
-            axes.append(self.axis(str(n), i, k, s, d, p, p - op))
+            axes.append(self.axis(str(n), i, k, s, d, p, p - op, empty_ok=True))
+        notes = []
+        empty = self.empty_note(axes, EMPTY_HOW)
+        if empty:
+            notes.append(empty)
         normalized = {
             "stride": stride,
             "padding": padding,
@@ -89,7 +102,7 @@ class PyTorch(Convention):
         }
         if args["output_size"] is not None:
             normalized["output_size"] = tuple(ax.output_size for ax in axes)
-        return self.geometry(axes, normalized, groups=groups)
+        return self.geometry(axes, normalized, notes, groups=groups)
 
     def _output_padding_from_size(self, output_size, input_shape, stride, minimum) -> list[int]:
         """PyTorch's ``_output_padding``: accept n, n+1 or n+2 entries, keep the last n."""
@@ -103,7 +116,7 @@ class PyTorch(Convention):
                 f"output_size={tuple(output_size)!r} must have {ndim} or {ndim + 2} elements "
                 f"(got {len(output_size)})"
             )
-        wanted = [integer(f"output_size[{n}]", v, self.title, minimum=1) for n, v in enumerate(output_size[-ndim:])]
+        wanted = [integer(f"output_size[{n}]", v, self.title, minimum=0) for n, v in enumerate(output_size[-ndim:])]
         maximum = [lo + s - 1 for lo, s in zip(minimum, stride)]
         for size, lo, hi in zip(wanted, minimum, maximum):
             if not lo <= size <= hi:

@@ -215,8 +215,10 @@ def _prepare(ndim, input, weight, bias, stride, padding, output_padding, groups,
         if len(_plans) > 4096:  # a long-running process with ever-new shapes: start over
             _plans.clear()
         _plans[key] = plan
-    if input.numel() == 0 or weight.numel() == 0 or not input.dtype.is_floating_point:
-        return "native", plan  # empty tensors and integer/complex dtypes: leave them to torch
+    if input.numel() == 0 or weight.numel() == 0 or not input.dtype.is_floating_point or plan.geometry.empty:
+        # empty tensors, integer/complex dtypes, and empty outputs (which some of torch's kernels
+        # return and others refuse): torch's own answer is the one to give
+        return "native", plan
     x = input if input.dim() == ndim + 2 else input.unsqueeze(0)
     if compiling and strategy is None:
         strategy = "deterministic"  # never time inside a traced program
