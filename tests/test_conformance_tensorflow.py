@@ -226,6 +226,16 @@ def test_tensorflow_shape_window_and_rejection(torch, tf, config, seed):
     )
 
 
+def test_tconv_predicts_the_kernel_tensorflow_runs(tf):
+    """The prediction made without TensorFlow (environment variable, CPU flags) is TensorFlow's own answer."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    predicted = tf_cpu.detect()
+    assert predicted.onednn == bool(_pywrap_util_port.IsMklEnabled()), predicted
+    assert tf_cpu.this_machine().onednn == predicted.onednn
+    assert "confirmed by TensorFlow" in tf_cpu.this_machine().reason
+
+
 def test_tensorflow_float64_runs_the_plain_kernel(tf):
     """float64 always runs TF's plain CPU kernel, on any machine: tconv's tf_onednn=False describes it."""
     with pytest.warns(FrameworkQuirkWarning, match="dilations > 1"):
