@@ -257,18 +257,18 @@ def refusals(
             f"{plain} refuses channels-first data (\"{op} only supports {layout}\"); {why_plain}",
         ))
     if empty_output and string_padding:
-        found.append((
-            "Size of out_backprop doesn't match computed",
-            f"{plain} checks an output_shape of 0 against the padding rule and refuses it (\"Size of "
-            f"out_backprop doesn't match computed\"), where oneDNN returns an empty array; {why_plain}",
-        ))
+        why = (f"{plain} checks an output_shape of 0 against the padding rule and refuses it (\"Size of "
+               f"out_backprop doesn't match computed\", or for 'VALID' \"Computed output size would be "
+               f"negative\"), where oneDNN returns an empty array; {why_plain}")
+        found.append(("Size of out_backprop doesn't match computed", why))
+        found.append(("Computed output size would be negative", why))
     return found
 
 
 def refusal_note(framework: str, cpu: TfCpu, found: list[tuple[str, str]], string_padding: bool) -> str:
     """One warning for the refusals of :func:`refusals`, naming the machines that accept the layer."""
     where = "on this machine" if not cpu.reason.startswith("asked for") else f"where {cpu.name} runs it"
-    reasons = "; ".join(explanation for _, explanation in found)
+    reasons = "; ".join(dict.fromkeys(explanation for _, explanation in found))
     if string_padding:
         who = ONEDNN_MACHINES
     else:
