@@ -316,12 +316,25 @@ def draw(input_shape: Any, kernel_size: Any = None, framework: str = "pytorch", 
     view_name = sc.VIEW_ALIASES.get(str(view).lower())
     if view_name is None:
         raise ConfigError(f"unknown view {view!r}; the views are: {', '.join(sc.VIEWS)}")
-    others = [_spec_geometry(spec, geom.input_shape, geom.kernel_size) for spec in (compare or ())]
+    if compare is None:
+        compare = ()
+    if isinstance(compare, (str, bytes, Geometry)) or not isinstance(compare, Iterable):
+        raise ConfigError(
+            f"compare={compare!r} must be a list of the other layers: Geometry objects, (framework, args) pairs "
+            "or 'framework:name=value,...' strings, e.g. compare=['keras:padding=same']"
+        )
+    others = [_spec_geometry(spec, geom.input_shape, geom.kernel_size) for spec in compare]
     if others:
         view_name = "compare"
     elif view_name == "compare":
         raise ConfigError("the compare view needs compare=[...]: the other layer(s) to draw beside this one")
     geoms = [geom] + others
+    for g in geoms:
+        if g.empty:
+            raise ConfigError(
+                f"{g!r} has an empty output: its window keeps no element of the {'x'.join(map(str, g.full_shape))} "
+                "uncropped output, so there is nothing to draw; `tconv explain` shows the crop"
+            )
     for g in others:
         if g.input_shape != geom.input_shape or g.kernel_size != geom.kernel_size:
             raise ConfigError(f"compared layers must share input and kernel sizes; got {g.input_shape}/{g.kernel_size} vs {geom.input_shape}/{geom.kernel_size}")
