@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 import warnings
 
 import numpy as np
@@ -21,7 +22,7 @@ from _conformance import outcome
 
 import tconv
 from tconv.forward import forward_axes, forward_output_size
-from tconv.solve import Unreachable
+from tconv.solve import MAX_SEARCH, MIXED, Unreachable, axis_odd
 
 
 def torch_transpose_shape(torch, inputs, kernel, args):
@@ -52,12 +53,13 @@ def keras_transpose_shape(keras, inputs, kernel, args):
 )
 def test_every_pytorch_solution_gives_the_size_in_torch(i, o, kernel, stride, torch):
     try:
-        solutions = tconv.solve(i, o, "pytorch", kernel_size=kernel, stride=stride)
+        solutions = tconv.solve(i, o, "pytorch", kernel_size=kernel, stride=stride, include_odd=True)
     except Unreachable as err:
         assert "nearest reachable" in str(err)
         for near in err.nearest[0]:
             assert tconv.solve(i, near, "pytorch", kernel_size=kernel, stride=stride)
         return
+    assert [bool(s.odd) for s in solutions] == sorted(bool(s.odd) for s in solutions)  # ordinary first
     for s in solutions:
         assert tconv.output_shape((i,), s.kernel_size, "pytorch", **s.args) == (o,)
         assert torch_transpose_shape(torch, (i,), s.kernel_size, s.args) == (o,), s
@@ -67,19 +69,23 @@ def test_every_pytorch_solution_gives_the_size_in_torch(i, o, kernel, stride, to
 @given(i=st.integers(1, 8), o=st.integers(1, 20), kernel=st.integers(1, 4), stride=st.integers(1, 3))
 def test_every_keras_solution_gives_the_size_in_keras(i, o, kernel, stride, keras):
     try:
-        solutions = tconv.solve((i, i + 1), (o, o), "keras", kernel_size=kernel, stride=stride)
+        solutions = tconv.solve((i, i + 1), (o, o), "keras", kernel_size=kernel, stride=stride, include_odd=True)
     except Unreachable:
         return
     for s in solutions:
-        assert tconv.output_shape((i, i + 1), s.kernel_size, "keras", **s.args) == (o, o)
-        if s.geometry.notes:  # the TF backend is known to fail there (tconv warns); it must come last
-            assert all(t.geometry.notes for t in solutions[solutions.index(s):])
+        for args in (s.args, *s.alternatives):  # every spelling of the layer, in tconv and in Keras
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                assert tconv.geometry((i, i + 1), s.kernel_size, "keras", **args).same_window(s.geometry)
+        if s.geometry.notes:  # the TF backend is known to fail there (tconv warns): odd, after the others
+            assert all(t.odd for t in solutions[solutions.index(s):])
             continue
-        assert keras_transpose_shape(keras, (i, i + 1), s.kernel_size, s.args) == (o, o), s
+        for args in (s.args, *s.alternatives):
+            assert keras_transpose_shape(keras, (i, i + 1), s.kernel_size, args) == (o, o), (s, args)
 
 
 def test_pytorch_solutions_are_complete():
-    # brute force over every legal padding/output_padding: solve must list exactly these
+    # brute force over every legal padding/output_padding: solve must list exactly these (odd ones too)
     for i, o in [(8, 16), (5, 9), (3, 12), (7, 7)]:
         expected = set()
         for k, s in itertools.product(range(1, 8), range(1, 5)):
@@ -91,12 +97,16 @@ def test_pytorch_solutions_are_complete():
                     continue
                 if got == (o,):
                     expected.add((k, s, p, op))
-        found = {(sol.kernel_size[0], sol.args["stride"], sol.args["padding"], sol.args.get("output_padding", 0))
-                 for sol in tconv.solve(i, o, "pytorch")}
-        assert found == expected, (i, o)
+        found = [(sol.kernel_size[0], sol.args["stride"], sol.args["padding"], sol.args.get("output_padding", 0))
+                 for sol in tconv.solve(i, o, "pytorch", include_odd=True)]
+        assert len(found) == len(set(found)) and set(found) == expected, (i, o)
+        ordinary = tconv.solve(i, o, "pytorch")
+        assert set(found[:len(ordinary)]) == {(s.kernel_size[0], s.args["stride"], s.args["padding"],
+                                               s.args.get("output_padding", 0)) for s in ordinary}
 
 
 def test_keras_solutions_are_complete():
+    # every spelling appears once: as a solution's args or among its alternatives (the same layer)
     for i, o in [(8, 16), (5, 11), (4, 4)]:
         expected = set()
         for k, s, padding, op in itertools.product(range(1, 8), range(1, 5), ("same", "valid"), [None, 0, 1, 2, 3]):
@@ -109,20 +119,23 @@ def test_keras_solutions_are_complete():
                 continue
             if got == (o,):
                 expected.add((k, s, padding, op))
-        found = {(sol.kernel_size[0], sol.args["strides"], sol.args["padding"], sol.args.get("output_padding"))
-                 for sol in tconv.solve(i, o, "keras")}
-        assert found == expected, (i, o)
+        found = [(sol.kernel_size[0], args["strides"], args["padding"], args.get("output_padding"))
+                 for sol in tconv.solve(i, o, "keras", include_odd=True) for args in (sol.args, *sol.alternatives)]
+        assert len(found) == len(set(found)) and set(found) == expected, (i, o)
 
 
 @pytest.mark.parametrize("framework", ["tensorflow", "jax", "flax", "onnx", "tflite", "mxnet", "caffe"])
 def test_other_frameworks_solutions_reach_the_size(framework):
-    solutions = tconv.solve((8, 8), (16, 16), framework, kernel_size=3)
-    assert solutions
-    for s in solutions:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            assert tconv.output_shape((8, 8), s.kernel_size, framework, **s.args) == (16, 16)
-        assert all(b - a == 16 for a, b in s.kept)
+    for include_odd in (False, True):
+        solutions = tconv.solve((8, 8), (16, 16), framework, kernel_size=3, include_odd=include_odd)
+        assert solutions
+        for s in solutions:
+            for args in (s.args, *s.alternatives):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    g = tconv.geometry((8, 8), s.kernel_size, framework, **args)
+                assert g.output_shape == (16, 16) and g.same_window(s.geometry)
+            assert all(b - a == 16 for a, b in s.kept)
 
 
 def test_solutions_run_in_jax_and_onnxruntime(jax, ort):
@@ -130,8 +143,24 @@ def test_solutions_run_in_jax_and_onnxruntime(jax, ort):
         x = np.zeros((1, 5, 1), np.float32)
         w = np.zeros((3, 1, 1), np.float32)
         assert jax.lax.conv_transpose(x, w, **s.args).shape[1] == 11, s
-    for s in tconv.solve(5, 11, "onnx", kernel_size=3):
-        assert _onnx_shape(ort, (5,), (3,), s.args) == (11,), s
+    for s in tconv.solve(5, 11, "onnx", kernel_size=3, include_odd=True):
+        for args in (s.args, *s.alternatives):
+            assert _onnx_shape(ort, (5,), (3,), args) == (11,), (s, args)
+
+
+def test_tensorflow_explicit_padding_solutions_run_in_tf(tf):
+    # the 2-D op takes explicit (before, after) pairs: solve proposes them where 'SAME'/'VALID' keep another window
+    solutions = tconv.solve((8, 8), (16, 16), "tensorflow", kernel_size=3)
+    assert any(isinstance(s.args["padding"], list) for s in solutions)
+    for s in solutions:
+        for args in (s.args, *s.alternatives):
+            padding = args["padding"]
+            if isinstance(padding, list):
+                padding = [[0, 0], *padding, [0, 0]]
+            y = tf.nn.conv2d_transpose(np.zeros((1, 8, 8, 1), np.float32), np.zeros((3, 3, 1, 1), np.float32),
+                                       output_shape=(1, *args["output_shape"], 1), strides=args["strides"],
+                                       padding=padding)
+            assert tuple(y.shape[1:3]) == (16, 16), (s, args)
 
 
 def _onnx_shape(ort, inputs, kernel, attributes):
@@ -148,16 +177,155 @@ def _onnx_shape(ort, inputs, kernel, attributes):
     return tuple(session.run(None, {"x": np.zeros((1, 1, *inputs), np.float32)})[0].shape[2:])
 
 
-def test_simplest_first():
-    first = tconv.solve((8, 8), (16, 16), "pytorch")[0]
-    assert (first.kernel_size, first.args) == ((2, 2), {"stride": 2, "padding": 0})
-    assert tconv.solve(8, 16, "keras", kernel_size=3, stride=2)[0].args == {"strides": 2, "padding": "same"}
-    assert tconv.solve(8, 16, "jax", kernel_size=3)[0].args == {"strides": (2,), "padding": "SAME"}
+# ---- per-axis combination ------------------------------------------------------------------------
+def test_axes_are_solved_each_and_combined_at_once(ort):
+    # the --help example: each axis has dozens of ONNX answers, their product thousands
+    start = time.perf_counter()
+    solutions = tconv.solve((12, 16), (24, 32), "onnx")
+    assert time.perf_counter() - start < 2
+    assert 0 < len(solutions) <= 40
+    for s in solutions:
+        for args in (s.args, *s.alternatives):
+            assert tconv.output_shape((12, 16), s.kernel_size, "onnx", **args) == (24, 32), (s, args)
+    for s in solutions[:3]:
+        assert _onnx_shape(ort, (12, 16), s.kernel_size, s.args) == (24, 32), s
+    # the same kernel and stride on both axes, as a practitioner writes it
+    assert all(len(set(s.kernel_size)) == 1 and len(set(s.args["strides"])) == 1 for s in solutions)
+    # every setting, odd ones included, still within the bound
+    everything = tconv.solve((12, 16), (24, 32), "onnx", include_odd=True)
+    assert len(everything) > len(solutions) and [s.args for s in everything[:len(solutions)]] == [s.args for s in solutions]
+    assert any(len(set(s.kernel_size)) == 2 for s in everything)
+    for s in everything[-2:]:
+        assert s.odd and _onnx_shape(ort, (12, 16), s.kernel_size, s.args) == (24, 32), s
+
+
+def test_mixed_axes_when_the_axes_need_them(torch):
+    # 12 -> 24 needs stride 2, 16 -> 48 stride 3: the axes' answers combine into one layer
+    solutions = tconv.solve((12, 16), (24, 48), "pytorch")
+    assert solutions and not any(s.odd for s in solutions)
+    first = solutions[0]
+    assert first.args["stride"] == (2, 3) and all(k in (2 * s, 2 * s - 1) for k, s in zip(first.kernel_size, (2, 3)))
+    for s in solutions[:5]:
+        assert torch_transpose_shape(torch, (12, 16), s.kernel_size, s.args) == (24, 48), s
+    # where one kernel and stride work for both axes, mixed ones are odd: left out, or listed after with include_odd
+    plain = tconv.solve((12, 16), (24, 32), "pytorch")
+    assert MIXED in plain.left_out and all(len(set(s.kernel_size)) == 1 for s in plain)
+    every = tconv.solve((12, 16), (24, 32), "pytorch", include_odd=True)
+    mixed = [s for s in every if len(set(s.kernel_size)) > 1]
+    assert mixed and all(MIXED in s.odd for s in mixed)
 
 
 def test_different_axes_are_solved_each():
     solutions = tconv.solve((12, 16), (24, 33), "pytorch", kernel_size=3, stride=2)
     assert solutions and all(s.output_shape == (24, 33) for s in solutions)
+
+
+# ---- ranking -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("i, o", [(28, 56), (8, 16), (16, 32), (7, 14), (10, 30), (5, 20), (12, 23)])
+def test_pytorch_idiom_first(i, o):
+    solutions = tconv.solve(i, o, "pytorch")
+    first = solutions[0]
+    (k,), s = first.kernel_size, first.args["stride"]
+    assert k in (2 * s, 2 * s - 1), first
+    idiomatic = [t for t in solutions if t.args["stride"] == s and t.kernel_size[0] in (2 * s, 2 * s - 1)]
+    assert first.args["padding"] == min(t.args["padding"] for t in idiomatic)
+    assert not any(t.odd for t in solutions)
+
+
+def test_pytorch_28_to_56_and_28_to_12():
+    first = tconv.solve(28, 56, "pytorch")[0]
+    assert (first.kernel_size, first.args) == ((4,), {"stride": 2, "padding": 1})
+    first = tconv.solve((8, 8), (16, 16), "pytorch")[0]
+    assert (first.kernel_size, first.args) == ((4, 4), {"stride": 2, "padding": 1})
+    # a transposed conv that shrinks 28 to 12 must crop more than its kernel: only odd settings, each marked
+    shrink = tconv.solve(28, 12, "pytorch")
+    assert shrink and all("padding larger than the kernel" in s.odd for s in shrink) and not shrink.left_out
+    assert shrink[0].kernel_size[0] in (2 * shrink[0].args["stride"], 2 * shrink[0].args["stride"] - 1)
+
+
+@pytest.mark.parametrize("framework", ["keras", "tf_keras"])
+@pytest.mark.parametrize("i, s", [(8, 2), (7, 2), (5, 3), (12, 1), (4, 4)])
+def test_keras_same_first(framework, i, s):
+    for kernel in (None, 3, 4):
+        first = tconv.solve((i, i), (i * s, i * s), framework, kernel_size=kernel, stride=None if kernel else s)[0]
+        assert first.args["padding"] == "same" and "output_padding" not in first.args, first
+
+
+def test_idiomatic_spellings_first():
+    assert tconv.solve(8, 16, "keras", kernel_size=3, stride=2)[0].args == {"strides": 2, "padding": "same"}
+    assert tconv.solve(8, 16, "jax", kernel_size=3)[0].args == {"strides": (2,), "padding": "SAME"}
+    assert tconv.solve((8, 8), (16, 16), "tensorflow", kernel_size=3)[0].args["padding"] == "SAME"
+    assert "pads" in tconv.solve((8, 8), (16, 16), "onnx", kernel_size=4)[0].args
+    assert tconv.solve((8, 8), (16, 16), "tflite")[0].args["padding"] == "SAME"
+
+
+@pytest.mark.parametrize("framework", sorted(tconv.conventions.names()))
+@pytest.mark.parametrize("include_odd", [False, True])
+def test_no_two_solutions_are_the_same_layer(framework, include_odd):
+    convention = tconv.conventions.get(framework)
+    for i, o in [((8, 8), (16, 16)), ((8, 9), (16, 17)), ((5, 5), (5, 5))]:
+        try:
+            solutions = tconv.solve(i, o, framework, max_kernel=5, max_stride=3, include_odd=include_odd)
+        except Unreachable:
+            continue
+        layers = [(s.kernel_size, s.geometry.axes) for s in solutions]
+        assert len(layers) == len(set(layers)), framework
+        # nor two argument sets that differ only by an argument at its default
+        shown = [(s.kernel_size, tuple(sorted((k, repr(v)) for k, v in args.items() if convention.defaults.get(k, _NO) != v)))
+                 for s in solutions for args in (s.args, *s.alternatives)]
+        assert len(shown) == len(set(shown)), framework
+
+
+_NO = object()
+
+
+def test_keras_valid_and_output_padding_0_are_one_layer():
+    (s,) = [t for t in tconv.solve(8, 16, "keras") if t.kernel_size == (2,)]
+    spellings = [s.args, *s.alternatives]
+    assert {"strides": 2, "padding": "valid"} in spellings and {"strides": 2, "padding": "valid", "output_padding": 0} in spellings
+    assert "same layer: padding='valid' | padding='valid', output_padding=0" in str(s)
+
+
+def test_odd_settings_behind_the_flag():
+    plain = tconv.solve(8, 16, "pytorch", kernel_size=3)
+    assert [(s.args["stride"], s.args["padding"]) for s in plain] == [(2, 1)]
+    assert plain.left_out == ("kernel smaller than the stride", "padding larger than the kernel")
+    every = tconv.solve(8, 16, "pytorch", kernel_size=3, include_odd=True)
+    assert len(every) == 5 and every[0].args == plain[0].args and all(s.odd for s in every[1:])
+    assert "(odd: padding larger than the kernel)" in str(every[1])
+    assert axis_odd(tconv.geometry(8, 3, stride=3, padding=4).axes[0]) == ("padding larger than the kernel",)
+    assert axis_odd(tconv.geometry(8, 1, stride=2, output_padding=1).axes[0]) == (
+        "kernel smaller than the stride", "zeros added past the uncropped output")
+    assert axis_odd(tconv.geometry(8, 5, "onnx", strides=[2], pads=[0, 3]).axes[0]) == ("window off-centre",)
+
+
+# ---- assumptions ---------------------------------------------------------------------------------
+def test_solve_and_invert_say_what_they_assumed():
+    assert tconv.solve(28, 56, "tflite").assumed == (
+        "2 spatial axes (TFLite's op is 2-D)", "kernel_size in 1..7", "stride in 1..4", "dilation 1")
+    assert tconv.solve((8, 8), (16, 16), "pytorch", kernel_size=3, stride=2, dilation=1).assumed == ()
+    assert tconv.solve(8, 16, "pytorch", kernel_size=(3, 3), stride=2).assumed[0] == "2 spatial axes (kernel_size has 2 entries)"
+    assert tconv.invert(28, 5, "tflite", strides=2).assumed == (
+        "2 spatial axes (TFLite's op is 2-D)", "padding='SAME' (the default of TFLite CONV_2D)")
+    assert tconv.invert((28, 28), 3, "keras", strides=2, padding="same").assumed == ()
+    assert tconv.invert(28, 3, "onnx", strides=[2]).assumed == ("auto_pad='NOTSET', pads 0 (no padding) (the default of ONNX Conv)",)
+    assert tconv.invert(27, (3, 3), "caffe", stride=2).assumed == (
+        "2 spatial axes (kernel_size has 2 entries)", "pad=0 (the default of Caffe Convolution)")
+
+
+# ---- the bound ---------------------------------------------------------------------------------
+def test_the_search_bound_is_one_number():
+    messages = []
+    for call in (
+        lambda: tconv.solve(8, 16, "pytorch", kernel_size=range(1, 10**9), stride=range(1, 10**6)),
+        lambda: tconv.solve(8, 16, "onnx", kernel_size=range(1, 200), stride=range(1, 10)),
+        lambda: tconv.solve((5, 6, 7), (20, 21, 22), "onnx", include_odd=True),
+    ):
+        with pytest.raises(tconv.ConfigError) as info:
+            call()
+        messages.append(str(info.value))
+    assert all(f"solve's bound of {MAX_SEARCH}" in m for m in messages), messages
+    assert not re.search(r"\b(2000|4096)\b", "".join(messages).replace(str(MAX_SEARCH), "")), messages
 
 
 # ---- bad input -------------------------------------------------------------------------------------
@@ -181,17 +349,41 @@ def test_unknown_framework_lists_the_known_ones():
 def test_too_large_a_search_space_gets_bounds_not_a_hang():
     with pytest.raises(tconv.ConfigError, match=r"too large.*bound of 4096.*kernels 1\.\.7, strides 1\.\.4"):
         tconv.solve(8, 16, "pytorch", kernel_size=range(1, 10**9), stride=range(1, 10**6))
-    with pytest.raises(tconv.ConfigError, match="exceed the bound"):
-        tconv.solve((5, 6, 7), (20, 21, 22), "onnx", max_kernel=7, max_stride=4)
-    with pytest.raises(Unreachable, match="nearest reachable: none nearby"):
+    with pytest.raises(tconv.ConfigError, match="combinations than solve's bound"):
+        tconv.solve((5, 6, 7), (20, 21, 22), "onnx", max_kernel=7, max_stride=4, include_odd=True)
+    assert tconv.solve((5, 6, 7), (20, 21, 22), "onnx", max_kernel=7, max_stride=4)  # the ordinary ones fit
+    start = time.perf_counter()
+    with pytest.raises(Unreachable, match="nearest reachable: 2000003$"):
         tconv.solve(10**6, 10**9, "jax", kernel_size=3, stride=2)  # bounded, no scan over a billion sizes
+    with pytest.raises(Unreachable, match="nearest reachable: 38$"):
+        tconv.solve(8, 1000, "onnx")  # the scan starts below the largest size any setting could give
+    assert time.perf_counter() - start < 2
 
 
-def test_bad_sizes():
-    with pytest.raises(tconv.ConfigError, match="positive"):
-        tconv.solve(0, 16)
-    with pytest.raises(tconv.ConfigError, match="same number of spatial axes"):
-        tconv.solve((8, 8), (16, 16, 16))
+@pytest.mark.parametrize("call, match", [
+    (lambda: tconv.solve(0, 16), "positive"),
+    (lambda: tconv.solve((8, 8), (16, 16, 16)), "disagree on the number of spatial axes"),
+    (lambda: tconv.solve(8, 16, max_kernel=0), "max_kernel=0 must be a positive integer"),
+    (lambda: tconv.solve(8, 16, max_stride="4"), "max_stride='4' must be a positive integer"),
+    (lambda: tconv.solve(8, 16, limit=0), "limit=0 must be a positive integer"),
+    (lambda: tconv.solve(8, 16, include_odd="yes"), "include_odd='yes' must be True or False"),
+    (lambda: tconv.solve(8, 16, kernel_size="3"), "kernel_size='3' must be a positive integer"),
+    (lambda: tconv.solve((8, 8), (16, 16), stride=(2, 2, 2)), r"disagree on the number of spatial axes \(input_shape 2, output_shape 2, stride 3\)"),
+    (lambda: tconv.solve(8, 16, kernel_size=range(0, 3)), "positive integers"),
+    (lambda: tconv.solve(8, 16, "tflite", dilation=2), "has no dilation"),
+    (lambda: tconv.solve((8, 8, 8), 16, "tflite"), "at most 2 spatial axes; got 3"),
+    (lambda: tconv.solve(8, 16, None), "must be a string"),
+    (lambda: tconv.solve([], 16), "empty"),
+    (lambda: tconv.solve(8.0, 16), "positive integer"),
+    (lambda: tconv.solve(True, 16), "positive integer"),
+])
+def test_bad_input_is_a_config_error(call, match):
+    with pytest.raises(tconv.ConfigError, match=match):
+        call()
+
+
+def test_numpy_sizes_are_sizes():
+    assert tconv.solve(np.int64(8), (np.int32(16),), "pytorch", kernel_size=np.int64(4))[0].args == {"stride": 2, "padding": 1}
 
 
 # ---- forward convolution sizes against the real frameworks ---------------------------------------
@@ -396,3 +588,4 @@ def test_cli_solve_and_invert(capsys):
     assert err.count("\n") == 1 and "nearest reachable: 16 or 18" in err
     assert main(["solve", "8", "16", "--max-kernel", "5000", "--max-stride", "10"]) == 2
     assert "too large" in capsys.readouterr().err
+

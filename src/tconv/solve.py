@@ -1,14 +1,29 @@
 """Solve for arguments: which settings of a framework give the output size you want.
 
-:func:`solve` lists every legal argument set of one framework that turns an
-input size into an output size; :func:`invert` finds the transposed layer that
-undoes a forward convolution's size change.
+:func:`solve` lists the argument sets of one framework that turn an input size
+into an output size, the ones a practitioner would write first.
 
-Both *enumerate candidates and validate each with* :func:`tconv.geometry`, the
-one source of truth for sizes: the per-framework candidate generators below
-only propose arguments (using the uncropped size as a hint); a candidate is a
-solution only if the framework's convention accepts it and yields exactly the
-requested size.
+Each axis is solved on its own. For one axis, the framework's candidate
+generator below only *proposes* arguments (using the uncropped size as a hint);
+a candidate is an answer only if the framework's convention
+(:func:`tconv.geometry`, the one source of truth for sizes) accepts it and
+yields the requested size. Axes that pose the same problem share one answer.
+The axes' answers are then combined into whole layers, and each layer is
+checked again by the convention. The product of the axes' answers is never
+searched blindly: layers with the same kernel and stride on every axis come
+first, and mixed ones only where no such layer is ordinary (or when asked).
+
+Ranking, in order: ordinary before odd; the framework's idiomatic spelling
+(Keras ``'same'``, TensorFlow/JAX ``'SAME'``, ONNX ``pads``); the stride that
+fits the size ratio (``out`` near ``in*s``); a kernel that suits the stride
+(``k = 2s`` or ``2s-1``; then ``k = s`` or another multiple of ``s``; odd
+``k`` at stride 1); fewer arguments off their defaults; less padding. *Odd*
+settings are the ones no practitioner writes on purpose (see :func:`axis_odd`);
+by default they are listed only when nothing ordinary reaches the size. A layer
+that several spellings describe is listed once, with the other spellings in
+``.alternatives``.
+
+:func:`tconv.invert` (re-exported here) lives in :mod:`tconv.inversion`.
 """
 from __future__ import annotations
 
@@ -16,25 +31,29 @@ import itertools
 import sys
 import types
 import warnings
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Sequence
 
 from . import conventions
-from .api import geometry as _geometry
+from ._solve_axes import FAMILIES, MAX_SEARCH, ODD_REASONS, collapse, Family, axis_answers, axis_odd, check
+from .conventions._base import is_int
 from .errors import ConfigError, FrameworkQuirkWarning
-from .forward import forward_axes
-from .geometry import AxisGeometry, Geometry, full_size
+from .geometry import Geometry, full_size
 
-__all__ = ["Solution", "Unreachable", "Inversion", "solve", "invert", "DEFAULT_MAX_KERNEL", "DEFAULT_MAX_STRIDE"]
+__all__ = [
+    "Solution", "Solutions", "Unreachable", "Inversion", "solve", "invert", "axis_odd",
+    "MAX_SEARCH", "DEFAULT_MAX_KERNEL", "DEFAULT_MAX_STRIDE",
+]
 
 #: kernels tried when ``kernel_size`` is not given: 1..DEFAULT_MAX_KERNEL
 DEFAULT_MAX_KERNEL = 7
 #: strides tried when ``stride`` is not given: 1..DEFAULT_MAX_STRIDE
 DEFAULT_MAX_STRIDE = 4
-#: the most (kernel, stride, dilation) triples searched per axis before refusing
-MAX_SEARCH = 4096
-#: the most solutions assembled across axes before refusing
-MAX_SOLUTIONS = 2000
+
+#: why a layer that mixes kernel sizes or strides across axes counts as odd
+MIXED = "kernel size or stride differs across axes where equal ones work"
+QUIRK = "the framework fails or misbehaves on it (tconv warns)"
 
 
 class Unreachable(ConfigError):
@@ -47,7 +66,7 @@ class Unreachable(ConfigError):
 
 @dataclass(frozen=True)
 class Solution:
-    """One argument set that gives the requested output.
+    """One layer that gives the requested output.
 
     Attributes
     ----------
@@ -58,12 +77,19 @@ class Solution:
         solution.kernel_size, framework, **solution.args)`` gives the output.
     geometry : Geometry
         What those arguments do: per axis the uncropped size and kept window.
+    alternatives : tuple of dict
+        Other spellings of the same layer (same kernel, same kept window),
+        e.g. ONNX ``auto_pad='SAME_UPPER'`` for ``pads=[1, 1]``.
+    odd : tuple of str
+        Why this setting is odd (empty when it is ordinary).
     """
 
     framework: str
     kernel_size: tuple[int, ...]
     args: dict
     geometry: Geometry = field(compare=False, repr=False)
+    alternatives: tuple[dict, ...] = field(default=(), compare=False)
+    odd: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def kept(self) -> tuple[tuple[int, int], ...]:
@@ -80,250 +106,58 @@ class Solution:
         return all(0 <= start and stop <= ax.full for ax, (start, stop) in zip(self.geometry, self.kept))
 
     def __str__(self) -> str:
-        kernel = _collapse(self.kernel_size)
+        kernel = collapse(self.kernel_size)
         args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
         shown = [f"full[{a}:{b}] of {ax.full}" for ax, (a, b) in zip(self.geometry, self.kept)]
         windows = shown[0] if len(set(shown)) == 1 else ", ".join(shown)
-        return f"kernel_size={kernel!r}, {args}  keeps {windows}"
+        text = f"kernel_size={kernel!r}, {args}  keeps {windows}"
+        if self.odd:
+            text += f"  (odd: {'; '.join(self.odd)})"
+        if self.alternatives:
+            spelled = [", ".join(f"{k}={v!r}" for k, v in alt.items() if self.args.get(k, _MISSING) != v)
+                       for alt in self.alternatives]
+            text += "\n    same layer: " + " | ".join(spelled)
+        return text
 
 
-# ---------------------------------------------------------------------------
-# Per-framework candidate generators. Each yields, for ONE axis, (mode, values):
-# ``mode`` is what must agree across axes (a padding string, whether
-# output_padding is given), ``values`` the per-axis numbers. ``assemble``
-# turns one mode and the per-axis values into the framework's arguments.
-# ---------------------------------------------------------------------------
-Axis = tuple[int, int, int, int, int]  # (i, k, s, d, o)
+_MISSING = object()
 
 
-def _collapse(values: Sequence[Any]) -> Any:
-    values = tuple(values)
-    return values[0] if len(set(values)) == 1 else values
+class Solutions(list):
+    """What :func:`solve` returns: a list of :class:`Solution`, best first, and what it took for granted.
 
-
-def _windows(i: int, k: int, s: int, d: int, out: int) -> Iterator[AxisGeometry]:
-    """The sensible windows of an explicit-padding framework, one per kept window.
-
-    Each end may crop at most ``K-1`` (more would drop whole kernel footprints, as no
-    'same'/'valid' mode does) and add at most ``stride-1`` zeros (as output_padding
-    can): ``-(s-1) <= crop <= K-1`` on both sides. This also bounds the search.
+    Attributes
+    ----------
+    assumed : tuple of str
+        What solve assumed where the call did not say: the number of axes when
+        a single size was spread over several, and the kernels, strides and
+        dilations it searched.
+    left_out : tuple of str
+        The kinds of odd settings that reach the size but are not listed
+        (``include_odd=True`` lists them).
+    total : int
+        How many solutions there were before ``limit``.
     """
-    full = full_size(i, k, s, d)
-    K = d * (k - 1) + 1
-    low, high = -(s - 1), K - 1
-    surplus = full - out
-    for begin in range(max(low, surplus - high), min(high, surplus - low) + 1):
-        yield AxisGeometry(i, k, s, d, begin, surplus - begin)
+
+    def __init__(self, items: Iterable[Solution] = (), assumed: Sequence[str] = (),
+                 left_out: Sequence[str] = (), total: int | None = None):
+        super().__init__(items)
+        self.assumed = tuple(assumed)
+        self.left_out = tuple(left_out)
+        self.total = len(self) if total is None else total
 
 
-class _Family:
-    """Candidate generator for one framework."""
-
-    def options(self, i: int, k: int, s: int, d: int, o: int) -> Iterable[tuple[tuple, dict]]:
-        raise NotImplementedError
-
-    def assemble(self, mode: tuple, values: list[dict], strides: tuple, dilations: tuple, outputs: tuple) -> dict:
-        raise NotImplementedError
+#: arguments every solution of a framework carries, so they say nothing about its simplicity
+_REQUIRED = {"strides", "stride", "stride_h", "stride_w"}
+_REQUIRED_OUTPUT = {"tensorflow", "tflite"}  # output_shape is required there
 
 
-class _PyTorch(_Family):
-    def options(self, i, k, s, d, o):
-        full = full_size(i, k, s, d)
-        for op in range(max(s, d)):
-            removed = full + op - o  # both ends lose `padding`
-            if removed >= 0 and removed % 2 == 0:
-                yield (), {"padding": removed // 2, "output_padding": op}
-
-    def assemble(self, mode, values, strides, dilations, outputs):
-        args = {"stride": _collapse(strides), "padding": _collapse(v["padding"] for v in values)}
-        if any(v["output_padding"] for v in values):
-            args["output_padding"] = _collapse(v["output_padding"] for v in values)
-        if any(d != 1 for d in dilations):
-            args["dilation"] = _collapse(dilations)
-        return args
-
-
-class _MXNet(_PyTorch):
-    def options(self, i, k, s, d, o):
-        for mode, values in super().options(i, k, s, d, o):
-            yield ("pad",), values
-        yield ("target_shape",), {}
-
-    def assemble(self, mode, values, strides, dilations, outputs):
-        args = {"stride": _collapse(strides)}
-        if mode == ("target_shape",):
-            args["target_shape"] = tuple(outputs)
-        else:
-            args["pad"] = _collapse(v["padding"] for v in values)
-            if any(v["output_padding"] for v in values):
-                args["adj"] = _collapse(v["output_padding"] for v in values)
-        if any(d != 1 for d in dilations):
-            args["dilate"] = _collapse(dilations)
-        return args
-
-
-class _Caffe(_Family):
-    def options(self, i, k, s, d, o):
-        removed = full_size(i, k, s, d) - o
-        if removed >= 0 and removed % 2 == 0:
-            yield (), {"pad": removed // 2}
-
-    def assemble(self, mode, values, strides, dilations, outputs):
-        args = {"stride": _collapse(strides), "pad": _collapse(v["pad"] for v in values)}
-        if any(d != 1 for d in dilations):
-            args["dilation"] = _collapse(dilations)
-        return args
-
-
-class _Keras(_Family):
-    def options(self, i, k, s, d, o):
-        for padding in ("same", "valid"):
-            yield (padding, False), {}
-        for padding in ("same", "valid"):
-            for op in range(s):
-                yield (padding, True), {"output_padding": op}
-
-    def assemble(self, mode, values, strides, dilations, outputs):
-        padding, with_op = mode
-        args = {"strides": _collapse(strides), "padding": padding}
-        if with_op:
-            args["output_padding"] = _collapse(v["output_padding"] for v in values)
-        if any(d != 1 for d in dilations):
-            args["dilation_rate"] = _collapse(dilations)
-        return args
-
-
-class _TensorFlow(_Family):
-    def options(self, i, k, s, d, o):
-        yield ("SAME",), {}
-        yield ("VALID",), {}
-        for ax in _windows(i, k, s, d, o):
-            if ax.crop_begin >= 0:
-                # One pair per window: the end padding only has to pass TF's check that the
-                # forward conv of the output gives back the input; the window's own end is canonical.
-                yield ("explicit",), {"pad": [ax.crop_begin, max(ax.crop_end, 0)]}
-
-    def assemble(self, mode, values, strides, dilations, outputs):
-        args = {"output_shape": tuple(outputs), "strides": tuple(strides)}
-        args["padding"] = [v["pad"] for v in values] if mode == ("explicit",) else mode[0]
-        if any(d != 1 for d in dilations):
-            args["dilations"] = tuple(dilations)
-        return args
-
-
-class _Jax(_Family):
-    dilation_name = "rhs_dilation"
-    strings: tuple[str, ...] = ("SAME", "VALID")
-
-    def options(self, i, k, s, d, o):
-        for padding in self.strings:
-            yield (padding,), {}
-        for ax in _windows(i, k, s, d, o):
-            yield ("explicit",), {"pad": ax.conv_padding}
-
-    def assemble(self, mode, values, strides, dilations, outputs):
-        args = {"strides": tuple(strides)}
-        args["padding"] = [tuple(v["pad"]) for v in values] if mode == ("explicit",) else mode[0]
-        if any(d != 1 for d in dilations):
-            args[self.dilation_name] = tuple(dilations)
-        return args
-
-
-class _Flax(_Jax):
-    dilation_name = "kernel_dilation"
-    strings = ("SAME", "VALID", "CIRCULAR")
-
-
-class _Onnx(_Family):
-    def options(self, i, k, s, d, o):
-        for auto_pad in ("SAME_UPPER", "SAME_LOWER", "VALID"):
-            yield (auto_pad,), {}
-        yield ("output_shape",), {}
-        for ax in _windows(i, k, s, d, o):
-            # a window past the end needs output_padding; the rest is pads
-            op = max(-ax.crop_end, 0)
-            yield ("pads",), {"pads": (ax.crop_begin, ax.crop_end + op), "output_padding": op}
-
-    def assemble(self, mode, values, strides, dilations, outputs):
-        args: dict[str, Any] = {"strides": list(strides)}
-        if any(d != 1 for d in dilations):
-            args["dilations"] = list(dilations)
-        if mode == ("pads",):
-            args["pads"] = [v["pads"][0] for v in values] + [v["pads"][1] for v in values]
-            if any(v["output_padding"] for v in values):
-                args["output_padding"] = [v["output_padding"] for v in values]
-        elif mode == ("output_shape",):
-            args["output_shape"] = list(outputs)
-        else:
-            args["auto_pad"] = mode[0]
-        return args
-
-
-class _TFLite(_Family):
-    def options(self, i, k, s, d, o):
-        yield ("SAME",), {}
-        yield ("VALID",), {}
-
-    def assemble(self, mode, values, strides, dilations, outputs):
-        if len(strides) == 1:  # checking one axis: TFLite is always 2-D
-            strides, outputs = strides * 2, outputs * 2
-        return {"output_shape": tuple(outputs), "padding": mode[0], "strides": tuple(strides)}
-
-
-_FAMILIES: dict[str, _Family] = {
-    "pytorch": _PyTorch(), "keras": _Keras(), "tensorflow": _TensorFlow(), "jax": _Jax(), "flax": _Flax(),
-    "onnx": _Onnx(), "tflite": _TFLite(), "mxnet": _MXNet(), "caffe": _Caffe(),
-}
-_FAMILIES["tf_keras"] = _FAMILIES["keras"]  # same arguments; its convention adds tf.keras 2's checks
-# Frameworks whose convention needs these many axes at least (TFLite is 2-D only).
-_MIN_NDIM = {"tflite": 2}
-
-
-def _quiet_geometry(input_shape, kernel_size, framework, **args) -> Geometry:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FrameworkQuirkWarning)
-        return _geometry(input_shape, kernel_size, framework, **args)
-
-
-def _check(framework: str, family: _Family, axes: Sequence[Axis], mode: tuple, values: list[dict], ndim: int) -> Geometry | None:
-    """Validate an argument set through tconv.geometry; None when illegal or off target."""
-    inputs = tuple(a[0] for a in axes)
-    kernel = tuple(a[1] for a in axes)
-    strides = tuple(a[2] for a in axes)
-    dilations = tuple(a[3] for a in axes)
-    outputs = tuple(a[4] for a in axes)
-    if len(axes) < ndim:  # a 2-D-only framework checks one axis as two equal ones
-        repeat = ndim // len(axes)
-        inputs, kernel, outputs = inputs * repeat, kernel * repeat, outputs * repeat
-        strides, dilations, values = strides * repeat, dilations * repeat, values * repeat
-    args = family.assemble(mode, values, strides, dilations, outputs)
-    try:
-        got = _quiet_geometry(inputs, kernel, framework, **args)
-    except ConfigError:
-        return None
-    if got.output_shape != outputs:
-        return None
-    return got
-
-
-def _axis_solutions(framework: str, family: _Family, i: int, o: int, kernels: Sequence[int], strides: Sequence[int], dilations: Sequence[int]) -> list[tuple[Axis, tuple, dict]]:
-    found = []
-    ndim = _MIN_NDIM.get(framework, 1)
-    for k, s, d in itertools.product(kernels, strides, dilations):
-        for mode, values in family.options(i, k, s, d, o):
-            axis = (i, k, s, d, o)
-            if _check(framework, family, [axis], mode, [values], ndim) is not None:
-                found.append((axis, mode, values))
-    return found
-
-
-def _values_range(name: str, given: Any, ndim: int, default_max: int, upper: int | None) -> list[Sequence[int]]:
+def _values_range(name: str, given: Any, ndim: int, default_max: int) -> list[Sequence[int]]:
     """Per axis, the values to try: the given int/tuple, a range, or 1..max (ranges stay lazy until bounded)."""
     if given is None:
-        top = default_max if upper is None else upper
-        return [range(1, top + 1)] * ndim
+        return [range(1, default_max + 1)] * ndim
     if isinstance(given, range):
-        if len(given) and given[0] < 1:
+        if len(given) and min(given[0], given[-1]) < 1:
             raise ConfigError(f"{name}={given!r} must hold positive integers")
         return [given] * ndim
     if isinstance(given, (list, tuple)):
@@ -334,9 +168,9 @@ def _values_range(name: str, given: Any, ndim: int, default_max: int, upper: int
 
 
 def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_int(value) or value < 1:
         raise ConfigError(f"{name}={value!r} must be a positive integer")
-    return value
+    return int(value)
 
 
 def _shape(name: str, value: Any) -> tuple[int, ...]:
@@ -345,209 +179,6 @@ def _shape(name: str, value: Any) -> tuple[int, ...]:
             raise ConfigError(f"{name}=() is empty: give at least one spatial size")
         return tuple(_positive(f"{name}[{n}]", v) for n, v in enumerate(value))
     return (_positive(name, value),)
-
-
-def solve(
-    input_shape: Any,
-    output_shape: Any,
-    framework: str = "pytorch",
-    kernel_size: Any = None,
-    stride: Any = None,
-    dilation: Any = None,
-    *,
-    max_kernel: int = DEFAULT_MAX_KERNEL,
-    max_stride: int = DEFAULT_MAX_STRIDE,
-    limit: int | None = None,
-) -> list[Solution]:
-    """Every legal argument set of ``framework`` taking ``input_shape`` to ``output_shape``.
-
-    Parameters
-    ----------
-    input_shape, output_shape : int or tuple of int
-        Spatial sizes; an int is the same size on every axis.
-    framework : str
-        One of ``tconv.conventions.names()``.
-    kernel_size, stride, dilation : int, tuple, range or None
-        Fixed values (an int or one per axis), a ``range`` of values to try, or
-        None: kernels ``1..max_kernel`` and strides ``1..max_stride`` are tried
-        and dilation is 1.
-    max_kernel, max_stride : int
-        Upper bounds of the search when kernel or stride is not fixed
-        (defaults 7 and 4).
-    limit : int, optional
-        Return at most this many solutions (the simplest ones).
-
-    Returns
-    -------
-    list of Solution
-        Simplest first: fewest arguments away from the defaults, then the
-        smallest stride, kernel and padding. Frameworks with explicit padding
-        pairs (TensorFlow, JAX, Flax, ONNX pads) list one pair per kept window,
-        for windows that crop at most ``K-1`` and add at most ``stride-1``
-        zeros at each end. Axes with the same input, output and constraints
-        get the same arguments.
-
-    Raises
-    ------
-    Unreachable
-        (a ConfigError) when nothing reaches the output: says why, with the
-        nearest reachable sizes in the message and in ``.nearest``.
-    ConfigError
-        Unknown framework, bad sizes, or a search space above the bounds.
-
-    Examples
-    --------
-    >>> import tconv
-    >>> for s in tconv.solve(8, 16, "pytorch", kernel_size=3):
-    ...     print(s)
-    kernel_size=3, stride=2, padding=1, output_padding=1  keeps full[1:17] of 17
-    kernel_size=3, stride=3, padding=4  keeps full[4:20] of 24
-    kernel_size=3, stride=3, padding=5, output_padding=2  keeps full[5:21] of 24
-    kernel_size=3, stride=4, padding=8, output_padding=1  keeps full[8:24] of 31
-    kernel_size=3, stride=4, padding=9, output_padding=3  keeps full[9:25] of 31
-    >>> [s.args for s in tconv.solve((8, 8), (16, 16), "keras", kernel_size=3, stride=2)]
-    [{'strides': 2, 'padding': 'same'}, {'strides': 2, 'padding': 'same', 'output_padding': 1}]
-    """
-    framework = conventions.canonical(framework)
-    family = _FAMILIES[framework]
-    inputs = _shape("input_shape", input_shape)
-    outputs = _shape("output_shape", output_shape)
-    ndim = max(len(inputs), len(outputs))
-    for name, value in (("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)):
-        if isinstance(value, (list, tuple)):
-            ndim = max(ndim, len(value))
-    if framework == "tflite":
-        ndim = max(ndim, 2)
-    inputs = inputs * ndim if len(inputs) == 1 else inputs
-    outputs = outputs * ndim if len(outputs) == 1 else outputs
-    if len(inputs) != ndim or len(outputs) != ndim:
-        raise ConfigError(f"input_shape {inputs} and output_shape {outputs} must have the same number of spatial axes")
-    kernels = _values_range("kernel_size", kernel_size, ndim, max_kernel, None)
-    strides = _values_range("stride", stride, ndim, max_stride, None)
-    dilations = _values_range("dilation", 1 if dilation is None else dilation, ndim, 1, None)
-    convention = conventions.get(framework)
-    if framework in ("tflite",) and any(d != [1] for d in dilations):
-        raise ConfigError(f"{convention.title} has no dilation")
-    for n in range(ndim):
-        count = len(kernels[n]) * len(strides[n]) * len(dilations[n])
-        if count > MAX_SEARCH:
-            raise ConfigError(
-                f"the search space is too large: {len(kernels[n])} kernels x {len(strides[n])} strides x "
-                f"{len(dilations[n])} dilations = {count} on axis {n}, above the bound of {MAX_SEARCH}; fix "
-                "kernel_size or stride, or give smaller max_kernel/max_stride (defaults: kernels "
-                f"1..{DEFAULT_MAX_KERNEL}, strides 1..{DEFAULT_MAX_STRIDE})"
-            )
-
-    # Axes that pose the same problem share one per-axis search and one answer.
-    problems: dict[tuple, list[int]] = {}
-    for n in range(ndim):
-        key = (inputs[n], outputs[n], tuple(kernels[n]), tuple(strides[n]), tuple(dilations[n]))
-        problems.setdefault(key, []).append(n)
-    per_problem = {key: _axis_solutions(framework, family, key[0], key[1], key[2], key[3], key[4]) for key in problems}
-
-    empty = [key for key, found in per_problem.items() if not found]
-    if empty:
-        raise _unreachable(framework, family, inputs, outputs, empty, problems)
-
-    total = 1
-    for found in per_problem.values():
-        total *= len(found)
-    if total > MAX_SOLUTIONS:
-        raise ConfigError(
-            f"{total} argument combinations across the axes exceed the bound of {MAX_SOLUTIONS}: fix kernel_size "
-            "or stride, or make the axes alike"
-        )
-    solutions = []
-    seen = set()
-    keys = list(per_problem)
-    for combo in itertools.product(*(per_problem[key] for key in keys)):
-        modes = {mode for _, mode, _ in combo}
-        if len(modes) != 1:
-            continue
-        chosen: list = [None] * ndim
-        for key, entry in zip(keys, combo):
-            for n in problems[key]:
-                chosen[n] = entry
-        axes = [entry[0] for entry in chosen]
-        values = [entry[2] for entry in chosen]
-        mode = chosen[0][1]
-        if framework == "tensorflow" and ndim != 2 and mode == ("explicit",):
-            continue  # tf.nn.conv1d/3d_transpose reject explicit padding ("Expected string for argument 'padding'")
-        args = family.assemble(mode, values, tuple(a[2] for a in axes), tuple(a[3] for a in axes), outputs)
-        got = _check(framework, family, axes, mode, values, ndim)
-        if got is None:
-            continue
-        kernel = tuple(a[1] for a in axes)
-        marker = (kernel, repr(args))
-        if marker in seen:
-            continue
-        seen.add(marker)
-        solutions.append(Solution(framework, kernel, args, got))
-    if not solutions:
-        raise Unreachable(
-            f"{convention.title} reaches each axis of {outputs} from {inputs}, but with padding modes that cannot "
-            "be combined in one layer; solve the axes separately or fix kernel_size/stride"
-        )
-    solutions.sort(key=lambda s: _simplicity(s, convention))
-    return solutions[:limit] if limit is not None else solutions
-
-
-def _simplicity(solution: Solution, convention) -> tuple:
-    changed = 0
-    magnitude = 0
-    for key, value in solution.args.items():
-        if key in ("strides", "stride", "stride_h", "stride_w"):
-            continue
-        if key == "output_shape" and convention.name in ("tensorflow", "tflite"):
-            continue  # required there
-        default = convention.defaults.get(key)
-        if value != default:
-            changed += 1
-        for number in _numbers(value):
-            magnitude += abs(number)
-    return (
-        len(set(solution.kernel_size)) > 1 or len(set(solution.geometry.stride)) > 1,
-        bool(solution.geometry.notes),  # configurations the framework mishandles go last
-        not solution.exact_window,
-        max(solution.geometry.stride),
-        changed,
-        max(solution.kernel_size),
-        magnitude,
-    )
-
-
-def _numbers(value: Any) -> Iterator[int]:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return
-    if isinstance(value, int):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _numbers(v)
-
-
-def _reachable(framework: str, family: _Family, i: int, o: int, key: tuple) -> bool:
-    return bool(_axis_solutions(framework, family, i, o, key[2], key[3], key[4]))
-
-
-def _unreachable(framework, family, inputs, outputs, empty, problems) -> Unreachable:
-    title = conventions.get(framework).title
-    parts = []
-    nearest_all = []
-    for key in empty:
-        i, o, kernels, strides, dilations = key
-        reach = 4 * max(strides) * max(kernels) + 64  # look this far on each side, no further
-        below = next((x for x in range(o - 1, max(o - reach, 0), -1) if _reachable(framework, family, i, x, key)), None)
-        above = next((x for x in range(o + 1, o + reach) if _reachable(framework, family, i, x, key)), None)
-        nearest = tuple(x for x in (below, above) if x is not None)
-        nearest_all.append(nearest)
-        axes = ", ".join(map(str, problems[key]))
-        space = (
-            f"kernel_size in {_span(kernels)}, stride in {_span(strides)}, dilation in {_span(dilations)}"
-        )
-        near = " or ".join(map(str, nearest)) if nearest else "none nearby"
-        parts.append(f"axis {axes}: no {title} arguments with {space} take {i} to {o}; nearest reachable: {near}")
-    return Unreachable("; ".join(parts), tuple(nearest_all))
 
 
 def _span(values: Sequence[int]) -> str:
@@ -560,163 +191,318 @@ def _span(values: Sequence[int]) -> str:
 
 
 # ---------------------------------------------------------------------------
-# invert
+# solve
 # ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Inversion:
-    """The transposed layer that restores a forward convolution's input size.
-
-    Attributes
-    ----------
-    framework : str
-    kernel_size : tuple of int
-    args : dict
-        The framework's transposed-convolution arguments (``tconv.output_shape``
-        accepts them) that give back the input size.
-    alternatives : tuple of dict
-        Other argument sets that also give it back (e.g. PyTorch ``output_size``).
-    conv_output_shape : tuple of int
-        What the forward convolution produces.
-    adjoint : bool
-        True when ``args`` keep the window that is the forward convolution's
-        exact transpose (its gradient): every pixel lands where it came from.
-    works_for : tuple of str
-        Per axis, which input sizes ``args`` restore (the same arguments fail
-        for the others when stride > 1).
-    geometry : Geometry
-    """
-
-    framework: str
-    kernel_size: tuple[int, ...]
-    args: dict
-    alternatives: tuple[dict, ...]
-    input_shape: tuple[int, ...]
-    conv_output_shape: tuple[int, ...]
-    adjoint: bool
-    works_for: tuple[str, ...]
-    geometry: Geometry = field(repr=False)
-
-    def __str__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
-        lines = [
-            f"conv: {_fmt(self.input_shape)} -> {_fmt(self.conv_output_shape)}; transposed: {args} gives "
-            f"{_fmt(self.geometry.output_shape)}" + (" (the exact transpose of the conv)" if self.adjoint else ""),
-        ]
-        for alt in self.alternatives:
-            lines.append("  or: " + ", ".join(f"{k}={v!r}" for k, v in alt.items()))
-        for n, text in enumerate(self.works_for):
-            lines.append(f"  axis {n}: these arguments restore {text}")
-        return "\n".join(lines)
-
-
-def _fmt(shape: Sequence[int]) -> str:
-    return "x".join(map(str, shape))
-
-
-def invert(input_shape: Any, kernel_size: Any, framework: str = "pytorch", **conv_args: Any) -> Inversion:
-    """The transposed convolution that restores the input size of a forward convolution.
+def solve(
+    input_shape: Any,
+    output_shape: Any,
+    framework: str = "pytorch",
+    kernel_size: Any = None,
+    stride: Any = None,
+    dilation: Any = None,
+    *,
+    max_kernel: int = DEFAULT_MAX_KERNEL,
+    max_stride: int = DEFAULT_MAX_STRIDE,
+    limit: int | None = None,
+    include_odd: bool = False,
+) -> Solutions:
+    """The argument sets of ``framework`` taking ``input_shape`` to ``output_shape``, idiomatic first.
 
     Parameters
     ----------
-    input_shape, kernel_size : int or tuple of int
-        The forward convolution's spatial input and kernel sizes.
+    input_shape, output_shape : int or tuple of int
+        Spatial sizes; an int is the same size on every axis.
     framework : str
-        The framework of both layers.
-    **conv_args
-        The *forward* convolution's own arguments (PyTorch ``stride, padding,
-        dilation``; Keras ``strides, padding, dilation_rate``; TF ``strides,
-        padding, dilations``; JAX ``window_strides, padding, rhs_dilation``;
-        ONNX ``strides, pads, auto_pad, dilations``; see
-        ``tconv.forward.FORWARD_API``).
+        One of ``tconv.conventions.names()``.
+    kernel_size, stride, dilation : int, tuple, range or None
+        Fixed values (an int or one per axis), a ``range`` of values to try, or
+        None: kernels ``1..max_kernel`` and strides ``1..max_stride`` are tried
+        (dilation 1).
+    max_kernel, max_stride : int
+        The search bounds when ``kernel_size`` / ``stride`` are not given.
+    limit : int, optional
+        Return at most this many solutions (the best ones).
+    include_odd : bool
+        Also list odd settings (:func:`axis_odd`, and kernels or strides that
+        differ across axes where equal ones work) after the ordinary ones. By
+        default they are listed only when no ordinary setting reaches the size;
+        each carries its reasons in ``.odd``.
 
     Returns
     -------
-    Inversion
-        ``.args`` for the transposed layer (same kernel, stride, dilation)
-        preferring the window that is the conv's exact transpose, and
-        ``.works_for``: the input sizes those arguments restore.
+    Solutions
+        A list of :class:`Solution`, best first (see the module docstring for
+        the order), one per distinct layer, other spellings of the same layer
+        in ``.alternatives``. ``.assumed`` says what was taken for granted,
+        ``.left_out`` which kinds of odd settings were not listed.
 
     Raises
     ------
+    Unreachable
+        No argument set reaches the size; the nearest reachable sizes are in the
+        message and in ``.nearest``.
     ConfigError
-        Illegal forward arguments, or no transposed arguments restore the size.
+        Unknown framework, bad sizes or options, or a search above
+        :data:`MAX_SEARCH` (4096) candidates per axis or combinations across axes.
 
     Examples
     --------
-    Seed 003: Conv2d(k=5, s=2) takes 28 to 12 and ConvTranspose2d(k=5, s=2)
-    gives 27; output_padding=1 (or output_size=28) restores 28:
-
     >>> import tconv
-    >>> inv = tconv.invert((28, 28), 5, "pytorch", stride=2)
-    >>> inv.conv_output_shape, inv.args, inv.alternatives
-    ((12, 12), {'stride': 2, 'padding': 0, 'output_padding': 1}, ({'stride': 2, 'padding': 0, 'output_size': (28, 28)},))
-    >>> inv.works_for[0]
-    'every even input size >= 6 (n % 2 == 0)'
+    >>> found = tconv.solve(28, 56, "pytorch")
+    >>> for s in found[:3]:
+    ...     print(s)
+    kernel_size=4, stride=2, padding=1  keeps full[1:57] of 58
+    kernel_size=3, stride=2, padding=1, output_padding=1  keeps full[1:57] of 57
+    kernel_size=2, stride=2, padding=0  keeps full[0:56] of 56
+    >>> found.assumed
+    ('kernel_size in 1..7', 'stride in 1..4', 'dilation 1')
+    >>> found.left_out  # odd settings also reach 56: include_odd=True lists them
+    ('kernel smaller than the stride', 'padding larger than the kernel', 'zeros added past the uncropped output')
+
+    Keras ``'same'`` comes first; ``output_padding=1`` spells the same layer:
+
+    >>> s = tconv.solve((8, 8), (16, 16), "keras", kernel_size=3, stride=2)[0]
+    >>> s.args, s.alternatives
+    ({'strides': 2, 'padding': 'same'}, ({'strides': 2, 'padding': 'same', 'output_padding': 1},))
+
+    Different axes are solved each and combined:
+
+    >>> print(tconv.solve((12, 16), (24, 32), "onnx", limit=1)[0])
+    kernel_size=3, strides=[2, 2], pads=[0, 0, 1, 1]  keeps full[0:24] of 25, full[0:32] of 33
+        same layer: auto_pad='SAME_UPPER'
     """
     framework = conventions.canonical(framework)
-    rows = forward_axes(input_shape, kernel_size, framework, **conv_args)
-    inputs = tuple(r.input_size for r in rows)
-    middle = tuple(r.output_size for r in rows)
-    kernel = tuple(r.kernel_size for r in rows)
-    stride = tuple(r.stride for r in rows)
-    dilation = tuple(r.dilation for r in rows)
-    found = solve(middle, inputs, framework, kernel_size=kernel, stride=stride, dilation=dilation)
-    wanted = tuple(r.pad_before for r in rows)
-    adjoint = [s for s in found if s.geometry.crop_begin == wanted]
-    best = adjoint[0] if adjoint else found[0]
-    alternatives = []
-    if framework == "pytorch":
-        alternatives.append({"stride": best.args["stride"], "padding": best.args["padding"], "output_size": inputs,
-                             **({"dilation": best.args["dilation"]} if "dilation" in best.args else {})})
-    works = tuple(_works_for(framework, best, rows, kernel, conv_args, n) for n in range(len(rows)))
-    return Inversion(framework, kernel, best.args, tuple(alternatives), inputs, middle, bool(adjoint), works, best.geometry)
+    family = FAMILIES[framework]
+    convention = conventions.get(framework)
+    inputs = _shape("input_shape", input_shape)
+    outputs = _shape("output_shape", output_shape)
+    for name, value in (("max_kernel", max_kernel), ("max_stride", max_stride)):
+        _positive(name, value)
+    if limit is not None:
+        _positive("limit", limit)
+    if not isinstance(include_odd, bool):
+        raise ConfigError(f"include_odd={include_odd!r} must be True or False")
+
+    counts = {name: len(value) for name, value in (("input_shape", inputs), ("output_shape", outputs)) if len(value) > 1}
+    given = max(counts.values(), default=1)
+    for name, value in (("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)):
+        if isinstance(value, (list, tuple)):
+            counts[name] = len(value)
+    if len(set(counts.values())) > 1:
+        told = ", ".join(f"{name} {counts[name]}" for name in counts)
+        raise ConfigError(f"the arguments disagree on the number of spatial axes ({told}): give each one size, "
+                          "or one per axis")
+    ndim = max(counts.values(), default=1)
+    why = next((f"{name} has {ndim} entries" for name, count in counts.items() if count == ndim), "")
+    if convention.max_ndim == 2 and ndim < 2:
+        ndim, why = 2, f"{convention.title}'s op is 2-D"
+    inputs = inputs * ndim if len(inputs) == 1 else inputs
+    outputs = outputs * ndim if len(outputs) == 1 else outputs
+    kernels = _values_range("kernel_size", kernel_size, ndim, max_kernel)
+    strides = _values_range("stride", stride, ndim, max_stride)
+    dilations = _values_range("dilation", 1 if dilation is None else dilation, ndim, 1)
+    if convention.max_ndim is not None and ndim > convention.max_ndim:
+        raise ConfigError(f"{convention.title} {convention.api} supports at most {convention.max_ndim} spatial axes; got {ndim}")
+    if framework == "tflite" and any(list(d) != [1] for d in dilations):
+        raise ConfigError(f"{convention.title} has no dilation")
+    for n in range(ndim):
+        count = len(kernels[n]) * len(strides[n]) * len(dilations[n])
+        if count > MAX_SEARCH:
+            raise ConfigError(
+                f"the search space is too large: {len(kernels[n])} kernels x {len(strides[n])} strides x "
+                f"{len(dilations[n])} dilations = {count} on axis {n}, above solve's bound of {MAX_SEARCH}; fix "
+                "kernel_size or stride, or give smaller max_kernel/max_stride (defaults: kernels "
+                f"1..{DEFAULT_MAX_KERNEL}, strides 1..{DEFAULT_MAX_STRIDE})"
+            )
+    assumed = []
+    if why and given < ndim:
+        assumed.append(f"{ndim} spatial axes ({why})")
+    if kernel_size is None:
+        assumed.append(f"kernel_size in 1..{max_kernel}")
+    if stride is None:
+        assumed.append(f"stride in 1..{max_stride}")
+    if dilation is None:
+        assumed.append("dilation 1")
+
+    # Axes that pose the same problem share one per-axis search and one answer.
+    problems: dict[tuple, list[int]] = {}
+    for n in range(ndim):
+        key = (inputs[n], outputs[n], tuple(kernels[n]), tuple(strides[n]), tuple(dilations[n]))
+        problems.setdefault(key, []).append(n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FrameworkQuirkWarning)
+        answers = {
+            key: axis_answers(framework, family, key[0], key[1], key[2], key[3], key[4], ndim,
+                               f"on axis {', '.join(map(str, axes))}")
+            for key, axes in problems.items()
+        }
+        empty = [key for key, found in answers.items() if not found]
+        if empty:
+            raise _unreachable(framework, family, empty, problems, ndim)
+        solutions, left_out = _Combiner(framework, family, convention, problems, answers, ndim, outputs).run(include_odd)
+    if not solutions:
+        raise Unreachable(
+            f"{convention.title} reaches each axis of {outputs} from {inputs}, but with padding modes that cannot "
+            "be combined in one layer; solve the axes separately or fix kernel_size/stride"
+        )
+    ranked = [s for _, s in sorted(solutions, key=lambda pair: pair[0])]
+    return Solutions(ranked[:limit] if limit is not None else ranked, assumed, left_out, len(ranked))
 
 
-def _works_for(framework: str, solution: Solution, rows, kernel, conv_args: dict, axis: int) -> str:
-    """Which input sizes along ``axis`` the same arguments restore, trying each one."""
-    row = rows[axis]
-    s = row.stride
-    top = row.input_size + 4 * s + 2 * row.dilated_kernel
-    base = [r.input_size for r in rows]
-    ok, tried = [], []
-    for n in range(1, top + 1):
-        base[axis] = n
-        try:
-            middle = forward_axes(tuple(base), kernel, framework, **conv_args)[axis].output_size
-        except ConfigError:
-            continue
-        tried.append(n)
-        inputs = list(solution.geometry.input_shape)
-        inputs[axis] = middle
-        try:
-            got = _quiet_geometry(tuple(inputs), solution.kernel_size, framework, **_with_output(solution.args, axis, n))
-        except ConfigError:
-            continue
-        if got.output_shape[axis] == n:
-            ok.append(n)
-    if not ok:
-        return "no input size"
-    if len(ok) == len(tried):
-        return f"every input size >= {tried[0]}"
-    residues = [r for r in range(s) if all(n in ok for n in tried if n % s == r)]
-    if residues and s == 2 and len(residues) == 1:
-        parity = "even" if residues[0] == 0 else "odd"
-        return f"every {parity} input size >= {min(ok)} (n % 2 == {residues[0]})"
-    if residues:
-        first = min(n for n in ok if n % s in residues)
-        return f"input sizes n >= {first} with n % {s} in {{{', '.join(map(str, residues))}}}"
-    return "only input sizes " + ", ".join(map(str, ok[:12])) + (" ..." if len(ok) > 12 else "")
+class _Combiner:
+    """Combines the axes' answers into whole layers, each checked by the convention, and ranks them."""
+
+    def __init__(self, framework, family, convention, problems, answers, ndim, outputs):
+        self.framework, self.family, self.convention = framework, family, convention
+        self.keys = list(problems)
+        self.problems = problems
+        self.answers = [answers[key] for key in self.keys]
+        self.ndim, self.outputs = ndim, outputs
+        self.budget = MAX_SEARCH
+        self.uniform_ok = False
+        self.found: list[tuple[tuple, Solution]] = []
+
+    def run(self, include_odd: bool) -> tuple[list[tuple[tuple, Solution]], tuple[str, ...]]:
+        ordinary = [[a for a in answers if not a.odd] for answers in self.answers]
+        left_out: list[str] = []
+        # 1. the same kernel, stride and dilation on every axis, each axis ordinary
+        uniform = self._uniform(ordinary)
+        self._add(uniform)
+        self.uniform_ok = self._has_ordinary()
+        # 2. mixed across axes: odd when a uniform layer works
+        if len(self.keys) > 1:
+            if include_odd or not self.uniform_ok:
+                self._add(combo for combo in self._product(ordinary) if len({a.triple for a in combo}) > 1)
+            elif _size(ordinary) > len(uniform):
+                left_out.append(MIXED)
+        # 3. the rest: at least one axis odd
+        if include_odd or not self._has_ordinary():
+            self._add(combo for combo in self._product(self.answers) if any(a.odd for a in combo))
+        else:
+            left_out.extend(r for answers in self.answers for a in answers for r in a.odd)
+        if not include_odd and self._has_ordinary():  # odd for a reason only the whole layer shows (a quirk)
+            left_out.extend(r for _, solution in self.found for r in solution.odd)
+            self.found = [(rank, solution) for rank, solution in self.found if not solution.odd]
+        order = (*ODD_REASONS, MIXED, QUIRK)
+        return self.found, tuple(sorted(set(left_out), key=order.index))
+
+    def _has_ordinary(self) -> bool:
+        return any(not s.odd for _, s in self.found)
+
+    def _uniform(self, lists) -> list[tuple]:
+        groups = []
+        for answers in lists:
+            by_triple = defaultdict(list)
+            for a in answers:
+                by_triple[a.triple].append(a)
+            groups.append(by_triple)
+        common = set(groups[0]).intersection(*groups[1:])
+        combos = [combo for triple in sorted(common) for combo in itertools.product(*(g[triple] for g in groups))]
+        self._spend(len(combos))
+        return combos
+
+    def _product(self, lists) -> Iterator[tuple]:
+        self._spend(_size(lists))
+        return itertools.product(*lists)
+
+    def _spend(self, count: int) -> None:
+        self.budget -= count
+        if self.budget < 0:
+            raise ConfigError(
+                f"the axes' answers make more combinations than solve's bound of {MAX_SEARCH}; fix kernel_size "
+                "or stride (or leave out include_odd / --all)"
+            )
+
+    def _add(self, combos: Iterable[tuple]) -> None:
+        for combo in combos:
+            found = self._layer(combo)
+            if found is not None:
+                self.found.append(found)
+
+    def _layer(self, combo: tuple) -> tuple[tuple, Solution] | None:
+        chosen: list = [None] * self.ndim
+        for key, answer in zip(self.keys, combo):
+            for n in self.problems[key]:
+                chosen[n] = answer
+        axes = [(a.axis.input_size, a.kernel, a.stride, a.dilation, self.outputs[n]) for n, a in enumerate(chosen)]
+        common = set(combo[0].spellings).intersection(*(a.spellings for a in combo[1:]))
+        spelled = []
+        for mode in common:
+            values = [a.spellings[mode][0] for a in chosen]
+            got = check(self.framework, self.family, axes, mode, values, self.ndim)
+            if got is None:
+                continue
+            args = self.family.assemble(mode, values, tuple(a[2] for a in axes), tuple(a[3] for a in axes), self.outputs)
+            spelled.append(((bool(got.notes), self.family.rank(mode), self._changed(args)), mode, args, got))
+        if not spelled:
+            return None
+        spelled.sort(key=lambda entry: (entry[0], repr(entry[2])))
+        (quirk, rank, changed), mode, args, got = spelled[0]
+        mixed = len({a.triple for a in combo}) > 1 and self.uniform_ok
+        odd = tuple(dict.fromkeys(r for a in combo for r in a.odd)) + ((MIXED,) if mixed else ()) + ((QUIRK,) if quirk else ())
+        kernel = tuple(a[1] for a in axes)
+        solution = Solution(self.framework, kernel, args, got, tuple(entry[2] for entry in spelled[1:]), odd)
+        key = (
+            bool(odd), len(odd), rank,
+            sum(abs(a.axis.output_size - a.axis.input_size * a.stride) for a in combo),  # the stride fits the ratio
+            max(_tier(a.kernel, a.stride) for a in combo),
+            changed,
+            len({a.axis.crop_begin - a.axis.crop_end for a in combo if a.triple == combo[0].triple}),  # alike axes
+            sum(max(a.axis.crop_begin, 0) + max(a.axis.crop_end, 0) for a in combo),  # less padding
+            sum(abs(a.axis.crop_begin - a.axis.crop_end) for a in combo),  # centred
+            sum(a.kernel for a in combo),
+            repr(args),
+        )
+        return key, solution
+
+    def _changed(self, args: dict) -> int:
+        """How many arguments differ from the framework's defaults (stride and required ones aside)."""
+        skip = _REQUIRED | ({"output_shape"} if self.framework in _REQUIRED_OUTPUT else set())
+        return sum(1 for key, value in args.items() if key not in skip and value != self.convention.defaults.get(key))
 
 
-def _with_output(args: dict, axis: int, size: int) -> dict:
-    # arguments that name the output size must follow the input size being tried
-    changed = dict(args)
-    for key in ("output_shape", "output_size", "target_shape"):
-        if key in changed and changed[key] is not None:
-            values = list(changed[key])
-            values[axis] = size
-            changed[key] = type(changed[key])(values)
-    return changed
+def _size(lists) -> int:
+    total = 1
+    for answers in lists:
+        total *= len(answers)
+    return total
+
+
+def _tier(k: int, s: int) -> int:
+    """How usual a kernel is for a stride: 0 for ``k = 2s`` or ``2s-1`` (odd k at stride 1), 1 for another multiple of s."""
+    if s == 1:
+        return 0 if k % 2 else 2
+    if k in (2 * s, 2 * s - 1):
+        return 0
+    return 1 if k % s == 0 else 2
+
+
+def _reachable(framework: str, family: Family, i: int, o: int, key: tuple, ndim: int) -> bool:
+    return bool(axis_answers(framework, family, i, o, key[2], key[3], key[4], ndim, f"for an output of {o}"))
+
+
+def _unreachable(framework, family, empty, problems, ndim) -> Unreachable:
+    title = conventions.get(framework).title
+    parts = []
+    nearest_all = []
+    for key in empty:
+        i, o, kernels, strides, dilations = key
+        reach = 4 * max(strides) * max(kernels) + 64  # look this far on each side, no further
+        # no framework's output exceeds the largest uncropped size plus a stride (a hint, not a size rule)
+        top = full_size(i, max(kernels), max(strides), max(dilations)) + max(strides)
+        start = min(o - 1, top)
+        below = next((x for x in range(start, max(start - reach, 0), -1) if _reachable(framework, family, i, x, key, ndim)), None)
+        above = next((x for x in range(o + 1, min(o + reach, top + 1)) if _reachable(framework, family, i, x, key, ndim)), None)
+        nearest = tuple(x for x in (below, above) if x is not None)
+        nearest_all.append(nearest)
+        axes = ", ".join(map(str, problems[key]))
+        space = f"kernel_size in {_span(kernels)}, stride in {_span(strides)}, dilation in {_span(dilations)}"
+        near = " or ".join(map(str, nearest)) if nearest else "none nearby"
+        parts.append(f"axis {axes}: no {title} arguments with {space} take {i} to {o}; nearest reachable: {near}")
+    return Unreachable("; ".join(parts), tuple(nearest_all))
+
+
+from .inversion import Inversion, invert  # noqa: E402  (inversion calls solve; tconv.invert is found here)
 
 
 class _CallableModule(types.ModuleType):
@@ -724,7 +510,7 @@ class _CallableModule(types.ModuleType):
     submodules to their parent), so the module itself calls :func:`solve`: ``tconv.solve(...)``
     works whichever was touched first."""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> list[Solution]:
+    def __call__(self, *args: Any, **kwargs: Any) -> Solutions:
         return solve(*args, **kwargs)
 
 
