@@ -313,8 +313,39 @@ def test_solve_and_invert_say_what_they_assumed():
         "2 spatial axes (kernel_size has 2 entries)", "pad=0 (the default of Caffe Convolution)")
 
 
+def test_cli_prints_what_it_assumed(capsys):
+    from tconv.cli import main
+
+    assert main(["invert", "28", "-f", "tflite", "-k", "5", "-s", "2"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ("tconv: assumed: 2 spatial axes (TFLite's op is 2-D), padding='SAME' (the default of "
+                            "TFLite CONV_2D)\n")
+    assert captured.out.startswith("conv: 28x28 -> 14x14")
+    assert main(["invert", "28x28", "-f", "keras", "-k", "3", "-s", "2", "-p", "same"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["solve", "28", "56", "-f", "tflite", "-k", "4", "-s", "2"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[0] == "tconv: assumed: 2 spatial axes (TFLite's op is 2-D), dilation 1"
+    assert captured.out.startswith("kernel_size=4, output_shape=(56, 56), padding='SAME'")
+    assert main(["solve", "8", "16", "-k", "3"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["tconv: assumed: stride in 1..4, dilation 1",
+                   "tconv: note: odd settings left out (kernel smaller than the stride; padding larger than the "
+                   "kernel); --all lists them"]
+    assert main(["solve", "28", "12", "--limit", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "no ordinary setting takes 28 to 12; the 36 that do are odd" in err and "the best 2 of 36" in err
+
+
 # ---- the bound ---------------------------------------------------------------------------------
-def test_the_search_bound_is_one_number():
+def test_the_search_bound_is_one_number(capsys):
+    from tconv.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["solve", "--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"at most {MAX_SEARCH} candidates per axis and {MAX_SEARCH} combinations across axes" in text
     messages = []
     for call in (
         lambda: tconv.solve(8, 16, "pytorch", kernel_size=range(1, 10**9), stride=range(1, 10**6)),
@@ -384,6 +415,25 @@ def test_bad_input_is_a_config_error(call, match):
 
 def test_numpy_sizes_are_sizes():
     assert tconv.solve(np.int64(8), (np.int32(16),), "pytorch", kernel_size=np.int64(4))[0].args == {"stride": 2, "padding": 1}
+
+
+@pytest.mark.parametrize("argv", [
+    ["solve", "8", "16", "--limit", "0"],
+    ["solve", "8", "16", "--limit", "x"],
+    ["solve", "8", "16", "--max-kernel", "0"],
+    ["solve", "8", "16", "-f", "nope"],
+    ["solve", "8", "0"],
+    ["solve", "8", "16", "--all", "--max-kernel", "5000", "--max-stride", "10"],
+    ["solve", "8", "16", "-f", "tflite", "-d", "2"],
+    ["invert", "28", "-f", "tflite", "-k", "5", "-d", "2"],
+    ["invert", "28", "-k", "5", "-p", "same", "-s", "2"],
+])
+def test_cli_bad_input_is_one_line_and_exit_2(argv, capsys):
+    from tconv.cli import main
+
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and captured.err.startswith("tconv: error: ")
 
 
 # ---- forward convolution sizes against the real frameworks ---------------------------------------

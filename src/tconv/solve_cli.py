@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from . import conventions
 from .cli import CliError, add_layer_options, layer_from_args, parse_assignment, parse_sizes, parse_value
 
 SOLVE_EPILOG = """\
 examples:
-  tconv solve 8x8 16x16 -f pytorch -k 3            # every PyTorch setting with k=3 taking 8x8 to 16x16
-  tconv solve 8x8 16x16 -f keras -k 3 -s 2
-  tconv solve 12,16 24,32 -f onnx --limit 5        # kernels 1..7 and strides 1..4 are searched
-  tconv solve 8 17 -f caffe -k 4 -s 2              # unreachable: says why and the nearest sizes
+  tconv solve 28 56                                # PyTorch, idiomatic first: kernel_size=4, stride=2, padding=1
+  tconv solve 8x8 16x16 -f keras -k 3 -s 2         # Keras 'same' (output_padding=1 is the same layer)
+  tconv solve 12,16 24,32 -f onnx --limit 5        # each axis solved on its own, then combined
+  tconv solve 8 16 -f pytorch -k 3 --all           # odd settings too (padding larger than the kernel, ...)
+  tconv solve 28 12 -f pytorch --limit 3           # only odd settings shrink 28 to 12: listed, marked odd
 """
 
 CONVERT_EPILOG = """\
@@ -43,10 +45,18 @@ _FORWARD_NAMES = {
 
 
 def register(subparsers) -> None:
+    from .solve import DEFAULT_MAX_KERNEL, DEFAULT_MAX_STRIDE, MAX_SEARCH
+
     p = subparsers.add_parser(
         "solve", help="list the arguments that give a wanted output size",
-        description="List every legal argument set of a framework that takes INPUT to OUTPUT, simplest first, "
-        "with the kept window of the uncropped output.",
+        description="List the argument sets of a framework that take INPUT to OUTPUT, the ones a practitioner "
+        "would write first (the framework's idiomatic padding, the stride that fits the ratio, k = 2s or 2s-1, "
+        "the least padding), each with the kept window of the uncropped output and the other spellings of the "
+        "same layer. Odd settings (padding larger than the kernel, a kernel smaller than the stride, zeros "
+        "added, an off-centre window) are listed only with --all, or when nothing else reaches the size. Each "
+        "axis is solved on its own and the answers combined; solve checks at most "
+        f"{MAX_SEARCH} candidates per axis and {MAX_SEARCH} combinations across axes. What it assumed goes to "
+        "stderr as 'tconv: assumed: ...'. An unreachable size gets the reason and the nearest reachable sizes.",
         epilog=SOLVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", help="spatial input size: 8x8, 96,128 or 28")
@@ -55,9 +65,10 @@ def register(subparsers) -> None:
     p.add_argument("-k", "--kernel", help="fixed kernel size (default: search 1..--max-kernel)")
     p.add_argument("-s", "--stride", help="fixed stride (default: search 1..--max-stride)")
     p.add_argument("-d", "--dilation", help="dilation (default 1)")
-    p.add_argument("--max-kernel", type=int, default=None, help="largest kernel searched (default 7)")
-    p.add_argument("--max-stride", type=int, default=None, help="largest stride searched (default 4)")
-    p.add_argument("--limit", type=int, default=None, help="print at most this many solutions")
+    p.add_argument("--max-kernel", type=int, default=None, help=f"largest kernel searched (default {DEFAULT_MAX_KERNEL})")
+    p.add_argument("--max-stride", type=int, default=None, help=f"largest stride searched (default {DEFAULT_MAX_STRIDE})")
+    p.add_argument("--limit", type=int, default=None, help="print at most this many solutions, the best ones")
+    p.add_argument("--all", dest="include_odd", action="store_true", help="also list odd settings, after the ordinary ones")
     p.set_defaults(func=cmd_solve)
 
     p = subparsers.add_parser(
@@ -99,16 +110,39 @@ def cmd_solve(ns: argparse.Namespace) -> int:
         value = getattr(ns, name)
         if value is not None and value < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
+    inputs, outputs = parse_sizes(ns.input, "input size"), parse_sizes(ns.output, "output size")
     solutions = solve(
-        parse_sizes(ns.input, "input size"), parse_sizes(ns.output, "output size"), ns.framework,
+        inputs, outputs, ns.framework,
         kernel_size=_optional_sizes(ns.kernel, "kernel size"), stride=_optional_sizes(ns.stride, "stride"),
         dilation=_optional_sizes(ns.dilation, "dilation"),
         max_kernel=ns.max_kernel or DEFAULT_MAX_KERNEL, max_stride=ns.max_stride or DEFAULT_MAX_STRIDE,
-        limit=ns.limit,
+        limit=ns.limit, include_odd=ns.include_odd,
     )
+    _assumed(solutions.assumed)
+    if solutions.left_out:
+        _note(f"odd settings left out ({'; '.join(solutions.left_out)}); --all lists them")
+    elif not ns.include_odd and all(s.odd for s in solutions):
+        _note(f"no ordinary setting takes {_fmt(ns.input)} to {_fmt(ns.output)}; the {solutions.total} that do are odd")
+    if len(solutions) < solutions.total:
+        _note(f"the best {len(solutions)} of {solutions.total} (--limit)")
     for solution in solutions:
         print(solution)
     return 0
+
+
+def _fmt(text: str) -> str:
+    value = parse_sizes(text)
+    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _assumed(assumed) -> None:
+    """What the command took for granted: one line on stderr, before the answer."""
+    if assumed:
+        print(f"tconv: assumed: {', '.join(assumed)}", file=sys.stderr)
+
+
+def _note(text: str) -> None:
+    print(f"tconv: note: {text}", file=sys.stderr)
 
 
 def cmd_convert(ns: argparse.Namespace) -> int:
@@ -143,5 +177,7 @@ def cmd_invert(ns: argparse.Namespace) -> int:
             value = list(value) * 2 if isinstance(value, tuple) else [value] * (2 * ndim)
         args[names[key]] = value
     args.update(parse_assignment(a) for a in ns.arg)
-    print(invert(input_shape, kernel, framework, **args))
+    inversion = invert(input_shape, kernel, framework, **args)
+    _assumed(inversion.assumed)
+    print(inversion)
     return 0
