@@ -11,6 +11,7 @@ import itertools
 import re
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -639,3 +640,30 @@ def test_cli_solve_and_invert(capsys):
     assert main(["solve", "8", "16", "--max-kernel", "5000", "--max-stride", "10"]) == 2
     assert "too large" in capsys.readouterr().err
 
+
+# ---- docs/solve.md -------------------------------------------------------------------------------
+# test_readme runs its console blocks (stdout); here the text blocks' `$ tconv ... 2>&1 >/dev/null` lines (stderr)
+DOC = Path(__file__).resolve().parents[1] / "docs" / "solve.md"
+STDERR_ONLY = " 2>&1 >/dev/null"
+
+
+def _doc_stderr_examples():
+    for body in re.findall(r"```text\n(.*?)```", DOC.read_text(), flags=re.S):
+        lines = body.splitlines()
+        for n, line in enumerate(lines):
+            if line.startswith("$ tconv ") and line.endswith(STDERR_ONLY):
+                shown = list(itertools.takewhile(lambda text: not text.startswith("$ "), lines[n + 1:]))
+                yield line[2:-len(STDERR_ONLY)], shown
+
+
+@pytest.mark.parametrize("command, shown", list(_doc_stderr_examples()))
+def test_doc_shows_what_solve_and_invert_print_on_stderr(command, shown, capsys):
+    from tconv.cli import main
+
+    code = main(command.split()[1:])
+    assert capsys.readouterr().err.splitlines() == shown
+    assert code == (2 if any(line.startswith("tconv: error:") for line in shown) else 0)
+
+
+def test_doc_has_stderr_examples():
+    assert len(list(_doc_stderr_examples())) >= 8
