@@ -23,6 +23,7 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
 import tconv.torch as tt  # noqa: E402
+from tconv.geometry import AxisGeometry  # noqa: E402
 from tconv.torch import _native, strategies  # noqa: E402
 from tconv.torch.strategies import Plan, eligible  # noqa: E402
 
@@ -165,8 +166,7 @@ def _check_gather(data, axes: list[dict]) -> None:
     fill = data.draw(st.sampled_from([None, "bias"]))
     fill = None if fill is None else torch.randn(channels, dtype=dtype)
     add_fill = data.draw(st.booleans())
-    tables = [_native.AxisTable.of(ax["output"], ax["crop"], ax["taps"], ax["dilation"], ax["stride"], ax["input"],
-                                   ax["tap_unit"], ax["pos_unit"]) for ax in axes]
+    tables = [_native.AxisTable.of(_axis(ax), ax["tap_unit"], ax["pos_unit"]) for ax in axes]
     out_shape = tuple(ax["output"] for ax in axes)
     out = torch.full((plane_count,) + out_shape, float("nan"), dtype=dtype)
     _native.Gather(dtype, planes, tables, add_fill, channels)(src, out, fill)
@@ -174,6 +174,13 @@ def _check_gather(data, axes: list[dict]) -> None:
                               None if fill is None else fill.double().numpy().tolist() * images, add_fill, out_shape)
     tol = 1e-5 if dtype == torch.float32 else 1e-12
     np.testing.assert_allclose(out.double().numpy(), expected, rtol=tol, atol=tol)
+
+
+def _axis(ax: dict):
+    """The axis of a transposed convolution that keeps ``output`` elements from full position ``crop`` on."""
+    full = (ax["input"] - 1) * ax["stride"] + ax["dilation"] * (ax["taps"] - 1) + 1
+    return AxisGeometry(ax["input"], ax["taps"], ax["stride"], ax["dilation"], ax["crop"],
+                        full - ax["output"] - ax["crop"])
 
 
 @settings(max_examples=examples(40), deadline=None)

@@ -39,6 +39,8 @@ one OpenMP runtime whichever of tconv and torch loads first.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import atexit
 import contextlib
 import ctypes
@@ -56,6 +58,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+if TYPE_CHECKING:  # the geometry is pure Python; imported for annotations only
+    from .geometry import AxisGeometry
 
 SOURCE = Path(__file__).with_name("_kernels.c")
 _FLAG_SETS = (["-O3", "-march=native", "-fopenmp"], ["-O3", "-fopenmp"], ["-O3"])
@@ -420,27 +425,23 @@ class AxisTable:
         self._segments = None
 
     @classmethod
-    def of(cls, output_size: int, crop_begin: int, taps: int, dilation: int, stride: int, input_size: int,
-           tap_stride: int, position_stride: int) -> "AxisTable":
-        """The terms of a transposed convolution's axis: kept output ``o`` (full position
-        ``o + crop_begin``) gets tap ``t`` of input ``i`` wherever ``i*stride + t*dilation`` is that
-        position and ``0 <= i < input_size``; each term at ``t*tap_stride + i*position_stride``.
+    def of(cls, ax: "AxisGeometry", tap_stride: int, position_stride: int) -> "AxisTable":
+        """The terms of one transposed-convolution axis (:meth:`AxisGeometry.terms`): kept output ``o``
+        gets tap ``t`` of input ``i`` for each of its ``(t, i)``, as the offset ``t*tap_stride +
+        i*position_stride``.
 
-        With ``taps = stride`` and ``dilation = 1`` this lands phases: output ``o`` takes phase
-        ``p mod s`` at ``p // s`` (``p = o + crop_begin``).
+        For landing phases, pass :meth:`AxisGeometry.phase_landing`: its taps are the phases.
         """
-        full = np.arange(output_size, dtype=np.int64)[:, None] + crop_begin
-        tap = np.arange(taps, dtype=np.int64)[None, :]
-        reach = full - tap * dilation
-        source = reach // stride
-        valid = (reach % stride == 0) & (source >= 0) & (source < input_size)
-        offsets = np.where(valid, tap * tap_stride + source * position_stride, 0)
-        order = np.argsort(~valid, axis=1, kind="stable")  # each row's terms first, in tap order
-        counts = valid.sum(axis=1)
+        terms = ax.terms()
+        counts = np.array([len(row) for row in terms], dtype=np.int64)
         width = max(1, int(counts.max(initial=0)))
-        tap_of = np.take_along_axis(np.broadcast_to(tap, valid.shape), order, axis=1)[:, :width]
-        return cls(counts, np.take_along_axis(offsets, order, axis=1)[:, :width], stride, np.where(
-            np.arange(width)[None, :] < counts[:, None], tap_of, 0))
+        offsets = np.zeros((len(terms), width), dtype=np.int64)
+        taps = np.zeros((len(terms), width), dtype=np.int64)
+        for o, row in enumerate(terms):
+            for n, (t, i) in enumerate(row):
+                offsets[o, n] = t * tap_stride + i * position_stride
+                taps[o, n] = t
+        return cls(counts, offsets, ax.stride, taps)
 
     def args(self) -> list:
         return [self.size, self.counts.ctypes.data, self.offsets.ctypes.data, self.width]
@@ -547,7 +548,7 @@ class DepthwiseLast:
 
         out[n, *o, c] = bias[c] + sum over the taps t that reach o of x[n, *i, c] * w[*t, c]
 
-    where, per axis, ``o + start = i*stride + t*dilation`` with ``0 <= i < input_size``
+    where, per axis, ``o + crop_begin = i*stride + t*dilation`` with ``0 <= i < input_size``
     (only the taps that reach an output are visited: no inserted zero is read).
     ``x`` is ``(N, *input_sizes, C)``, ``w`` ``(*kernel_sizes, C)`` and ``out``
     ``(N, *output_sizes, C)``, all C-contiguous and aligned, of this call's
@@ -559,9 +560,9 @@ class DepthwiseLast:
         float32 or float64.
     channels : int
         ``C``.
-    axes : sequence of (output_size, start, kernel_size, dilation, stride, input_size)
-        One per spatial axis (1 to 3): the kept outputs are full positions
-        ``start .. start + output_size - 1``.
+    axes : tuple of AxisGeometry
+        One per spatial axis (1 to 3): the kept outputs are its window
+        (``wrap`` is ignored).
     """
 
     __slots__ = ("_fn", "_fixed", "_elements", "_keep")
@@ -569,12 +570,9 @@ class DepthwiseLast:
     def __init__(self, dtype, channels: int, axes) -> None:
         dtype = np.dtype(dtype)
         self._fn = getattr(library(), _DEPTHWISE_LAST[dtype])
-        inputs = [ax[5] for ax in axes]
-        kernels = [ax[2] for ax in axes]
-        tables = []
-        for a, (size, start, kernel, dilation, stride, input_size) in enumerate(axes):
-            positions = math.prod(inputs[a + 1:]) * channels
-            tables.append(AxisTable.of(size, start, kernel, dilation, stride, input_size, 0, positions))
+        inputs = [ax.input_size for ax in axes]
+        kernels = [ax.kernel_size for ax in axes]
+        tables = [AxisTable.of(ax, 0, math.prod(inputs[a + 1:]) * channels) for a, ax in enumerate(axes)]
         args, keep = [], [tables]
         for _ in range(3 - len(axes)):
             args += _unit().weighted_args(0)[:4] + [1]
@@ -587,7 +585,7 @@ class DepthwiseLast:
         args += [tables[-1].size, segments.ctypes.data, count, tables[-1].width, channels]
         self._keep = keep
         self._fixed = (channels, math.prod(inputs) * channels, *args)
-        self._elements = math.prod(ax[0] for ax in axes) * channels
+        self._elements = math.prod(ax.output_size for ax in axes) * channels
 
     def __call__(self, x: np.ndarray, w: np.ndarray, out: np.ndarray) -> np.ndarray:
         batch = x.shape[0]

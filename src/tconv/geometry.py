@@ -132,6 +132,128 @@ class AxisGeometry:
         start = index * self.stride - self.crop_begin
         return start, start + self.dilated_kernel
 
+    # ---- which tap of which input lands where ---------------------------------
+    # Input j's tap t lands at full position j*s + t*d. Every kernel, picture and table in tconv
+    # asks one of the questions below; none of them works this out itself.
+
+    def tap_inputs(self, tap: int, start: int, stop: int) -> tuple[int, int, int] | None:
+        """The inputs ``[j_lo, j_hi)`` whose tap ``tap`` lands in full positions ``[start, stop)``.
+
+        Returns ``(j_lo, j_hi, first)``, ``first`` being where ``j_lo`` lands
+        relative to ``start`` (the others follow every ``stride``), or None.
+
+        >>> AxisGeometry(4, 3, 2, 1, 0, 0).tap_inputs(2, 0, 5)
+        (0, 2, 2)
+        """
+        s, shift = self.stride, self.dilation * tap
+        j_lo = max(0, -((shift - start) // s))
+        j_hi = min(self.input_size, -((shift - stop) // s))
+        if j_lo >= j_hi:
+            return None
+        return j_lo, j_hi, j_lo * s + shift - start
+
+    def phases(self, start: int, stop: int) -> list[tuple[int, int, int, list[tuple[int, int]]]]:
+        """The phases of full positions ``[start, stop)``: the positions ``p`` with one ``p mod s``.
+
+        Full position ``p = q*s + r`` sums tap ``t`` of input ``q - c_t`` over
+        the taps with ``d*t mod s == r`` (``c_t = (d*t - r) // s``): one
+        stride-1 correlation per phase. Returns, per phase that has taps and
+        positions: ``(first position relative to start, count, first q,
+        [(t, c_t), ...])``.
+
+        >>> AxisGeometry(3, 4, 2, 1, 0, 0).phases(0, 8)
+        [(0, 4, 0, [(0, 0), (2, 1)]), (1, 4, 0, [(1, 0), (3, 1)])]
+        """
+        s, d = self.stride, self.dilation
+        found = []
+        for r in range(s):
+            first = start + (r - start) % s
+            if first >= stop:
+                continue
+            taps = [(t, (d * t - r) // s) for t in range(self.kernel_size) if (d * t) % s == r]
+            if taps:
+                found.append((first - start, -((first - stop) // s), (first - r) // s, taps))
+        return found
+
+    def output_phases(self) -> list[tuple[int, int, list[tuple[int, int]]]]:
+        """The phases of the kept output: ``(r, count, [(tap, offset), ...])`` for ``o = q*s + r``.
+
+        Kept output ``o`` sits at full position ``o + crop_begin``; tap ``t``
+        reaches it from input ``q + offset`` when ``r + crop_begin - t*d`` is a
+        multiple of ``s`` (``offset`` is that quotient). ``count`` outputs have
+        phase ``r``.
+
+        >>> AxisGeometry(4, 3, 2, 1, 0, 1).output_phases()
+        [(0, 4, [(0, 0), (2, -1)]), (1, 4, [(1, 0)])]
+        """
+        found = []
+        for r in range(min(self.stride, self.output_size)):
+            shift = r + self.crop_begin
+            taps = [(t, (shift - t * self.dilation) // self.stride) for t in range(self.kernel_size)
+                    if (shift - t * self.dilation) % self.stride == 0]
+            found.append((r, -(-(self.output_size - r) // self.stride), taps))
+        return found
+
+    def phase_target(self, phase: int, count: int) -> tuple[slice, slice, bool] | None:
+        """Where full-output phase ``phase`` (positions ``q*s + phase``, ``0 <= q < count``) lands in the window.
+
+        Returns ``(target, source, complete)``: the strided slice of the kept
+        output, the slice of ``q`` that fills it, and whether that covers every
+        kept position of the phase (those it misses get no term: zeros). None
+        when the window keeps no position of this phase.
+
+        >>> AxisGeometry(4, 3, 2, 1, 0, 1).phase_target(1, 4)
+        (slice(1, 8, 2), slice(0, 4, None), True)
+        >>> AxisGeometry(4, 3, 2, 1, -2, 0).phase_target(0, 4)
+        (slice(2, 9, 2), slice(0, 4, None), False)
+        """
+        s = self.stride
+        lands = (phase - self.crop_begin) % s
+        if lands >= self.output_size:
+            return None
+        first = (lands + self.crop_begin - phase) // s  # q of the first kept output
+        wanted = -(-(self.output_size - lands) // s)
+        lo, hi = max(first, 0), min(first + wanted, count)
+        if lo >= hi:
+            return slice(lands, lands, s), slice(lo, lo), False
+        target = slice(lands + (lo - first) * s, lands + (hi - first - 1) * s + 1, s)
+        return target, slice(lo, hi), lo == first and hi == first + wanted
+
+    def terms(self) -> list[list[tuple[int, int]]]:
+        """For every kept output, the ``(tap, input)`` pairs that reach it, in tap order.
+
+        >>> AxisGeometry(2, 3, 2, 1, 1, 0).terms()
+        [[(1, 0)], [(0, 1), (2, 0)], [(1, 1)], [(2, 1)]]
+        """
+        return [
+            [(t, (o + self.crop_begin - t * self.dilation) // self.stride) for t in range(self.kernel_size)
+             if (o + self.crop_begin - t * self.dilation) % self.stride == 0
+             and 0 <= (o + self.crop_begin - t * self.dilation) // self.stride < self.input_size]
+            for o in range(self.output_size)
+        ]
+
+    def sub_window(self, start: int, stop: int) -> "AxisGeometry":
+        """This axis keeping full positions ``[start, stop)`` instead (no wrapping).
+
+        >>> AxisGeometry(8, 3, 2, 1, 0, 1).sub_window(2, 10).kept
+        (2, 10)
+        """
+        return self.replace(crop_begin=start, crop_end=self.full - stop, wrap=False)
+
+    def phase_landing(self, count: int) -> "AxisGeometry":
+        """Landing this axis's ``s`` phases, ``count`` values each, as a transposed convolution of its own.
+
+        Phase ``r`` holds full positions ``q*s + r``: that is tap ``r`` of input
+        ``q`` of a kernel of ``s`` taps at stride ``s``, so the kept window of
+        the interleaved phases is this geometry's window of that layer, and its
+        :meth:`terms` say which phase and ``q`` each kept output takes.
+
+        >>> AxisGeometry(4, 3, 2, 1, 1, 1).phase_landing(5).terms()[:3]
+        [[(1, 0)], [(0, 1)], [(1, 1)]]
+        """
+        s = self.stride
+        return AxisGeometry(count, s, s, 1, self.crop_begin, count * s - self.output_size - self.crop_begin)
+
     def replace(self, **changes: int) -> "AxisGeometry":
         """A copy with some fields changed (validated again)."""
         values = {f: getattr(self, f) for f in self.__dataclass_fields__}

@@ -225,16 +225,3 @@ def fold(full: np.ndarray, axes: Sequence[AxisGeometry]) -> np.ndarray:
             position += length
         result = folded
     return result
-
-
-def tap_positions(ax: AxisGeometry, tap: int, start: int, stop: int) -> tuple[int, int, int] | None:
-    """Inputs ``[j_lo, j_hi)`` whose tap ``tap`` lands in ``[start, stop)``, and where the first lands.
-
-    Returns ``(j_lo, j_hi, first_output_index)`` (index relative to ``start``) or None.
-    """
-    s, shift = ax.stride, ax.dilation * tap
-    j_lo = max(0, -((shift - start) // s))
-    j_hi = min(ax.input_size, -((shift - stop) // s))
-    if j_lo >= j_hi:
-        return None
-    return j_lo, j_hi, j_lo * s + shift - start

@@ -13,7 +13,7 @@ from itertools import product
 
 import numpy as np
 
-from ._core import Problem, tap_positions, tap_products
+from ._core import Problem, tap_products
 
 __all__ = ["compute"]
 
@@ -29,7 +29,7 @@ def compute(problem: Problem) -> np.ndarray:
     for index, tap in enumerate(product(*(range(k) for k in kernel))):
         source, target = [slice(None)], [slice(None)]
         for ax, t, (start, stop) in zip(axes, tap, problem.window):
-            hit = tap_positions(ax, t, start, stop)
+            hit = ax.tap_inputs(t, start, stop)
             if hit is None:
                 break
             j_lo, j_hi, first = hit

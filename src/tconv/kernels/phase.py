@@ -51,28 +51,7 @@ from ..geometry import AxisGeometry
 from . import _blas
 from ._core import Problem, correlate, pad_or_slice, tap_products
 
-__all__ = ["compute", "axis_phases", "form", "shifted_plan", "shifted_places", "first_writes", "covers", "FORMS"]
-
-
-def axis_phases(ax: AxisGeometry, start: int, stop: int) -> list[tuple[int, int, int, list[tuple[int, int]]]]:
-    """The phases of one axis that have taps and outputs in ``[start, stop)``.
-
-    Returns, per phase: ``(first output index relative to start, count, first q,
-    [(tap t, input shift c_t), ...])``.
-
-    >>> axis_phases(AxisGeometry(3, 4, 2, 1, 0, 0), 0, 8)
-    [(0, 4, 0, [(0, 0), (2, 1)]), (1, 4, 0, [(1, 0), (3, 1)])]
-    """
-    s, d = ax.stride, ax.dilation
-    phases = []
-    for r in range(s):
-        first = start + (r - start) % s
-        if first >= stop:
-            continue
-        taps = [(t, (d * t - r) // s) for t in range(ax.kernel_size) if (d * t) % s == r]
-        if taps:
-            phases.append((first - start, -((first - stop) // s), (first - r) // s, taps))
-    return phases
+__all__ = ["compute", "form", "shifted_plan", "shifted_places", "first_writes", "covers", "FORMS"]
 
 
 def compute(problem: Problem) -> np.ndarray:
@@ -80,7 +59,7 @@ def compute(problem: Problem) -> np.ndarray:
     name = form(problem)
     if name == "compiled":  # its C tables are cached per geometry: no phase tables needed
         return _by_compiled_pixels(problem)
-    per_axis = [axis_phases(ax, start, stop) for ax, (start, stop) in zip(problem.axes, problem.window)]
+    per_axis = [ax.phases(start, stop) for ax, (start, stop) in zip(problem.axes, problem.window)]
     return FORMS[name](problem, per_axis)
 
 
@@ -133,7 +112,7 @@ def form(problem: Problem, per_axis=None) -> str:
     if ci == 1 and groups > 1:
         return "compiled" if _compiled_applies(problem) else "rows"
     if per_axis is None:
-        per_axis = [axis_phases(ax, start, stop) for ax, (start, stop) in zip(problem.axes, problem.window)]
+        per_axis = [ax.phases(start, stop) for ax, (start, stop) in zip(problem.axes, problem.window)]
     narrow = co * dtype.itemsize < 64
     if not narrow and _blas.in_place(dtype) and _shifted_plan(problem, per_axis).waste <= SHIFTED_WASTE_LIMIT:
         return "shifted"
@@ -247,7 +226,7 @@ def _shifted_plan(problem: Problem, per_axis) -> _ShiftedPlan:
 
 
 def shifted_plan(axes, per_axis, batch: int) -> _ShiftedPlan:
-    """The shifted form's layout for these axes' phases (from :func:`axis_phases`) and batch size.
+    """The shifted form's layout for these axes' phases (from :meth:`AxisGeometry.phases`) and batch size.
 
     It says nothing about memory order: NumPy's form stores positions as rows and
     channels as columns, ``tconv.torch``'s ``shifted`` strategy the transpose
@@ -258,7 +237,7 @@ def shifted_plan(axes, per_axis, batch: int) -> _ShiftedPlan:
     0 and 1), and tap 2 feeds phase 0 from one row earlier (offset -1):
 
     >>> ax = AxisGeometry(4, 3, 2, 1, 1, 0)
-    >>> plan = shifted_plan((ax,), [axis_phases(ax, 1, 9)], batch=1)
+    >>> plan = shifted_plan((ax,), [ax.phases(1, 9)], batch=1)
     >>> plan.grid, [(offset, columns, taps) for offset, columns, taps, _, _ in plan.gemms]
     ((5,), [(0, [0, 1], [(0,), (1,)]), (-1, [0], [(2,)])])
     """
@@ -661,8 +640,7 @@ def _by_compiled_pixels(problem: Problem, per_axis=None) -> np.ndarray:
     x = np.require(np.repeat(x, co, axis=-1) if co > 1 else x, dtype, "CA")
     # (*k, G*Co): each tap's weights for all channels side by side
     w = np.require(problem.w_grouped.reshape(channels, -1).T, dtype, "CA").reshape(*kernel, channels)
-    axes = tuple((stop - start, start, ax.kernel_size, ax.dilation, ax.stride, ax.input_size)
-                 for ax, (start, stop) in zip(problem.axes, problem.window))
+    axes = tuple(ax.sub_window(start, stop) for ax, (start, stop) in zip(problem.axes, problem.window))
     out = np.empty((problem.batch, *(stop - start for start, stop in problem.window), channels), dtype)
     _native.depthwise_last(dtype, channels, axes)(x, w, out)
     return out.reshape(*out.shape[:-1], groups, co)

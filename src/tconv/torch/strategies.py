@@ -501,18 +501,15 @@ def _phase_jobs(plan: Plan, counts: tuple[int, ...]) -> tuple[list[tuple[tuple, 
     for r in itertools.product(*(range(s) for s in plan.stride)):
         dst, src = [], []
         for a, ax in enumerate(geo):
-            lands = (r[a] - ax.crop_begin) % ax.stride
-            if lands >= ax.output_size:
+            placed = ax.phase_target(r[a], counts[a])
+            if placed is None:
                 break  # every position of this phase is cropped
-            first = (lands + ax.crop_begin - r[a]) // ax.stride  # q of the first kept output
-            wanted = -(-(ax.output_size - lands) // ax.stride)
-            lo, hi = max(first, 0), min(first + wanted, counts[a])
-            if lo >= hi:
-                fill = True
+            target, source, complete = placed
+            fill = fill or not complete
+            if source.start >= source.stop:
                 break
-            fill = fill or lo > first or hi < first + wanted
-            dst.append(slice(lands + (lo - first) * ax.stride, lands + (hi - first - 1) * ax.stride + 1, ax.stride))
-            src.append(slice(lo, hi))
+            dst.append(target)
+            src.append(source)
         else:
             jobs.append((lead + tuple(dst), (slice(None), slice(None)) + r + (slice(None),) + tuple(src)))
     fill = fill or len(jobs) < math.prod([min(ax.stride, ax.output_size) for ax in geo])
@@ -589,8 +586,8 @@ def _place_phases_native(y: torch.Tensor, plan: Plan, b: torch.Tensor | None) ->
     entry = cache.get(key)
     if entry is None:
         st = y.stride()
-        axes = [_native.AxisTable.of(ax.output_size, ax.crop_begin, ax.stride, 1, ax.stride, y.shape[3 + nd + a],
-                                     st[2 + a], st[3 + nd + a]) for a, ax in enumerate(plan.geometry)]
+        axes = [_native.AxisTable.of(ax.phase_landing(y.shape[3 + nd + a]), st[2 + a], st[3 + nd + a])
+                for a, ax in enumerate(plan.geometry)]
         fills = any(bool((table.counts == 0).any()) for table in axes)
         planes = _plane_offsets(n, g, cout_g, (st[0], st[1], st[2 + nd]))
         entry = cache[key] = (_native.Gather(y.dtype, planes, axes, False, plan.out_channels), fills)
@@ -733,8 +730,7 @@ class _GemmGather:
         axes = []
         for a, ax in enumerate(plan.geometry):
             inner_taps, inner_positions = math.prod(kernel[a + 1:]), math.prod(sizes[a + 1:])
-            axes.append(_native.AxisTable.of(ax.output_size, ax.crop_begin, ax.kernel_size, ax.dilation, ax.stride,
-                                             ax.input_size, tap_unit * inner_taps, position_unit * inner_positions))
+            axes.append(_native.AxisTable.of(ax, tap_unit * inner_taps, position_unit * inner_positions))
         per_group = cout_g * taps * positions
         planes = _plane_offsets(n, g, cout_g, (g * per_group, per_group, channel))
         self.gather = _native.Gather(dtype, planes, axes, True, plan.out_channels)
@@ -792,23 +788,6 @@ def _ravel(index: tuple[int, ...], kernel: tuple[int, ...]) -> int:
     return flat
 
 
-def _phase_taps(ax) -> list[tuple[int, int, list[tuple[int, int]]]]:
-    """Per output phase ``r`` of one axis: ``(r, Q, [(tap, offset), ...])``.
-
-    Kept output ``o = q*s + r`` sits at full position ``o + crop_begin``, which
-    tap ``t`` reaches from input ``i = q + (r + crop_begin - t*d) / s`` when that
-    division is exact; ``Q`` counts the outputs of the phase.
-    """
-    phases = []
-    for r in range(min(ax.stride, ax.output_size)):
-        count = -(-(ax.output_size - r) // ax.stride)
-        shift = r + ax.crop_begin
-        taps = [(t, (shift - t * ax.dilation) // ax.stride) for t in range(ax.kernel_size)
-                if (shift - t * ax.dilation) % ax.stride == 0]
-        phases.append((r, count, taps))
-    return phases
-
-
 def _phase_terms(plan: Plan) -> list[tuple]:
     """For :func:`_sum_phases`, worked out once per plan: per combination of phases,
     ``(counts, terms, dst, row)``.
@@ -824,7 +803,7 @@ def _phase_terms(plan: Plan) -> list[tuple]:
         return cached
     nd, sizes = plan.ndim, plan.input_shape
     combos = []
-    for combo in itertools.product(*(_phase_taps(ax) for ax in plan.geometry)):
+    for combo in itertools.product(*(ax.output_phases() for ax in plan.geometry)):
         counts = tuple(p[1] for p in combo)
         terms = []
         for taps in itertools.product(*(p[2] for p in combo)):
@@ -847,7 +826,7 @@ def _sum_phases(out: torch.Tensor, plan: Plan, bias: torch.Tensor | None, first:
     """Fill ``out`` (..., *kept) phase by phase: each phase sums its taps' terms, then lands once.
 
     Output phase ``r`` (positions ``q*s + r``) is a stride-1 sum over the taps
-    that reach it (see :func:`_phase_taps`), each term read from a shifted
+    that reach it (see :meth:`AxisGeometry.output_phases`), each term read from a shifted
     slice of an input-sized tensor. The sum is kept in a contiguous buffer
     (elementwise ops on contiguous memory vectorize; on the stride-``s`` output
     view they do not) and copied into its strided place once. Which taps each
@@ -933,8 +912,7 @@ def _depthwise_native(x, w, b, plan: Plan) -> torch.Tensor:
     key = ("depthwise", n)
     tables = plan.__dict__.get("_gather_tables", {}).get(key)
     if tables is None:
-        axes = [_native.AxisTable.of(ax.output_size, ax.crop_begin, ax.kernel_size, ax.dilation, ax.stride,
-                                     ax.input_size, 0, math.prod(sizes[a + 1:])) for a, ax in enumerate(plan.geometry)]
+        axes = [_native.AxisTable.of(ax, 0, math.prod(sizes[a + 1:])) for a, ax in enumerate(plan.geometry)]
         units = [math.prod(kernel[a + 1:]) for a in range(nd)]
         out_channel = torch.arange(c)
         planes = (torch.arange(n).view(-1, 1) * (channels * positions)
@@ -962,8 +940,7 @@ def _depthwise_last_native(x, w, b, plan: Plan) -> torch.Tensor:
         x_last = x_last.repeat_interleave(multiplier, dim=-1)
     # (*k, C*m): each tap's weights for all channels side by side
     w_last = w.reshape(c, -1).t().contiguous()
-    axes = tuple((ax.output_size, ax.crop_begin, ax.kernel_size, ax.dilation, ax.stride, ax.input_size)
-                 for ax in plan.geometry)
+    axes = tuple(plan.geometry.axes)
     out = x.new_empty((n,) + plan.geometry.output_shape + (c,))
     return _native.depthwise_last(x_last, w_last, out, _gather_fill(b, x.dtype), axes).movedim(-1, 1)
 
@@ -978,7 +955,7 @@ def kn2row(x, w, b, plan: Plan) -> torch.Tensor:
     """
     n, g, nd = x.shape[0], plan.groups, plan.ndim
     cin_g, cout_g = plan.in_channels // g, plan.out_channels // g
-    taps = math.prod(plan.kernel)  # undilated: _phase_taps places each tap, dilation included
+    taps = math.prod(plan.kernel)  # undilated: output_phases places each tap, dilation included
     positions = math.prod(plan.input_shape)
     if cin_g * 4 <= n * positions:
         # Rows (tap, c_out): each tap's plane one contiguous block, for long vectorized sums; the
@@ -1124,7 +1101,7 @@ def phase_rows(x, w, b, plan: Plan) -> torch.Tensor:
 
     Row ``(c_out, tap)`` of ``Z = W^T X`` is that tap's product with the whole
     input. Output phase ``r`` (positions ``q*s + r``) sums the rows of the
-    taps that reach it, each shifted (:func:`_phase_taps`), in a contiguous
+    taps that reach it, each shifted (:meth:`AxisGeometry.output_phases`), in a contiguous
     buffer (:func:`_sum_rows`); the phases are then interleaved into the
     output, at stride 2 as one ``torch.complex`` into a complex view (each
     pair of neighbours stored whole). ``kn2row`` does the same in N-D, with
@@ -1144,7 +1121,7 @@ def phase_rows(x, w, b, plan: Plan) -> torch.Tensor:
         z = torch.matmul(weight, x.reshape(n, g, cin_g, length))
     z = z.view(n, g, cout_g, taps, length)
     plain = plain_ops(x, w, b)
-    phases = _phase_taps(ax)
+    phases = ax.output_phases()
     sums = [_sum_rows(z, count, reach, x.new_empty((n, g, cout_g, count)), plain) for _, count, reach in phases]
     out = x.new_empty((n, g, cout_g, ax.output_size))  # every phase lands (one with no tap as zeros)
     if ax.stride == 2 and len(phases) == 2 and ax.output_size % 2 == 0 and out.dtype in _PAIRED and not plain:
@@ -1164,7 +1141,7 @@ def phase_rows(x, w, b, plan: Plan) -> torch.Tensor:
 def _shifted_layout(geometry: Geometry, batch: int):
     """The shifted form's plan for this geometry, plus each phase's source and target slices."""
     window = tuple(ax.kept for ax in geometry)
-    per_axis = [_numpy_phase.axis_phases(ax, start, stop) for ax, (start, stop) in zip(geometry, window)]
+    per_axis = [ax.phases(start, stop) for ax, (start, stop) in zip(geometry, window)]
     layout = _numpy_phase.shifted_plan(tuple(geometry), per_axis, batch)
     fresh = _numpy_phase.first_writes(layout.gemms, len(layout.combinations))
     places = _numpy_phase.shifted_places(layout, per_axis, tuple(geometry))
