@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Sequence
 
 from ..errors import ConfigError, FrameworkQuirkWarning, closest_name
-from ..geometry import AxisGeometry, Geometry
+from ..geometry import AxisGeometry, Geometry, dilated_kernel_size
 
 # Larger sizes overflow the int32 shape arithmetic of TF, TFLite and ONNX Runtime,
 # and (i-1)*s would overflow int64 long before any framework could allocate it.
@@ -81,6 +81,57 @@ class Convention:
                 )
             args[self.cli_names[key]] = value
         return args
+
+    # ---- the framework's forward convolution (tconv.forward, tconv.invert) ----------------
+    #: what its forward layer is called, and its size-relevant arguments with their defaults
+    forward_api: ClassVar[str] = ""
+    forward_defaults: ClassVar[dict[str, Any]] = {}
+    #: the names of its forward stride, dilation and padding arguments (dilation None: it has none)
+    forward_names: ClassVar[tuple[str, str | None, str]] = ("stride", "dilation", "padding")
+    #: the padding strings its forward convolution takes (any case); () when it takes integers only
+    forward_padding_modes: ClassVar[tuple[str, ...]] = ()
+
+    def forward_ndim(self, input_shape: Any, kernel_size: Any) -> int:
+        """The number of axes: the input's or kernel's length, else 1."""
+        for value in (input_shape, kernel_size):
+            if isinstance(value, (list, tuple)):
+                return len(value)
+        return 1
+
+    def forward_per_axis(self, name: str, value: Any, ndim: int) -> tuple[int, ...]:
+        """A forward stride or dilation argument, per axis (None: 1)."""
+        return per_axis(name, 1 if value is None else value, ndim, self.title, minimum=1)
+
+    def forward_strides(self, args: dict, ndim: int) -> tuple[int, ...]:
+        return self.forward_per_axis(self.forward_names[0], args[self.forward_names[0]], ndim)
+
+    def forward_dilations(self, args: dict, ndim: int) -> tuple[int, ...]:
+        name = self.forward_names[1]
+        return (1,) * ndim if name is None else self.forward_per_axis(name, args[name], ndim)
+
+    def forward_pads(self, args: dict, ndim: int, inputs: Sequence[int], kernel: Sequence[int],
+                     strides: Sequence[int], dilations: Sequence[int]) -> list[tuple[int, int]]:
+        """Per axis, the forward convolution's padding written out as ``(before, after)``."""
+        name = self.forward_names[2]
+        padding = args[name]
+        pads = []
+        for n, (i, k, s, d) in enumerate(zip(inputs, kernel, strides, dilations)):
+            if isinstance(padding, str):
+                if not self.forward_padding_modes:
+                    raise ConfigError(f"{name}={padding!r}: {self.title} {self.forward_api} takes integer padding")
+                mode = choice(name, padding, self.forward_padding_modes, self.title, case_sensitive=False).upper()
+                pads.append((0, 0) if mode == "VALID" else self.forward_same_pads(i, dilated_kernel_size(k, d), s, mode, strides))
+            else:
+                pads.append(self.forward_explicit(padding, n, ndim))
+        return pads
+
+    def forward_same_pads(self, i: int, K: int, s: int, mode: str, strides: Sequence[int]) -> tuple[int, int]:
+        return same_pads(i, K, s, extra_at_start=mode == "SAME_LOWER")
+
+    def forward_explicit(self, padding: Any, n: int, ndim: int) -> tuple[int, int]:
+        """Explicit forward padding on axis ``n``: symmetric ints by default."""
+        value = per_axis(self.forward_names[2], padding, ndim, self.title, minimum=0)[n]
+        return value, value
 
     # ---- public interface -------------------------------------------------
     def to_geometry(self, input_shape: Any, kernel_size: Any, **args: Any) -> Geometry:
@@ -326,6 +377,38 @@ def spatial_shape(
     if value is None or isinstance(value, str):
         return sizes(name, value, ndim, framework)
     return per_axis(name, value, ndim, framework, minimum=minimum)
+
+
+def explicit_pair(convention: Convention, padding: Any, n: int, ndim: int, ints_allowed: bool = False) -> tuple[int, int]:
+    """Forward padding given as one ``(before, after)`` pair per axis (or, ``ints_allowed``, an int per axis)."""
+    title = convention.title
+    if not isinstance(padding, (list, tuple)):
+        value = integer("padding", padding, title, 0)
+        return value, value
+    if len(padding) != ndim:
+        raise ConfigError(f"padding={padding!r} must have one (before, after) pair per spatial axis in {title}")
+    entry = padding[n]
+    if isinstance(entry, (list, tuple)) and len(entry) == 2:
+        return integer("padding", entry[0], title, 0), integer("padding", entry[1], title, 0)
+    if ints_allowed:
+        value = integer("padding", entry, title, 0)
+        return value, value
+    raise ConfigError(f"padding[{n}]={entry!r} must be a (before, after) pair in {title}")
+
+
+def same_pads(i: int, K: int, s: int, extra_at_start: bool = False) -> tuple[int, int]:
+    """The forward convolution's 'same' padding: ``ceil(i/s)`` outputs, the padding split evenly.
+
+    An odd extra goes at the end (TF, Keras, PyTorch, ONNX SAME_UPPER, lax 'SAME')
+    or at the start (ONNX and lax SAME_LOWER).
+
+    >>> same_pads(28, 3, 2), same_pads(28, 4, 2, extra_at_start=True)
+    ((0, 1), (1, 1))
+    """
+    out = -(-i // s)
+    total = max((out - 1) * s + K - i, 0)
+    small = total // 2
+    return (total - small, small) if extra_at_start else (small, total - small)
 
 
 def legal_range_text(lo: int, hi: int) -> str:

@@ -22,6 +22,10 @@ class Caffe(Convention):
     cli_names = {"stride": "stride", "padding": "pad", "dilation": "dilation", "groups": "group"}
     rule = "Caffe keeps full[pad : full - pad]: out = s*(i-1) + d*(k-1) + 1 - 2*pad, with no output padding"
 
+    forward_api = "Caffe Convolution"
+    forward_defaults = {"stride": 1, "pad": 0, "dilation": 1, "group": 1}
+    forward_names = ("stride", "dilation", "pad")
+
     def per_axis_names(self) -> tuple[str, ...]:
         return ("stride", "pad", "dilation")
 

@@ -19,7 +19,7 @@ from typing import Iterable
 
 from ..errors import ConfigError
 from ..geometry import Geometry
-from ._base import Convention, integer, per_axis
+from ._base import Convention, explicit_pair, integer, per_axis
 from .jax import explicit_paddings, forward_string_pads, lax_axis, lax_pads, xla_cpu_padding_note
 
 
@@ -39,6 +39,14 @@ class Flax(Convention):
         "Flax ConvTranspose uses lax.conv_transpose's padding ('SAME' gives i*s, 'VALID' (i-1)*s + max(K, s), "
         "ints are padding of the dilated input); 'CIRCULAR' folds the 'VALID' output periodically onto i*s"
     )
+
+    forward_api = "flax.linen.Conv"
+    forward_defaults = {"strides": 1, "padding": "SAME", "kernel_dilation": 1, "feature_group_count": 1}
+    forward_names = ("strides", "kernel_dilation", "padding")
+    forward_padding_modes = ("SAME", "SAME_LOWER", "VALID")
+
+    def forward_explicit(self, padding, n, ndim):
+        return explicit_pair(self, padding, n, ndim, ints_allowed=True)
 
     def per_axis_names(self) -> tuple[str, ...]:
         return ("strides", "kernel_dilation")

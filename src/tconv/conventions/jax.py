@@ -35,7 +35,7 @@ from typing import Iterable
 
 from ..errors import ConfigError
 from ..geometry import AxisGeometry, Geometry
-from ._base import Convention, pairs, per_axis
+from ._base import Convention, explicit_pair, pairs, per_axis
 
 
 def lax_pads(dilated_kernel: int, stride: int, padding: str) -> tuple[int, int]:
@@ -144,6 +144,15 @@ class Jax(Convention):
         "i*s, 'VALID' (i-1)*s + max(K, s), and explicit pairs are that padding itself unless "
         "use_consistent_padding=True makes them PyTorch-style crops"
     )
+
+    forward_api = "jax.lax.conv_general_dilated"
+    forward_defaults = {"window_strides": None, "padding": "VALID", "rhs_dilation": None, "feature_group_count": 1,
+                        "dimension_numbers": None}
+    forward_names = ("window_strides", "rhs_dilation", "padding")
+    forward_padding_modes = ("SAME", "SAME_LOWER", "VALID")
+
+    def forward_explicit(self, padding, n, ndim):
+        return explicit_pair(self, padding, n, ndim)
 
     def per_axis_names(self) -> tuple[str, ...]:
         return ("strides", "rhs_dilation")

@@ -67,6 +67,10 @@ class Keras(Convention):
         "'valid' gives (i-1)*s + max(K, s) (or + K + output_padding), padding with zeros at the end when s > K"
     )
 
+    forward_api = "keras.layers.Conv*D"
+    forward_defaults = {"strides": 1, "padding": "valid", "dilation_rate": 1, "groups": 1, "data_format": None}
+    forward_names = ("strides", "dilation_rate", "padding")
+    forward_padding_modes = ("same", "valid")
     #: what runs the layer on TensorFlow, for warnings
     tf_backend = "Keras' TensorFlow backend"
     other_backends = "; the JAX and PyTorch backends run it"

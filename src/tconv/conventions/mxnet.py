@@ -27,6 +27,10 @@ class MXNet(Convention):
     cli_names = {"stride": "stride", "padding": "pad", "dilation": "dilate", "output_padding": "adj", "output_size": "target_shape", "groups": "num_group"}
     rule = "MXNet keeps full[pad : full - pad + adj]; target_shape T sets pad = ceil((full-T)/2) and adj = (full-T) % 2"
 
+    forward_api = "MXNet Convolution"
+    forward_defaults = {"stride": 1, "pad": 0, "dilate": 1, "num_group": 1}
+    forward_names = ("stride", "dilate", "pad")
+
     def per_axis_names(self) -> tuple[str, ...]:
         return ("stride", "dilate", "pad", "adj", "target_shape")
 

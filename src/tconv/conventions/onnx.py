@@ -24,8 +24,8 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..errors import ConfigError
-from ..geometry import Geometry
-from ._base import MAX_SIZE, Convention, choice, integer
+from ..geometry import Geometry, dilated_kernel_size
+from ._base import MAX_SIZE, Convention, choice, integer, same_pads
 
 
 def _ints(name: str, value, length: int, framework: str, minimum: int) -> tuple[int, ...]:
@@ -59,6 +59,24 @@ class Onnx(Convention):
         "crop max(full + output_padding - O, 0) is split with the odd extra at the end for SAME_UPPER and at "
         "the start otherwise"
     )
+
+    forward_api = "ONNX Conv"
+    forward_defaults = {"auto_pad": "NOTSET", "pads": None, "strides": None, "dilations": None, "group": 1,
+                        "kernel_shape": None}
+    forward_names = ("strides", "dilations", "pads")
+
+    def forward_pads(self, args, ndim, inputs, kernel, strides, dilations):
+        mode = choice("auto_pad", args["auto_pad"], ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"), self.title)
+        if mode == "NOTSET":
+            pads = [0] * (2 * ndim) if args["pads"] is None else list(args["pads"])
+            if len(pads) != 2 * ndim:
+                raise ConfigError(f"pads={pads!r} must have {2 * ndim} entries (all begins, then all ends) in ONNX")
+            return [(integer("pads", pads[n], self.title, 0), integer("pads", pads[n + ndim], self.title, 0))
+                    for n in range(ndim)]
+        if mode == "VALID":
+            return [(0, 0)] * ndim
+        return [same_pads(i, dilated_kernel_size(k, d), s, extra_at_start=mode == "SAME_LOWER")
+                for i, k, s, d in zip(inputs, kernel, strides, dilations)]
 
     def native_args(self, generic: dict, ndim: int) -> dict:
         args = super().native_args(generic, ndim)

@@ -43,6 +43,17 @@ class PyTorch(Convention):
         "PyTorch keeps full[p : full - p + op]: padding p removes p elements from both ends of the "
         "uncropped output, and output_padding op (< stride or < dilation) gives back op at the end"
     )
+    forward_api = "nn.Conv*d / F.conv*d"
+    forward_defaults = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "padding_mode": "zeros"}
+    forward_padding_modes = ("same", "valid")
+
+    def forward_same_pads(self, i, K, s, mode, strides):
+        if any(st != 1 for st in strides):
+            raise ConfigError(
+                f"padding='same' is not supported for strided convolutions in PyTorch (stride={tuple(strides)}); "
+                "give integer padding"
+            )
+        return super().forward_same_pads(i, K, s, mode, strides)
 
     def per_axis_names(self) -> tuple[str, ...]:
         return ("stride", "padding", "output_padding", "dilation")
@@ -52,7 +63,7 @@ class PyTorch(Convention):
         padding = args["padding"]
         if isinstance(padding, str):
             raise ConfigError(self._string_padding_message(padding, input_shape, kernel_size, args))
-        if args["padding_mode"] != "zeros":
+        if not isinstance(args["padding_mode"], str) or args["padding_mode"] != "zeros":
             raise ConfigError(
                 f"padding_mode={args['padding_mode']!r}: only 'zeros' padding mode is supported for "
                 "ConvTranspose in PyTorch"

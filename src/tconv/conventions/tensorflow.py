@@ -19,7 +19,7 @@ from typing import Iterable
 from ..errors import ConfigError
 from ..geometry import Geometry
 from . import tf_cpu
-from ._base import Convention, choice, integer, pairs, spatial_shape
+from ._base import Convention, choice, explicit_pair, integer, pairs, spatial_shape
 
 
 def _tf_list(name: str, value, ndim: int, channels_first: bool, framework: str) -> tuple[int, ...]:
@@ -59,6 +59,20 @@ class TensorFlow(Convention):
     cli_names = {"stride": "strides", "padding": "padding", "dilation": "dilations", "output_size": "output_shape"}
     #: tf_onednn: describe a machine with TensorFlow's oneDNN kernels on (True), off (False), or this one (None)
     options = {"tf_onednn": None}
+    forward_api = "tf.nn.convolution / tf.nn.conv2d"
+    forward_defaults = {"strides": 1, "padding": "VALID", "dilations": None, "data_format": None}
+    forward_names = ("strides", "dilations", "padding")
+    forward_padding_modes = ("SAME", "VALID")
+
+    def forward_per_axis(self, name, value, ndim):
+        if isinstance(value, (list, tuple)) and len(value) == ndim + 2:
+            value = value[1:-1]  # NHWC-style lists carry the batch and channel entries
+        return super().forward_per_axis(name, value, ndim)
+
+    def forward_explicit(self, padding, n, ndim):
+        if isinstance(padding, (list, tuple)) and len(padding) == ndim + 2:
+            padding = padding[1:-1]
+        return explicit_pair(self, padding, n, ndim)
     rule = (
         "TensorFlow takes the output shape O explicitly; O is legal only if the forward convolution of an "
         "O-sized input gives back the input, and the kept window starts at that convolution's pad_before"

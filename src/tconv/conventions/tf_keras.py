@@ -30,6 +30,7 @@ class TfKeras(Keras):
     api = "tf_keras.layers.Conv*DTranspose"
     rule = Keras.rule + "; tf.keras 2 also needs equal 2-D dilation rates and ignores dilation in 3-D"
     tf_backend = "tf.keras 2"
+    forward_api = "tf_keras.layers.Conv*D"
     other_backends = ""
 
     def cpu_refusals(self, cpu: tf_cpu.TfCpu, dilation: tuple[int, ...], channels_first: bool) -> list[tuple[str, str]]:

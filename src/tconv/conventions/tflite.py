@@ -32,6 +32,19 @@ class TFLite(Convention):
         "convolution's pad_before for O; it has no dilation, and O must fit the input as in TensorFlow (TFLite does not check and returns garbage)"
     )
 
+    forward_api = "TFLite CONV_2D"
+    forward_defaults = {"padding": "SAME", "stride_h": 1, "stride_w": 1, "strides": None}
+    forward_names = ("strides", None, "padding")
+    forward_padding_modes = ("SAME", "VALID")
+
+    def forward_ndim(self, input_shape, kernel_size):
+        return 2
+
+    def forward_strides(self, args, ndim):
+        if args["strides"] is not None:
+            return self.forward_per_axis("strides", args["strides"], ndim)
+        return integer("stride_h", args["stride_h"], self.title, 1), integer("stride_w", args["stride_w"], self.title, 1)
+
     def infer_ndim(self, input_shape, kernel_size, args) -> int:
         return 2
 
