@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Sequence
 
 from ..errors import ConfigError, FrameworkQuirkWarning, closest_name
-from ..geometry import AxisGeometry, Geometry, dilated_kernel_size
+from ..geometry import AxisGeometry, Geometry, dilated_kernel_size, full_size
 
 # Larger sizes overflow the int32 shape arithmetic of TF, TFLite and ONNX Runtime,
 # and (i-1)*s would overflow int64 long before any framework could allocate it.
@@ -260,7 +260,7 @@ class Convention:
         ``empty_ok`` is for frameworks that return an empty array where the
         window keeps nothing; their convention warns with :meth:`empty_note`.
         """
-        full = (i - 1) * s + d * (k - 1) + 1
+        full = full_size(i, k, s, d)
         out = full - begin - end
         if out < 0 or (out == 0 and not empty_ok):
             raise ConfigError(

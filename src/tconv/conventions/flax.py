@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..errors import ConfigError
-from ..geometry import Geometry
+from ..geometry import Geometry, dilated_kernel_size, full_size
 from ._base import Convention, explicit_pair, integer, per_axis
 from .jax import explicit_paddings, forward_string_pads, lax_axis, lax_pads, xla_cpu_padding_note
 
@@ -96,8 +96,8 @@ class Flax(Convention):
             explicit = _canonical_padding(padding, ndim)
         axes = []
         for n, (i, k, s, d) in enumerate(zip(input_shape, kernel_size, strides, dilation)):
-            K = d * (k - 1) + 1
-            full = (i - 1) * s + K
+            K = dilated_kernel_size(k, d)
+            full = full_size(i, k, s, d)
             if padding == "CIRCULAR":
                 pad_a, pad_b = lax_pads(K, s, "VALID")
                 valid = full - (K - 1 - pad_a) - (K - 1 - pad_b)

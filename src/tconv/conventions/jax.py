@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..errors import ConfigError
-from ..geometry import AxisGeometry, Geometry
+from ..geometry import AxisGeometry, Geometry, dilated_kernel_size, full_size
 from ._base import Convention, explicit_pair, pairs, per_axis
 
 
@@ -113,7 +113,7 @@ def lax_axis(convention: Convention, n: int, i: int, k: int, s: int, d: int, beg
     >>> lax_axis(get("jax"), 0, 2, 4, 4, 1, 4, 5).output_size
     0
     """
-    K = d * (k - 1) + 1
+    K = dilated_kernel_size(k, d)
     padded = (i - 1) * s + 1 + (K - 1 - begin) + (K - 1 - end)
     if padded < 0:
         raise ConfigError(
@@ -122,7 +122,7 @@ def lax_axis(convention: Convention, n: int, i: int, k: int, s: int, d: int, beg
             f"{K - 1 - end}) removes {-(K - 1 - begin) - (K - 1 - end)} (lax: \"Negative padding is larger than the "
             "size of the corresponding dimension\")"
         )
-    full = (i - 1) * s + K
+    full = full_size(i, k, s, d)
     return convention.axis(str(n), i, k, s, d, begin, min(end, full - begin), empty_ok=True)
 
 class Jax(Convention):
@@ -209,7 +209,7 @@ class Jax(Convention):
             explicit = pairs("padding", padding, ndim, self.title)
         axes = []
         for n, (i, k, s, d) in enumerate(zip(input_shape, kernel_size, strides, dilation)):
-            K = d * (k - 1) + 1
+            K = dilated_kernel_size(k, d)
             if explicit is not None and consistent:
                 begin, end = explicit[n]
             else:
@@ -220,7 +220,7 @@ class Jax(Convention):
                 else:
                     pad_a, pad_b = forward_string_pads((i - 1) * s + 1, K, padding)
                 begin, end = K - 1 - pad_a, K - 1 - pad_b
-            full = (i - 1) * s + K
+            full = full_size(i, k, s, d)
             axes.append(lax_axis(self, n, i, k, s, d, begin, end))
         empty = self.empty_note(axes, "lax clamps the size at 0, also where the padding would make it negative")
         if empty:

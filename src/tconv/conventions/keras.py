@@ -30,7 +30,7 @@ from itertools import product
 from typing import Iterable
 
 from ..errors import ConfigError
-from ..geometry import Geometry
+from ..geometry import Geometry, dilated_kernel_size, full_size
 from . import tf_cpu
 from ._base import Convention, choice, per_axis
 
@@ -116,8 +116,8 @@ class Keras(Convention):
         even_same = []  # axes where the TF backend asks tf.nn.conv_transpose for a size its SAME rule refuses
         for n, (i, k, s, d) in enumerate(zip(input_shape, kernel_size, strides, dilation)):
             op = None if output_padding is None else output_padding[n]
-            K = d * (k - 1) + 1
-            full = (i - 1) * s + K
+            K = dilated_kernel_size(k, d)
+            full = full_size(i, k, s, d)
             if padding == "valid":
                 out = (i - 1) * s + (max(K, s) if op is None else K + op)
                 begin = 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..errors import ConfigError
-from ..geometry import Geometry
+from ..geometry import Geometry, full_size
 from ._base import Convention, integer, per_axis, sizes
 
 
@@ -48,7 +48,7 @@ class MXNet(Convention):
             target = None
         axes = []
         for n, (i, k, s, d) in enumerate(zip(input_shape, kernel_size, stride, dilate)):
-            full = (i - 1) * s + d * (k - 1) + 1
+            full = full_size(i, k, s, d)
             if target is not None:
                 t = full - target[n]
                 if t < 0:

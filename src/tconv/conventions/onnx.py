@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..errors import ConfigError
-from ..geometry import Geometry, dilated_kernel_size
+from ..geometry import Geometry, dilated_kernel_size, full_size
 from ._base import MAX_SIZE, Convention, choice, integer, same_pads
 
 
@@ -125,8 +125,8 @@ class Onnx(Convention):
 
         axes = []
         for n, (i, k, s, d, op) in enumerate(zip(input_shape, kernel_size, strides, dilations, output_padding)):
-            K = d * (k - 1) + 1
-            full = (i - 1) * s + K
+            K = dilated_kernel_size(k, d)
+            full = full_size(i, k, s, d)
             if op >= max(s, d):
                 raise ConfigError(
                     f"output_padding[{n}] ({op}) must be less than max(stride, dilation) ({max(s, d)}) in "

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..errors import ConfigError
-from ..geometry import Geometry
+from ..geometry import Geometry, full_size
 from ._base import Convention, integer, legal_range_text, per_axis
 
 
@@ -75,7 +75,7 @@ class PyTorch(Convention):
         groups = integer("groups", args["groups"], self.title, minimum=1)
 
         minimum = [
-            (i - 1) * s - 2 * p + d * (k - 1) + 1
+            full_size(i, k, s, d) - 2 * p
             for i, k, s, d, p in zip(input_shape, kernel_size, stride, dilation, padding)
         ]
         if args["output_size"] is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..errors import ConfigError
-from ..geometry import Geometry
+from ..geometry import Geometry, dilated_kernel_size, full_size
 from . import tf_cpu
 from ._base import Convention, choice, explicit_pair, integer, pairs, spatial_shape
 
@@ -117,8 +117,8 @@ class TensorFlow(Convention):
         unchecked_empty = explicit is None and 0 in output
         axes = []
         for n, (i, k, s, d, O) in enumerate(zip(input_shape, kernel_size, strides, dilations, output)):
-            K = d * (k - 1) + 1
-            full = (i - 1) * s + K
+            K = dilated_kernel_size(k, d)
+            full = full_size(i, k, s, d)
             if padding == "SAME":
                 legal = ((i - 1) * s + 1, i * s)
                 begin = max(full - O, 0) // 2

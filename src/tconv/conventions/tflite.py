@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..errors import ConfigError
-from ..geometry import Geometry
+from ..geometry import Geometry, full_size
 from ._base import Convention, choice, integer, spatial_shape
 
 
@@ -68,7 +68,7 @@ class TFLite(Convention):
             implied = -(-O // s) if padding == "SAME" else (O - k) // s + 1
             total = max((implied - 1) * s + k - O, 0)
             begin = total // 2
-            full = (i - 1) * s + k
+            full = full_size(i, k, s, 1)
             if implied != i:
                 raise ConfigError(
                     f"output_shape={tuple(output)} does not fit input {tuple(input_shape)} on axis {n}: the "
