@@ -41,14 +41,14 @@ from .geometry import Geometry
 
 __all__ = ["Conversion", "convert", "convert_weights", "LAYOUTS"]
 
-#: framework -> kernel layout: "torch" (in, out/g, *k), "tf" (*k, out, in), "lax" (*k, in, out) flipped
+#: framework -> kernel layout: "torch" (in, out/g, *k), "tf" (*k, out, in), "lax" (*k, in, out) flipped;
+#: read from the conventions, which own them (``Convention.array_layout``)
 LAYOUTS = {
-    "pytorch": "torch", "onnx": "torch", "mxnet": "torch", "caffe": "torch",
-    "keras": "tf", "tf_keras": "tf", "tensorflow": "tf",
-    "jax": "lax", "flax": "lax",
+    name: layout for name in conventions.names()
+    if (layout := conventions.get(name).kernel_layout) is not None
 }
-_GROUPED = {"pytorch", "onnx", "mxnet", "caffe"}
-_CHANNELS_FIRST = {"pytorch", "onnx", "mxnet", "caffe"}
+_GROUPED = {name for name in conventions.names() if conventions.get(name).groups_argument}
+_CHANNELS_FIRST = {name for name in conventions.names() if conventions.get(name).channels_first}
 #: targets with a runnable snippet in ``Conversion.code``
 CODE_TARGETS = ("pytorch", "keras", "tensorflow", "jax", "onnx")
 

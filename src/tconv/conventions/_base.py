@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, NamedTuple, Sequence
 
 from ..errors import ConfigError, FrameworkQuirkWarning, closest_name
 from ..geometry import AxisGeometry, Geometry, dilated_kernel_size, full_size
@@ -47,6 +47,45 @@ class Expressed:
         return all(b == 0 and e == 0 for b, e in self.extra_crop)
 
 
+class ArrayLayout(NamedTuple):
+    """Which array axes hold what, for one framework and one call (:class:`tconv.kernels.layouts.Layout`).
+
+    ``x`` and ``out``: the input's and output's ``(batch, channels, *spatial)``
+    axes; ``w``: the weight's ``(input channels, output channels per group,
+    *spatial)`` axes; ``flipped``: the weight is spatially flipped relative to
+    PyTorch's; ``description``: the layout in words, for error messages.
+    """
+
+    x: tuple[int, ...]
+    w: tuple[int, ...]
+    out: tuple[int, ...]
+    flipped: bool
+    description: str
+
+
+def channels_first_layout(rank: int, what: str) -> ArrayLayout:
+    """``(N, C, *spatial)`` arrays and a ``(C_in, C_out/groups, *k)`` weight, as PyTorch keeps them."""
+    axes = (0, 1, *range(2, rank))
+    return ArrayLayout(axes, axes, axes, False, what)
+
+
+def channels_last_axes(rank: int) -> tuple[int, ...]:
+    """``(batch, channels, *spatial)`` of an ``(N, *spatial, C)`` array."""
+    return (0, rank - 1, *range(1, rank - 1))
+
+
+def data_format_first(value: Any, framework: str) -> bool:
+    """Whether a Keras/TensorFlow ``data_format`` puts the channels first."""
+    if value is None:
+        return False
+    text = str(value).lower()
+    if text in ("channels_first",) or text.startswith("nc"):
+        return True
+    if text in ("channels_last",) or (text.startswith("n") and text.endswith("c")):
+        return False
+    raise ConfigError(f"data_format={value!r} is not a layout {framework} knows")
+
+
 class Convention:
     """Base class: one framework's transposed-convolution arithmetic."""
 
@@ -81,6 +120,40 @@ class Convention:
                 )
             args[self.cli_names[key]] = value
         return args
+
+    # ---- the framework's arrays ------------------------------------------------------
+    #: the name of its channel-groups argument (None: it has none)
+    groups_argument: ClassVar[str | None] = None
+
+    def array_layout(self, rank: int, args: dict) -> ArrayLayout:
+        """Where this framework keeps batch, channels and space for ``rank``-dimensional arrays.
+
+        ``args`` are the call's arguments (``data_format``, ``dimension_numbers``,
+        ``transpose_kernel``, ...). Raises ConfigError for a layout the
+        framework does not have.
+        """
+        raise ConfigError(f"no array layout known for {self.title}")
+
+    @property
+    def channels_first(self) -> bool:
+        """Whether the framework's default layout puts the channels first."""
+        return self.array_layout(4, {}).x[1] == 1
+
+    @property
+    def kernel_layout(self) -> str | None:
+        """The default weight layout by family: 'torch' ``(in, out/g, *k)``, 'tf' ``(*k, out, in)``,
+        'lax' ``(*k, in, out)`` flipped; None for any other."""
+        try:
+            spec = self.array_layout(4, {})
+        except ConfigError:
+            return None
+        if spec.w == (0, 1, 2, 3) and not spec.flipped:
+            return "torch"
+        if spec.w == (3, 2, 0, 1):
+            return "tf"
+        if spec.w == (2, 3, 0, 1) and spec.flipped:
+            return "lax"
+        return None
 
     # ---- the framework's forward convolution (tconv.forward, tconv.invert) ----------------
     #: what its forward layer is called, and its size-relevant arguments with their defaults

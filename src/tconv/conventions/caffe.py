@@ -9,7 +9,7 @@ from typing import Iterable
 
 from ..errors import ConfigError
 from ..geometry import Geometry
-from ._base import Convention, integer, per_axis
+from ._base import Convention, channels_first_layout, integer, per_axis
 
 
 class Caffe(Convention):
@@ -25,6 +25,11 @@ class Caffe(Convention):
     forward_api = "Caffe Convolution"
     forward_defaults = {"stride": 1, "pad": 0, "dilation": 1, "group": 1}
     forward_names = ("stride", "dilation", "pad")
+
+    groups_argument = "group"
+
+    def array_layout(self, rank, args):
+        return channels_first_layout(rank, "input (N, C, *spatial), weight (C_in, num_output/group, *k)")
 
     def per_axis_names(self) -> tuple[str, ...]:
         return ("stride", "pad", "dilation")

@@ -19,7 +19,7 @@ from typing import Iterable
 
 from ..errors import ConfigError
 from ..geometry import Geometry, dilated_kernel_size, full_size
-from ._base import Convention, explicit_pair, integer, per_axis
+from ._base import ArrayLayout, Convention, channels_last_axes, explicit_pair, integer, per_axis
 from .jax import explicit_paddings, forward_string_pads, lax_axis, lax_pads, xla_cpu_padding_note
 
 
@@ -44,6 +44,13 @@ class Flax(Convention):
     forward_defaults = {"strides": 1, "padding": "SAME", "kernel_dilation": 1, "feature_group_count": 1}
     forward_names = ("strides", "kernel_dilation", "padding")
     forward_padding_modes = ("SAME", "SAME_LOWER", "VALID")
+
+    def array_layout(self, rank, args):
+        transpose = bool(args.get("transpose_kernel", False))
+        n = rank - 2
+        w = (n + 1, n, *range(n)) if transpose else (n, n + 1, *range(n))
+        what = "input (N, *spatial, C), kernel " + ("(*k, C_out, C_in)" if transpose else "(*k, C_in, C_out)")
+        return ArrayLayout(channels_last_axes(rank), w, channels_last_axes(rank), not transpose, what)
 
     def forward_explicit(self, padding, n, ndim):
         return explicit_pair(self, padding, n, ndim, ints_allowed=True)

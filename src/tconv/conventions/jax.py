@@ -35,7 +35,7 @@ from typing import Iterable
 
 from ..errors import ConfigError
 from ..geometry import AxisGeometry, Geometry, dilated_kernel_size, full_size
-from ._base import Convention, explicit_pair, pairs, per_axis
+from ._base import ArrayLayout, Convention, explicit_pair, pairs, per_axis
 
 
 def lax_pads(dilated_kernel: int, stride: int, padding: str) -> tuple[int, int]:
@@ -151,6 +151,15 @@ class Jax(Convention):
     forward_names = ("window_strides", "rhs_dilation", "padding")
     forward_padding_modes = ("SAME", "SAME_LOWER", "VALID")
 
+    def array_layout(self, rank, args):
+        lhs, rhs, out = jax_specs(args.get("dimension_numbers"), rank)
+        transpose = bool(args.get("transpose_kernel", False))
+        # rhs = (O, I, *spatial). Without transpose_kernel, I is the input channels and the
+        # kernel is correlated as given (flipped in PyTorch's terms); with it, lax flips the
+        # spatial axes and swaps I and O first, so O holds the input channels, unflipped.
+        w = (rhs[0], rhs[1], *rhs[2:]) if transpose else (rhs[1], rhs[0], *rhs[2:])
+        return ArrayLayout(lhs, w, out, not transpose, f"dimension_numbers lhs={lhs}, rhs={rhs}, out={out}")
+
     def forward_explicit(self, padding, n, ndim):
         return explicit_pair(self, padding, n, ndim)
 
@@ -247,6 +256,46 @@ class Jax(Convention):
         yield {**base, "padding": "VALID"}
         for pads in explicit_paddings(geometry):
             yield {**base, "padding": pads}
+
+
+
+
+_JAX_DEFAULTS = {1: ("NC", "IO", "NC"), 2: ("NHC", "HIO", "NHC"), 3: ("NHWC", "HWIO", "NHWC"), 4: ("NHWDC", "HWDIO", "NHWDC")}
+
+
+def jax_specs(dimension_numbers: Any, rank: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """``(lhs, rhs, out)`` as ``(batch/O, feature/I, *spatial)`` axis tuples, like lax."""
+    if dimension_numbers is None:
+        if rank - 1 not in _JAX_DEFAULTS:
+            raise ConfigError(f"jax.lax.conv_transpose has no default dimension_numbers for {rank}-D arrays")
+        dimension_numbers = _JAX_DEFAULTS[rank - 1]
+    if hasattr(dimension_numbers, "lhs_spec"):  # lax.ConvDimensionNumbers: already axis tuples
+        specs = (dimension_numbers.lhs_spec, dimension_numbers.rhs_spec, dimension_numbers.out_spec)
+        return tuple(tuple(int(a) for a in spec) for spec in specs)  # type: ignore[return-value]
+    if not (isinstance(dimension_numbers, (list, tuple)) and len(dimension_numbers) == 3
+            and all(isinstance(s, str) for s in dimension_numbers)):
+        raise ConfigError(
+            f"dimension_numbers={dimension_numbers!r} must be three strings like ('NHWC', 'HWIO', 'NHWC') "
+            "or a lax.ConvDimensionNumbers"
+        )
+    lhs_spec, rhs_spec, out_spec = dimension_numbers
+    for spec, pair in ((lhs_spec, "NC"), (rhs_spec, "OI"), (out_spec, "NC")):
+        if len(spec) != rank or any(spec.count(c) != 1 for c in pair) or len(set(spec)) != len(spec):
+            raise ConfigError(
+                f"dimension_numbers spec {spec!r} must have {rank} distinct letters including "
+                f"{pair[0]!r} and {pair[1]!r} (the arrays have {rank} dimensions)"
+            )
+    if sorted(lhs_spec.replace("N", "").replace("C", "")) != sorted(rhs_spec.replace("O", "").replace("I", "")) or \
+            sorted(out_spec.replace("N", "").replace("C", "")) != sorted(rhs_spec.replace("O", "").replace("I", "")):
+        raise ConfigError(f"dimension_numbers={dimension_numbers!r}: the spatial letters must match in all three specs")
+
+    def perm(spec: str, pair: str) -> tuple[int, ...]:
+        spatial_axes = [i for i, c in enumerate(spec) if c not in pair]
+        if spec is not rhs_spec:
+            spatial_axes.sort(key=lambda i: rhs_spec.index(spec[i]))
+        return (spec.index(pair[0]), spec.index(pair[1]), *spatial_axes)
+
+    return perm(lhs_spec, "NC"), perm(rhs_spec, "OI"), perm(out_spec, "NC")
 
 
 CONVENTION = Jax()

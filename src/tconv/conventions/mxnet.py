@@ -15,7 +15,7 @@ from typing import Iterable
 
 from ..errors import ConfigError
 from ..geometry import Geometry, full_size
-from ._base import Convention, integer, per_axis, sizes
+from ._base import Convention, channels_first_layout, integer, per_axis, sizes
 
 
 class MXNet(Convention):
@@ -30,6 +30,14 @@ class MXNet(Convention):
     forward_api = "MXNet Convolution"
     forward_defaults = {"stride": 1, "pad": 0, "dilate": 1, "num_group": 1}
     forward_names = ("stride", "dilate", "pad")
+
+    groups_argument = "num_group"
+
+    def array_layout(self, rank, args):
+        layout = args.get("layout")
+        if layout is not None and not str(layout).upper().startswith("NC"):
+            raise ConfigError(f"layout={layout!r}: tconv supports MXNet's channels-first layouts (NCW, NCHW, NCDHW)")
+        return channels_first_layout(rank, "input (N, C, *spatial), weight (C_in, num_filter/num_group, *k)")
 
     def per_axis_names(self) -> tuple[str, ...]:
         return ("stride", "dilate", "pad", "adj", "target_shape")

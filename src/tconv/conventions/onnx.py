@@ -25,7 +25,7 @@ from typing import Iterable
 
 from ..errors import ConfigError
 from ..geometry import Geometry, dilated_kernel_size, full_size
-from ._base import MAX_SIZE, Convention, choice, integer, same_pads
+from ._base import MAX_SIZE, Convention, channels_first_layout, choice, integer, same_pads
 
 
 def _ints(name: str, value, length: int, framework: str, minimum: int) -> tuple[int, ...]:
@@ -64,6 +64,11 @@ class Onnx(Convention):
     forward_defaults = {"auto_pad": "NOTSET", "pads": None, "strides": None, "dilations": None, "group": 1,
                         "kernel_shape": None}
     forward_names = ("strides", "dilations", "pads")
+
+    groups_argument = "group"
+
+    def array_layout(self, rank, args):
+        return channels_first_layout(rank, "input (N, C, *spatial), weight (C_in, C_out/group, *k)")
 
     def forward_pads(self, args, ndim, inputs, kernel, strides, dilations):
         mode = choice("auto_pad", args["auto_pad"], ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"), self.title)

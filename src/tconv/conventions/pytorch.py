@@ -12,7 +12,7 @@ from typing import Iterable
 
 from ..errors import ConfigError
 from ..geometry import Geometry, full_size
-from ._base import Convention, integer, legal_range_text, per_axis
+from ._base import Convention, channels_first_layout, integer, legal_range_text, per_axis
 
 
 #: Which of PyTorch's CPU kernels return an empty tensor, and which raise (aten's ConvParams::use_mkldnn).
@@ -46,6 +46,11 @@ class PyTorch(Convention):
     forward_api = "nn.Conv*d / F.conv*d"
     forward_defaults = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "padding_mode": "zeros"}
     forward_padding_modes = ("same", "valid")
+
+    groups_argument = "groups"
+
+    def array_layout(self, rank, args):
+        return channels_first_layout(rank, "input (N, C, *spatial), weight (C_in, C_out/groups, *k)")
 
     def forward_same_pads(self, i, K, s, mode, strides):
         if any(st != 1 for st in strides):

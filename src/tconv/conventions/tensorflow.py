@@ -19,7 +19,7 @@ from typing import Iterable
 from ..errors import ConfigError
 from ..geometry import Geometry, dilated_kernel_size, full_size
 from . import tf_cpu
-from ._base import Convention, choice, explicit_pair, integer, pairs, spatial_shape
+from ._base import ArrayLayout, Convention, channels_last_axes, choice, data_format_first, explicit_pair, integer, pairs, spatial_shape
 
 
 def _tf_list(name: str, value, ndim: int, channels_first: bool, framework: str) -> tuple[int, ...]:
@@ -63,6 +63,13 @@ class TensorFlow(Convention):
     forward_defaults = {"strides": 1, "padding": "VALID", "dilations": None, "data_format": None}
     forward_names = ("strides", "dilations", "padding")
     forward_padding_modes = ("SAME", "VALID")
+
+    def array_layout(self, rank, args):
+        first = data_format_first(args.get("data_format"), self.name)
+        x = (0, 1, *range(2, rank)) if first else channels_last_axes(rank)
+        n = rank - 2
+        what = f"input {'(N, C, *spatial)' if first else '(N, *spatial, C)'}, kernel (*k, C_out, C_in)"
+        return ArrayLayout(x, (n + 1, n, *range(n)), x, False, what)
 
     def forward_per_axis(self, name, value, ndim):
         if isinstance(value, (list, tuple)) and len(value) == ndim + 2:

@@ -16,7 +16,7 @@ from typing import Iterable
 
 from ..errors import ConfigError
 from ..geometry import Geometry, full_size
-from ._base import Convention, choice, integer, spatial_shape
+from ._base import ArrayLayout, Convention, channels_last_axes, choice, integer, spatial_shape
 
 
 class TFLite(Convention):
@@ -36,6 +36,11 @@ class TFLite(Convention):
     forward_defaults = {"padding": "SAME", "stride_h": 1, "stride_w": 1, "strides": None}
     forward_names = ("strides", None, "padding")
     forward_padding_modes = ("SAME", "VALID")
+
+    def array_layout(self, rank, args):
+        x = channels_last_axes(rank)
+        return ArrayLayout(x, (rank - 1, 0, *range(1, rank - 1)), x, False,
+                           "input (N, H, W, C), weight OHWI (C_out, H, W, C_in)")
 
     def forward_ndim(self, input_shape, kernel_size):
         return 2

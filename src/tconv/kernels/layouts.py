@@ -1,4 +1,7 @@
-"""Where each framework keeps batch, channels and space in its arrays: the one layout table.
+"""How the kernels read each framework's arrays: a :class:`Layout` per call.
+
+Each convention owns its framework's layout (``Convention.array_layout``); this
+module turns it into the transposes the kernels need.
 
 The kernels compute on one canonical form: the input as ``(N, *spatial, C)``
 and the weight in PyTorch's meaning, ``(C_in, C_out/groups, *k)``, where
@@ -31,11 +34,9 @@ kernel spec, as ``lax.conv_general_permutations`` does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
 
 import numpy as np
-
-from ..errors import ConfigError
 
 __all__ = ["Layout", "layout_for"]
 
@@ -115,26 +116,6 @@ class Layout:
         return torch_like.transpose(np.argsort(self.w))
 
 
-def _channels_first_layout(rank: int, what: str) -> Layout:
-    spatial = tuple(range(2, rank))
-    return Layout((0, 1, *spatial), (0, 1, *spatial), (0, 1, *spatial), False, what)
-
-
-def _channels_last(rank: int) -> tuple[int, ...]:
-    return (0, rank - 1, *range(1, rank - 1))
-
-
-def _data_format_first(value: Any, framework: str) -> bool:
-    if value is None:
-        return False
-    text = str(value).lower()
-    if text in ("channels_first",) or text.startswith("nc"):
-        return True
-    if text in ("channels_last",) or (text.startswith("n") and text.endswith("c")):
-        return False
-    raise ConfigError(f"data_format={value!r} is not a layout {framework} knows")
-
-
 def layout_for(framework: str, rank: int, args: dict) -> Layout:
     """The :class:`Layout` of ``framework`` for arrays of ``rank`` dimensions and these args.
 
@@ -153,74 +134,6 @@ def layout_for(framework: str, rank: int, args: dict) -> Layout:
     ConfigError
         For a layout the framework does not have.
     """
-    n = rank - 2
-    spatial = tuple(range(n))
-    if framework in ("pytorch", "onnx", "caffe"):
-        return _channels_first_layout(rank, "input (N, C, *spatial), weight (C_in, C_out/groups, *k)")
-    if framework == "mxnet":
-        layout = args.get("layout")
-        if layout is not None and not str(layout).upper().startswith("NC"):
-            raise ConfigError(f"layout={layout!r}: tconv supports MXNet's channels-first layouts (NCW, NCHW, NCDHW)")
-        return _channels_first_layout(rank, "input (N, C, *spatial), weight (C_in, num_filter/num_group, *k)")
-    if framework in ("keras", "tf_keras", "tensorflow", "tflite"):
-        first = _data_format_first(args.get("data_format"), framework) if framework != "tflite" else False
-        x = (0, 1, *range(2, rank)) if first else _channels_last(rank)
-        if framework == "tflite":
-            w = (rank - 1, 0, *range(1, rank - 1))
-            what = "input (N, H, W, C), weight OHWI (C_out, H, W, C_in)"
-        else:
-            w = (n + 1, n, *spatial)
-            what = f"input {'(N, C, *spatial)' if first else '(N, *spatial, C)'}, kernel (*k, C_out, C_in)"
-        return Layout(x, w, x, False, what)
-    if framework == "flax":
-        transpose = bool(args.get("transpose_kernel", False))
-        w = (n + 1, n, *spatial) if transpose else (n, n + 1, *spatial)
-        what = "input (N, *spatial, C), kernel " + ("(*k, C_out, C_in)" if transpose else "(*k, C_in, C_out)")
-        return Layout(_channels_last(rank), w, _channels_last(rank), not transpose, what)
-    if framework == "jax":
-        lhs, rhs, out = _jax_specs(args.get("dimension_numbers"), rank)
-        transpose = bool(args.get("transpose_kernel", False))
-        # rhs = (O, I, *spatial). Without transpose_kernel, I is the input channels and the
-        # kernel is correlated as given (flipped in PyTorch's terms); with it, lax flips the
-        # spatial axes and swaps I and O first, so O holds the input channels, unflipped.
-        w = (rhs[0], rhs[1], *rhs[2:]) if transpose else (rhs[1], rhs[0], *rhs[2:])
-        return Layout(lhs, w, out, not transpose, f"dimension_numbers lhs={lhs}, rhs={rhs}, out={out}")
-    raise ConfigError(f"no array layout known for framework {framework!r}")
+    from .. import conventions
 
-
-_JAX_DEFAULTS = {1: ("NC", "IO", "NC"), 2: ("NHC", "HIO", "NHC"), 3: ("NHWC", "HWIO", "NHWC"), 4: ("NHWDC", "HWDIO", "NHWDC")}
-
-
-def _jax_specs(dimension_numbers: Any, rank: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-    """``(lhs, rhs, out)`` as ``(batch/O, feature/I, *spatial)`` axis tuples, like lax."""
-    if dimension_numbers is None:
-        if rank - 1 not in _JAX_DEFAULTS:
-            raise ConfigError(f"jax.lax.conv_transpose has no default dimension_numbers for {rank}-D arrays")
-        dimension_numbers = _JAX_DEFAULTS[rank - 1]
-    if hasattr(dimension_numbers, "lhs_spec"):  # lax.ConvDimensionNumbers: already axis tuples
-        specs = (dimension_numbers.lhs_spec, dimension_numbers.rhs_spec, dimension_numbers.out_spec)
-        return tuple(tuple(int(a) for a in spec) for spec in specs)  # type: ignore[return-value]
-    if not (isinstance(dimension_numbers, (list, tuple)) and len(dimension_numbers) == 3
-            and all(isinstance(s, str) for s in dimension_numbers)):
-        raise ConfigError(
-            f"dimension_numbers={dimension_numbers!r} must be three strings like ('NHWC', 'HWIO', 'NHWC') "
-            "or a lax.ConvDimensionNumbers"
-        )
-    lhs_spec, rhs_spec, out_spec = dimension_numbers
-    for spec, pair in ((lhs_spec, "NC"), (rhs_spec, "OI"), (out_spec, "NC")):
-        if len(spec) != rank or any(spec.count(c) != 1 for c in pair) or len(set(spec)) != len(spec):
-            raise ConfigError(
-                f"dimension_numbers spec {spec!r} must have {rank} distinct letters including "
-                f"{pair[0]!r} and {pair[1]!r} (the arrays have {rank} dimensions)"
-            )
-    if sorted(lhs_spec.replace("N", "").replace("C", "")) != sorted(rhs_spec.replace("O", "").replace("I", "")) or \
-            sorted(out_spec.replace("N", "").replace("C", "")) != sorted(rhs_spec.replace("O", "").replace("I", "")):
-        raise ConfigError(f"dimension_numbers={dimension_numbers!r}: the spatial letters must match in all three specs")
-
-    def perm(spec: str, pair: str) -> tuple[int, ...]:
-        spatial_axes = [i for i, c in enumerate(spec) if c not in pair]
-        if spec is not rhs_spec:
-            spatial_axes.sort(key=lambda i: rhs_spec.index(spec[i]))
-        return (spec.index(pair[0]), spec.index(pair[1]), *spatial_axes)
-
-    return perm(lhs_spec, "NC"), perm(rhs_spec, "OI"), perm(out_spec, "NC")
+    return Layout(*conventions.get(framework).array_layout(rank, args))
