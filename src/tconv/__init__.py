@@ -20,16 +20,6 @@ from .geometry import AxisGeometry, Geometry
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AxisGeometry",
-    "ConfigError",
-    "Explanation",
-    "FrameworkQuirkWarning",
-    "Geometry",
-    "explain",
-    "geometry",
-    "output_shape",
-]
 
 # Heavier parts load on first use, so `import tconv` stays cheap.
 _LAZY = {
@@ -45,12 +35,31 @@ _LAZY = {
     "tune_allocator": "tconv.allocator",
     "native_status": "tconv._native",
 }
+#: subpackages reachable as attributes
+_SUBMODULES = ("conventions", "kernels", "torch")
+
+__all__ = [
+    "AxisGeometry",
+    "ConfigError",
+    "Explanation",
+    "FrameworkQuirkWarning",
+    "Geometry",
+    "explain",
+    "geometry",
+    "output_shape",
+    *_LAZY,
+]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module = importlib.import_module(_LAZY[name])
         return getattr(module, name)
-    if name in ("torch", "conventions", "kernels"):
+    if name in _SUBMODULES:
         return importlib.import_module(f"tconv.{name}")
     raise AttributeError(f"module 'tconv' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # tab completion and help() see the lazy names too
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))

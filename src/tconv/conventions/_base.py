@@ -7,6 +7,7 @@ slice or pad is needed when the framework cannot express the geometry.
 """
 from __future__ import annotations
 
+import numbers
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, NamedTuple, Sequence
@@ -365,13 +366,11 @@ def _cost(extra: Sequence[tuple[int, int]]) -> tuple[int, int]:
 
 # ---- argument normalizers, shared by all conventions ---------------------------
 def is_int(value: Any) -> bool:
-    try:
-        import numpy as np
+    """An integer, Python's or NumPy's (NumPy registers its integers as ``numbers.Integral``), not a bool.
 
-        integer_types: tuple = (int, np.integer)
-    except ImportError:  # pragma: no cover - numpy is a hard dependency
-        integer_types = (int,)
-    return isinstance(value, integer_types) and not isinstance(value, bool)
+    Checked without importing NumPy, so the arithmetic stays NumPy-free.
+    """
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def integer(name: str, value: Any, framework: str, minimum: int = 0) -> int:
