@@ -25,6 +25,7 @@ demo: $(VENV)/.installed-base
 	$(BIN)/tconv shape 12x16 -f keras -k 3 -s 2 -p same
 
 test: $(VENV)/.installed-test
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-test

@@ -419,7 +419,7 @@ def pairs(name: str, value: Any, ndim: int, framework: str, minimum: int | None 
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             raise ConfigError(f"{name}[{n}]={pair!r} must be a (before, after) pair in {framework}")
         low = -MAX_SIZE if minimum is None else minimum
-        result.append(tuple(integer(f"{name}[{n}]", v, framework, low) for v in pair))
+        result.append((integer(f"{name}[{n}]", pair[0], framework, low), integer(f"{name}[{n}]", pair[1], framework, low)))
     return tuple(result)
 
 

@@ -164,7 +164,8 @@ def _canonical_padding(padding, ndim: int) -> tuple[tuple[int, int], ...]:
                 v = integer(f"padding[{n}]", p, "Flax", minimum=-(2**31))
                 result.append((v, v))
             elif isinstance(p, (tuple, list)) and len(p) == 2:  # Flax freezes list attributes into tuples
-                result.append(tuple(integer(f"padding[{n}]", v, "Flax", minimum=-(2**31)) for v in p))
+                result.append((integer(f"padding[{n}]", p[0], "Flax", minimum=-(2**31)),
+                               integer(f"padding[{n}]", p[1], "Flax", minimum=-(2**31))))
             else:
                 break
         if len(result) == ndim:

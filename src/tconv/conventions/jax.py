@@ -31,7 +31,7 @@ XLA's CPU float32 convolution gets one kind of explicit padding wrong (see
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 from ..errors import ConfigError
 from ..geometry import AxisGeometry, Geometry, dilated_kernel_size, full_size

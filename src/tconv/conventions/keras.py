@@ -106,13 +106,13 @@ class Keras(Convention):
         dilation = per_axis("dilation_rate", args["dilation_rate"], ndim, self.title, minimum=1)
         if args["data_format"] is not None:
             choice("data_format", args["data_format"], ("channels_last", "channels_first"), self.title, case_sensitive=False)
-        output_padding = args["output_padding"]
+        output_padding: tuple[int, ...] | None = args["output_padding"]
         if output_padding is not None:
             output_padding = per_axis("output_padding", output_padding, ndim, self.title, minimum=0)
-            for s, op in zip(strides, output_padding):
-                if op >= s:
+            for s, extra in zip(strides, output_padding):
+                if extra >= s:
                     raise ConfigError(
-                        f"output_padding={op} must be smaller than strides ({s}) in Keras "
+                        f"output_padding={extra} must be smaller than strides ({s}) in Keras "
                         f"(\"Strides must be greater than output padding\"); legal: 0..{s - 1} or None"
                     )
         self.check_strides_and_dilation(strides, dilation)
@@ -148,11 +148,12 @@ class Keras(Convention):
                 f"{out}, which TF's SAME rule rejects ({(i - 1) * s + 1}..{i * s} are legal). "
                 "The JAX and PyTorch backends return the size shown"
             )
-        if empty:
-            notes.append(self.empty_note(
-                axes, "so do the JAX backend and the TensorFlow backend where oneDNN runs it (oneDNN skips "
-                "TensorFlow's size check; the plain kernel refuses it)"
-            ))
+        empty_note = self.empty_note(
+            axes, "so do the JAX backend and the TensorFlow backend where oneDNN runs it (oneDNN skips "
+            "TensorFlow's size check; the plain kernel refuses it)"
+        )
+        if empty_note:
+            notes.append(empty_note)
         found = self.cpu_refusals(cpu, dilation, channels_first)
         if found:
             runtime_errors.extend(message for message, _ in found)

@@ -21,7 +21,7 @@ Python reference, ``onnx.reference``):
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 from ..errors import ConfigError
 from ..geometry import Geometry, dilated_kernel_size, full_size
@@ -186,7 +186,7 @@ class Onnx(Convention):
         ]
 
     def _candidates(self, geometry: Geometry) -> Iterable[dict]:
-        base = {"strides": list(geometry.stride)}
+        base: dict[str, Any] = {"strides": list(geometry.stride)}
         if any(d != 1 for d in geometry.dilation):
             base["dilations"] = list(geometry.dilation)
         if geometry.groups != 1:

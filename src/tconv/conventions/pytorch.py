@@ -8,7 +8,7 @@ the uncropped output; ``output_padding`` gives back ``op`` of them at the end.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from ..errors import ConfigError
 from ..geometry import Geometry, full_size
@@ -76,7 +76,7 @@ class PyTorch(Convention):
         stride = per_axis("stride", args["stride"], ndim, self.title, minimum=1)
         dilation = per_axis("dilation", args["dilation"], ndim, self.title, minimum=1)
         padding = per_axis("padding", padding, ndim, self.title, minimum=0)
-        output_padding = per_axis("output_padding", args["output_padding"], ndim, self.title, minimum=0)
+        output_padding: Sequence[int] = per_axis("output_padding", args["output_padding"], ndim, self.title, minimum=0)
         groups = integer("groups", args["groups"], self.title, minimum=1)
 
         minimum = [

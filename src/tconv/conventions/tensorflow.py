@@ -133,6 +133,7 @@ class TensorFlow(Convention):
                 legal = ((i - 1) * s + K, (i - 1) * s + K + s - 1)
                 begin = 0
             else:
+                assert explicit is not None  # not a padding string: pairs
                 lo, hi = explicit[n]
                 # floor((O + lo + hi - K)/s) + 1 == i  <=>  (i-1)*s <= O + lo + hi - K < i*s
                 legal = (max((i - 1) * s + K - lo - hi, 0), i * s + K - lo - hi - 1)

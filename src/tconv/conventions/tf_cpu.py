@@ -168,7 +168,7 @@ def _detected() -> TfCpu:
 @functools.lru_cache(maxsize=1)
 def _from_tensorflow() -> bool | None:
     try:
-        from tensorflow.python.util import _pywrap_util_port  # type: ignore[import-not-found]
+        from tensorflow.python.util import _pywrap_util_port
 
         return bool(_pywrap_util_port.IsMklEnabled())
     except Exception:  # noqa: BLE001 - a TensorFlow without that probe leaves the prediction standing

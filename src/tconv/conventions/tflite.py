@@ -67,7 +67,7 @@ class TFLite(Convention):
         else:
             strides = (1 if args["stride_h"] is None else args["stride_h"], 1 if args["stride_w"] is None else args["stride_w"])
         strides = tuple(integer(name, v, self.title, minimum=1) for name, v in zip(("stride_h", "stride_w"), strides))
-        notes = []
+        notes: list[str] = []
         axes = []
         for n, (i, k, s, O) in enumerate(zip(input_shape, kernel_size, strides, output)):
             implied = -(-O // s) if padding == "SAME" else (O - k) // s + 1

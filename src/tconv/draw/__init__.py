@@ -367,6 +367,7 @@ def draw(input_shape: Any, kernel_size: Any = None, framework: str = "pytorch", 
     else:
         frames = sc.compare_frames(geoms, x, w)
     if numbers:
+        assert x is not None and w is not None  # numbers mode has both arrays
         outs = []
         for g in geoms:
             (ar, ac), _ = sc.as_2d(g)
@@ -374,7 +375,7 @@ def draw(input_shape: Any, kernel_size: Any = None, framework: str = "pytorch", 
             outs.append(sc.kept_window(full, (ar, ac)).reshape(g.output_shape))
         values = outs[0] if len(outs) == 1 else outs
         if view_name == "zero-insertion":  # the sliding computation, checked against the stamps
-            slid = frames[-1].out_values.reshape(geom.output_shape)
+            slid = frames[-1].out_values.reshape(geom.output_shape)  # type: ignore[attr-defined]
             if not np.array_equal(slid, values):  # pragma: no cover - a bug guard, never expected
                 raise AssertionError("zero-insertion and scatter disagree")
     drawing = Drawing(geoms, view_name, frames, numbers, values, summarised=large)

@@ -149,7 +149,7 @@ def _canonical_weight(w_torch: np.ndarray, groups: int) -> np.ndarray:
 def _algorithm(name: str) -> Callable[[_core.Problem], np.ndarray]:
     from . import ALGORITHMS
 
-    if name not in ALGORITHMS:
+    if not isinstance(name, str) or name not in ALGORITHMS:
         raise ConfigError(f"algorithm={name!r} is not one of {', '.join(map(repr, ALGORITHMS))}")
     return ALGORITHMS[name]
 
@@ -177,7 +177,7 @@ def transposed_internal(x: np.ndarray, w_torch: np.ndarray, geometry: Geometry, 
         y = values
     else:  # negative crops: zeros around the computed part
         y = np.zeros(out_shape, x.dtype)
-        y[(slice(None), *(slice(start - ax.crop_begin, stop - ax.crop_begin) for (start, stop), ax in zip(window, axes)))] = values
+        y[(slice(None),) + tuple(slice(start - ax.crop_begin, stop - ax.crop_begin) for (start, stop), ax in zip(window, axes))] = values
     return y.reshape(n, *geometry.output_shape, groups * co)
 
 
@@ -276,7 +276,7 @@ def _embed_full(y: np.ndarray, geometry: Geometry) -> np.ndarray:
         shape = list(result.shape)
         shape[1 + n] = ax.full
         full = np.zeros(shape, result.dtype)
-        target = [slice(None)] * len(shape)
+        target: list[Any] = [slice(None)] * len(shape)
         target[1 + n] = np.nonzero(inside)[0]
         full[tuple(target)] = np.take(result, positions[inside], axis=1 + n)
         result = full
@@ -285,8 +285,8 @@ def _embed_full(y: np.ndarray, geometry: Geometry) -> np.ndarray:
 
 def _tap_view(full: np.ndarray, geometry: Geometry, tap: tuple[int, ...]) -> np.ndarray:
     """``full[j*s + d*t]`` for every input position ``j``."""
-    return full[(slice(None), *(slice(ax.dilation * t, ax.dilation * t + ax.zero_inserted_size, ax.stride)
-                                for ax, t in zip(geometry.axes, tap)))]
+    return full[(slice(None),) + tuple(slice(ax.dilation * t, ax.dilation * t + ax.zero_inserted_size, ax.stride)
+                                                 for ax, t in zip(geometry.axes, tap))]
 
 
 def conv_internal(y: np.ndarray, w_torch: np.ndarray, geometry: Geometry) -> np.ndarray:
@@ -300,7 +300,7 @@ def conv_internal(y: np.ndarray, w_torch: np.ndarray, geometry: Geometry) -> np.
     x = np.zeros((rows, groups, ci), y.dtype)
     for tap in np.ndindex(*geometry.kernel_size):
         view = _tap_view(full, geometry, tap).reshape(rows, groups, co)
-        x += _core.channel_mix(view, wc[(slice(None), *tap)].transpose(0, 2, 1))
+        x += _core.channel_mix(view, wc[(slice(None),) + tuple(tap)].transpose(0, 2, 1))
     return x.reshape(n, *geometry.input_shape, groups * ci)
 
 
