@@ -254,7 +254,10 @@ def convert_weights(
     array([[1., 1., 0., 0.],
            [0., 0., 1., 1.]])
     """
-    w = np.asarray(w)
+    try:
+        w = np.asarray(w)
+    except Exception as err:  # ragged lists and the like
+        raise ConfigError(f"the kernel cannot be read as an array: {err}") from None
     if w.ndim < 3:
         raise ConfigError(f"the kernel has {w.ndim} dimensions; a transposed-convolution kernel has 2 channel axes and at least one spatial axis")
     if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:

@@ -230,7 +230,10 @@ def parse_spec(spec: str) -> tuple[str, dict]:
 def _values(name: str, values: Any, shape: tuple[int, ...], period: int) -> np.ndarray:
     if values is None:
         return sc.default_values(shape, period)
-    arr = np.asarray(values)
+    try:
+        arr = np.asarray(values)
+    except Exception as err:  # ragged lists and the like
+        raise ConfigError(f"{name} cannot be read as an array: {err}") from None
     if arr.shape != shape:
         raise ConfigError(f"{name} has shape {arr.shape}; the layer needs {shape}")
     if arr.dtype.kind not in "iub" and not (arr.dtype.kind == "f" and np.all(arr == np.round(arr))):
