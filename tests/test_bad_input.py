@@ -108,6 +108,8 @@ def test_unknown_framework_suggests_the_closest():
         ("bogus", "bogus"),
         ("bench --only nothing", "--only 'nothing' matches no layer"),
         ("draw 8x8 -k 3 --out /nonexistent-dir/x.png", "cannot write"),
+        # the layer's quirk warning belongs to an answer; a refused command prints its error line alone
+        ("draw 8x8 -k 4 -s 2 -p same -f keras --op 0 --view bogus", "unknown view 'bogus'"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_exit_2(capsys, argv, name):

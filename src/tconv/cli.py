@@ -276,9 +276,8 @@ def _version() -> str:
     return f"tconv {__version__}"
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Framework quirks are part of the answer: one plain line each, no source excerpt."""
-    print(f"tconv: warning: {message}", file=sys.stderr if file is None else file)
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).splitlines())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -289,16 +288,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(ns, "func", None):
             parser.print_help()
             return 0
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", FrameworkQuirkWarning)
-            warnings.showwarning = _one_line_warning
             code = int(ns.func(ns) or 0)
+        # Framework quirks are part of the answer: one plain line each, no source excerpt, and only
+        # for an answer (a refused command prints its one error line and nothing else).
+        for warning in caught:
+            print(f"tconv: warning: {_one_line(warning.message)}", file=sys.stderr)
         for text in getattr(ns, "_notes", ()):
-            print(f"tconv: note: {text}", file=sys.stderr)
+            print(f"tconv: note: {_one_line(text)}", file=sys.stderr)
         return code
     except (CliError, ConfigError) as err:
         # one line whatever the message quotes (argparse and a few library messages show text as typed)
-        print(f"tconv: error: {' '.join(str(err).splitlines())}", file=sys.stderr)
+        print(f"tconv: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `tconv frameworks | head`
         sys.stderr.close()
