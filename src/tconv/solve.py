@@ -3,8 +3,8 @@
 :func:`solve` lists the argument sets of one framework that turn an input size
 into an output size, the ones a practitioner would write first.
 
-Each axis is solved on its own. For one axis, the framework's candidate
-generator below only *proposes* arguments (using the uncropped size as a hint);
+Each axis is solved on its own. For one axis, the framework's convention
+proposes arguments through its ``solve_family`` (using the uncropped size as a hint);
 a candidate is an answer only if the framework's convention
 (:func:`tconv.geometry`, the one source of truth for sizes) accepts it and
 yields the requested size. Axes that pose the same problem share one answer.
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Sequence
 
 from . import conventions
-from ._solve_axes import FAMILIES, MAX_SEARCH, ODD_REASONS, collapse, Family, axis_answers, axis_odd, check
+from ._solve_axes import MAX_SEARCH, ODD_REASONS, collapse, Family, axis_answers, axis_odd, check
 from .conventions._base import is_int
 from .errors import ConfigError, FrameworkQuirkWarning
 from .geometry import Geometry, full_size
@@ -147,9 +147,9 @@ class Solutions(list):
         self.total = len(self) if total is None else total
 
 
-#: arguments every solution of a framework carries, so they say nothing about its simplicity
+#: the stride arguments: every solution carries one, so they say nothing about its simplicity
+#: (nor do the others its framework requires, ``Family.required``)
 _REQUIRED = {"strides", "stride", "stride_h", "stride_w"}
-_REQUIRED_OUTPUT = {"tensorflow", "tflite"}  # output_shape is required there
 
 
 def _values_range(name: str, given: Any, ndim: int, default_max: int) -> list[Sequence[int]]:
@@ -272,8 +272,8 @@ def solve(
         same layer: auto_pad='SAME_UPPER'
     """
     framework = conventions.canonical(framework)
-    family = FAMILIES[framework]
     convention = conventions.get(framework)
+    family = convention.solve_family
     inputs = _shape("input_shape", input_shape)
     outputs = _shape("output_shape", output_shape)
     for name, value in (("max_kernel", max_kernel), ("max_stride", max_stride)):
@@ -303,7 +303,7 @@ def solve(
     dilations = _values_range("dilation", 1 if dilation is None else dilation, ndim, 1)
     if convention.max_ndim is not None and ndim > convention.max_ndim:
         raise ConfigError(f"{convention.title} {convention.api} supports at most {convention.max_ndim} spatial axes; got {ndim}")
-    if framework == "tflite" and any(list(d) != [1] for d in dilations):
+    if not family.takes_dilation and any(list(d) != [1] for d in dilations):
         raise ConfigError(f"{convention.title} has no dilation")
     for n in range(ndim):
         count = len(kernels[n]) * len(strides[n]) * len(dilations[n])
@@ -457,7 +457,7 @@ class _Combiner:
 
     def _changed(self, args: dict) -> int:
         """How many arguments differ from the framework's defaults (stride and required ones aside)."""
-        skip = _REQUIRED | ({"output_shape"} if self.framework in _REQUIRED_OUTPUT else set())
+        skip = _REQUIRED.union(self.family.required)
         return sum(1 for key, value in args.items() if key not in skip and value != self.convention.defaults.get(key))
 
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Iterable, NamedTuple, Sequence
 
 from ..errors import ConfigError, FrameworkQuirkWarning, closest_name
 from ..geometry import AxisGeometry, Geometry, dilated_kernel_size, full_size
+from ._solve import Family
 
 # Larger sizes overflow the int32 shape arithmetic of TF, TFLite and ONNX Runtime,
 # and (i-1)*s would overflow int64 long before any framework could allocate it.
@@ -206,6 +207,10 @@ class Convention:
         """Explicit forward padding on axis ``n``: symmetric ints by default."""
         value = per_axis(self.forward_names[2], padding, ndim, self.title, minimum=0)[n]
         return value, value
+
+    # ---- solve and invert (tconv.solve, tconv.invert) -----------------------------------
+    #: proposes this framework's arguments for one axis of a wanted output size
+    solve_family: ClassVar[Family]
 
     # ---- public interface -------------------------------------------------
     def to_geometry(self, input_shape: Any, kernel_size: Any, **args: Any) -> Geometry:

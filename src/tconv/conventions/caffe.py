@@ -10,6 +10,21 @@ from typing import Iterable
 from ..errors import ConfigError
 from ..geometry import Geometry
 from ._base import Convention, channels_first_layout, integer, per_axis
+from ._solve import Family, collapse, symmetric_crops
+
+
+class CaffeFamily(Family):
+    """solve's candidates: ``pad`` crops both ends alike, and nothing gives an element back."""
+
+    def options(self, i, k, s, d, o, ndim):
+        for p, _ in symmetric_crops(i, k, s, d, o, 1):
+            yield (), {"pad": p}
+
+    def assemble(self, mode, values, strides, dilations, outputs):
+        args = {"stride": collapse(strides), "pad": collapse(v["pad"] for v in values)}
+        if any(d != 1 for d in dilations):
+            args["dilation"] = collapse(dilations)
+        return args
 
 
 class Caffe(Convention):
@@ -20,6 +35,7 @@ class Caffe(Convention):
                 "stride_h": None, "stride_w": None, "pad_h": None, "pad_w": None}
     #: generic CLI option -> this framework's argument
     cli_names = {"stride": "stride", "padding": "pad", "dilation": "dilation", "groups": "group"}
+    solve_family = CaffeFamily()
     rule = "Caffe keeps full[pad : full - pad]: out = s*(i-1) + d*(k-1) + 1 - 2*pad, with no output padding"
 
     forward_api = "Caffe Convolution"

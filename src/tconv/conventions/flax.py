@@ -20,7 +20,14 @@ from typing import Iterable
 from ..errors import ConfigError
 from ..geometry import Geometry, dilated_kernel_size, full_size
 from ._base import ArrayLayout, Convention, channels_last_axes, explicit_pair, integer, per_axis
-from .jax import explicit_paddings, forward_string_pads, lax_axis, lax_pads, xla_cpu_padding_note
+from .jax import JaxFamily, explicit_paddings, forward_string_pads, lax_axis, lax_pads, xla_cpu_padding_note
+
+
+class FlaxFamily(JaxFamily):
+    """solve's candidates: lax's, with Flax's dilation name and 'CIRCULAR' among the strings."""
+
+    dilation_name = "kernel_dilation"
+    strings = ("SAME", "VALID", "CIRCULAR")
 
 
 class Flax(Convention):
@@ -35,6 +42,7 @@ class Flax(Convention):
     }
     #: generic CLI option -> this framework's argument
     cli_names = {"stride": "strides", "padding": "padding", "dilation": "kernel_dilation"}
+    solve_family = FlaxFamily()
     rule = (
         "Flax ConvTranspose uses lax.conv_transpose's padding ('SAME' gives i*s, 'VALID' (i-1)*s + max(K, s), "
         "ints are padding of the dilated input); 'CIRCULAR' folds the 'VALID' output periodically onto i*s"

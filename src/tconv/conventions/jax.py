@@ -36,6 +36,7 @@ from typing import Any, Iterable
 from ..errors import ConfigError
 from ..geometry import AxisGeometry, Geometry, dilated_kernel_size, full_size
 from ._base import ArrayLayout, Convention, explicit_pair, pairs, per_axis
+from ._solve import Family, windows
 
 
 def lax_pads(dilated_kernel: int, stride: int, padding: str) -> tuple[int, int]:
@@ -125,6 +126,29 @@ def lax_axis(convention: Convention, n: int, i: int, k: int, s: int, d: int, beg
     full = full_size(i, k, s, d)
     return convention.axis(str(n), i, k, s, d, begin, min(end, full - begin), empty_ok=True)
 
+class JaxFamily(Family):
+    """solve's candidates: the padding strings, and one explicit lax padding per window."""
+
+    dilation_name = "rhs_dilation"
+    strings: tuple[str, ...] = ("SAME", "VALID")
+
+    def options(self, i, k, s, d, o, ndim):
+        for padding in self.strings:
+            yield (padding,), {}
+        for ax in windows(i, k, s, d, o):
+            yield ("explicit",), {"pad": ax.conv_padding}
+
+    def assemble(self, mode, values, strides, dilations, outputs):
+        args = {"strides": tuple(strides)}
+        args["padding"] = [tuple(v["pad"]) for v in values] if mode == ("explicit",) else mode[0]
+        if any(d != 1 for d in dilations):
+            args[self.dilation_name] = tuple(dilations)
+        return args
+
+    def rank(self, mode):
+        return {"SAME": 0, "VALID": 1, "explicit": 2}.get(mode[0], 3)
+
+
 class Jax(Convention):
     name = "jax"
     title = "JAX"
@@ -139,6 +163,7 @@ class Jax(Convention):
     }
     #: generic CLI option -> this framework's argument
     cli_names = {"stride": "strides", "padding": "padding", "dilation": "rhs_dilation"}
+    solve_family = JaxFamily()
     rule = (
         "jax.lax.conv_transpose pads the stride-dilated input by (pad_a, pad_b) and correlates: 'SAME' gives "
         "i*s, 'VALID' (i-1)*s + max(K, s), and explicit pairs are that padding itself unless "

@@ -33,6 +33,7 @@ from ..errors import ConfigError
 from ..geometry import Geometry, dilated_kernel_size, full_size
 from . import tf_cpu
 from ._base import ArrayLayout, Convention, channels_last_axes, choice, data_format_first, per_axis
+from ._solve import Family, collapse
 
 
 def same_crop_begin(dilated_kernel: int, stride: int, output_padding: int | None) -> int:
@@ -45,6 +46,26 @@ def same_crop_begin(dilated_kernel: int, stride: int, output_padding: int | None
     pad_len = stride + K - 2 if output_padding is None else K + K % 2 - 2 + output_padding
     left = min(-(-pad_len // 2), K - 1)
     return K - 1 - left
+
+
+class KerasFamily(Family):
+    """solve's candidates: 'same' and 'valid', each without and with ``output_padding`` (< strides)."""
+
+    _RANK = {("same", False): 0, ("valid", False): 1, ("same", True): 2, ("valid", True): 3}
+
+    def options(self, i, k, s, d, o, ndim):
+        for padding in ("same", "valid"):
+            yield (padding, False), {}
+        for padding in ("same", "valid"):
+            for op in range(s):
+                yield (padding, True), {"output_padding": op}
+
+    def assemble(self, mode, values, strides, dilations, outputs):
+        padding, with_op = mode
+        return _layer_args(strides, padding, [v["output_padding"] for v in values] if with_op else None, dilations)
+
+    def rank(self, mode):
+        return self._RANK[mode]
 
 
 class Keras(Convention):
@@ -60,6 +81,7 @@ class Keras(Convention):
     }
     #: generic CLI option -> this framework's argument
     cli_names = {"stride": "strides", "padding": "padding", "dilation": "dilation_rate", "output_padding": "output_padding"}
+    solve_family = KerasFamily()  # tf_keras inherits it: the same arguments, checked by its own convention
     #: tf_onednn: describe the TensorFlow backend on a machine with oneDNN on (True), off (False), or this one (None)
     options = {"tf_onednn": None}
     rule = (
@@ -186,21 +208,26 @@ class Keras(Convention):
         return lines
 
     def _candidates(self, geometry: Geometry) -> Iterable[dict]:
-        strides = _one(geometry.stride)
-        dilation = _one(geometry.dilation)
-        extra = {} if dilation == 1 else {"dilation_rate": dilation}
         for padding in ("same", "valid"):
-            yield {"strides": strides, "padding": padding, **extra}
+            yield _layer_args(geometry.stride, padding, None, geometry.dilation)
         options = [range(s) for s in geometry.stride]
         if _count(options) <= 4096:
             for padding in ("same", "valid"):
                 for op in product(*options):
-                    yield {"strides": strides, "padding": padding, "output_padding": _one(op), **extra}
+                    yield _layer_args(geometry.stride, padding, op, geometry.dilation)
 
 
-def _one(values):
-    values = tuple(values)
-    return values[0] if len(set(values)) == 1 else values
+def _layer_args(strides, padding: str, output_padding, dilation) -> dict:
+    """The layer's arguments as a practitioner writes them: one value where the axes agree, defaults left out.
+
+    Both from_geometry's candidates and solve's (:class:`KerasFamily`) are written this way.
+    """
+    args = {"strides": collapse(strides), "padding": padding}
+    if output_padding is not None:
+        args["output_padding"] = collapse(output_padding)
+    if any(d != 1 for d in dilation):
+        args["dilation_rate"] = collapse(dilation)
+    return args
 
 
 def _count(options) -> int:

@@ -16,6 +16,33 @@ from typing import Iterable
 from ..errors import ConfigError
 from ..geometry import Geometry, full_size
 from ._base import Convention, channels_first_layout, integer, per_axis, sizes
+from ._solve import Family, collapse, symmetric_crops
+
+
+class MXNetFamily(Family):
+    """solve's candidates: ``pad`` crops both ends alike and ``adj`` gives some back at the end,
+    or ``target_shape`` names the size."""
+
+    def options(self, i, k, s, d, o, ndim):
+        # adj up to max(s, d) - 1 as PyTorch allows: the convention turns away adj >= stride
+        for p, a in symmetric_crops(i, k, s, d, o, max(s, d)):
+            yield ("pad",), {"pad": p, "adj": a}
+        yield ("target_shape",), {}
+
+    def assemble(self, mode, values, strides, dilations, outputs):
+        args = {"stride": collapse(strides)}
+        if mode == ("target_shape",):
+            args["target_shape"] = tuple(outputs)
+        else:
+            args["pad"] = collapse(v["pad"] for v in values)
+            if any(v["adj"] for v in values):
+                args["adj"] = collapse(v["adj"] for v in values)
+        if any(d != 1 for d in dilations):
+            args["dilate"] = collapse(dilations)
+        return args
+
+    def rank(self, mode):
+        return 0 if mode == ("pad",) else 1
 
 
 class MXNet(Convention):
@@ -25,6 +52,7 @@ class MXNet(Convention):
     defaults = {"stride": 1, "dilate": 1, "pad": 0, "adj": 0, "target_shape": None, "num_group": 1, "num_filter": None, "layout": None}
     #: generic CLI option -> this framework's argument
     cli_names = {"stride": "stride", "padding": "pad", "dilation": "dilate", "output_padding": "adj", "output_size": "target_shape", "groups": "num_group"}
+    solve_family = MXNetFamily()
     rule = "MXNet keeps full[pad : full - pad + adj]; target_shape T sets pad = ceil((full-T)/2) and adj = (full-T) % 2"
 
     forward_api = "MXNet Convolution"

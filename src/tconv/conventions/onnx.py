@@ -21,11 +21,12 @@ Python reference, ``onnx.reference``):
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from ..errors import ConfigError
 from ..geometry import Geometry, dilated_kernel_size, full_size
 from ._base import MAX_SIZE, Convention, channels_first_layout, choice, integer, same_pads
+from ._solve import Family, windows
 
 
 def _ints(name: str, value, length: int, framework: str, minimum: int) -> tuple[int, ...]:
@@ -36,6 +37,52 @@ def _ints(name: str, value, length: int, framework: str, minimum: int) -> tuple[
     if len(value) != length:
         raise ConfigError(f"{name}={list(value)!r} has {len(value)} entries; ONNX needs {length} here")
     return tuple(integer(f"{name}[{n}]", v, framework, minimum) for n, v in enumerate(value))
+
+
+class OnnxFamily(Family):
+    """solve's candidates: the ``auto_pad`` modes, ``output_shape``, and explicit ``pads`` for every window."""
+
+    _RANK = {"pads": 0, "SAME_UPPER": 1, "VALID": 1, "SAME_LOWER": 2, "output_shape": 3}
+
+    def options(self, i, k, s, d, o, ndim):
+        for auto_pad in ("SAME_UPPER", "SAME_LOWER", "VALID"):
+            yield (auto_pad,), {}
+        yield ("output_shape",), {}
+        for ax in windows(i, k, s, d, o):
+            # a window past the end needs output_padding; the rest is pads
+            op = max(-ax.crop_end, 0)
+            yield ("pads",), {"pads": (ax.crop_begin, ax.crop_end + op), "output_padding": op}
+
+    def assemble(self, mode, values, strides, dilations, outputs):
+        base = _base_args(strides, dilations, 1)
+        if mode == ("pads",):
+            return _pads_args(base, [v["pads"][0] for v in values], [v["pads"][1] for v in values],
+                              [v["output_padding"] for v in values])
+        if mode == ("output_shape",):
+            return {**base, "output_shape": list(outputs)}
+        return {**base, "auto_pad": mode[0]}
+
+    def rank(self, mode):
+        return self._RANK[mode[0]]
+
+
+def _base_args(strides: Sequence[int], dilations: Sequence[int], group: int) -> dict[str, Any]:
+    """What every spelling of a layer carries, defaults left out: from_geometry's candidates and
+    solve's (:class:`OnnxFamily`) start from it."""
+    base: dict[str, Any] = {"strides": list(strides)}
+    if any(d != 1 for d in dilations):
+        base["dilations"] = list(dilations)
+    if group != 1:
+        base["group"] = group
+    return base
+
+
+def _pads_args(base: dict[str, Any], begins: Sequence[int], ends: Sequence[int], output_padding: Sequence[int]) -> dict[str, Any]:
+    """``base`` with explicit ``pads`` (all begins, then all ends) and any output padding."""
+    args = {**base, "pads": list(begins) + list(ends)}
+    if any(output_padding):
+        args["output_padding"] = list(output_padding)
+    return args
 
 
 class Onnx(Convention):
@@ -54,6 +101,7 @@ class Onnx(Convention):
     }
     #: generic CLI option -> this framework's argument
     cli_names = {"stride": "strides", "padding": "pads", "dilation": "dilations", "output_padding": "output_padding", "output_size": "output_shape", "groups": "group"}
+    solve_family = OnnxFamily()
     rule = (
         "ONNX keeps full[pads_begin : full + output_padding - pads_end]; with output_shape or SAME_* the total "
         "crop max(full + output_padding - O, 0) is split with the odd extra at the end for SAME_UPPER and at "
@@ -186,11 +234,7 @@ class Onnx(Convention):
         ]
 
     def _candidates(self, geometry: Geometry) -> Iterable[dict]:
-        base: dict[str, Any] = {"strides": list(geometry.stride)}
-        if any(d != 1 for d in geometry.dilation):
-            base["dilations"] = list(geometry.dilation)
-        if geometry.groups != 1:
-            base["group"] = geometry.groups
+        base = _base_args(geometry.stride, geometry.dilation, geometry.groups)
         begins, ends, ops = [], [], []
         for ax in geometry:
             begin = max(ax.crop_begin, 0)
@@ -198,10 +242,7 @@ class Onnx(Convention):
             begins.append(begin)
             ends.append(max(ax.crop_end + op, 0))
             ops.append(op)
-        args = {**base, "pads": begins + ends}
-        if any(ops):
-            args["output_padding"] = ops
-        yield args
+        yield _pads_args(base, begins, ends, ops)
         yield {**base, "auto_pad": "SAME_UPPER"}
         yield {**base, "auto_pad": "SAME_LOWER"}
         yield {**base, "output_shape": list(geometry.output_shape)}

@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 from ..errors import ConfigError
 from ..geometry import Geometry, full_size
 from ._base import Convention, channels_first_layout, integer, legal_range_text, per_axis
+from ._solve import Family, collapse, symmetric_crops
 
 
 #: Which of PyTorch's CPU kernels return an empty tensor, and which raise (aten's ConvParams::use_mkldnn).
@@ -22,6 +23,22 @@ EMPTY_HOW = (
     "kernels (float64, 1-D layers with batch 1 and groups 1, output_padding >= stride) raise \"Output size is "
     "too small\" instead"
 )
+
+
+class PyTorchFamily(Family):
+    """solve's candidates: ``padding`` crops both ends alike, ``output_padding`` gives some back at the end."""
+
+    def options(self, i, k, s, d, o, ndim):
+        for p, op in symmetric_crops(i, k, s, d, o, max(s, d)):
+            yield (), {"padding": p, "output_padding": op}
+
+    def assemble(self, mode, values, strides, dilations, outputs):
+        return _compact(strides, [v["padding"] for v in values], [v["output_padding"] for v in values], dilations, 1)
+
+    def invert_alternatives(self, args, output_shape):
+        # forward(output_size=...) lets PyTorch pick output_padding from the size the conv had
+        return [{"stride": args["stride"], "padding": args["padding"], "output_size": output_shape,
+                 **({"dilation": args["dilation"]} if "dilation" in args else {})}]
 
 
 class PyTorch(Convention):
@@ -39,6 +56,7 @@ class PyTorch(Convention):
     }
     #: generic CLI option -> this framework's argument
     cli_names = {"stride": "stride", "padding": "padding", "dilation": "dilation", "output_padding": "output_padding", "output_size": "output_size", "groups": "groups"}
+    solve_family = PyTorchFamily()
     rule = (
         "PyTorch keeps full[p : full - p + op]: padding p removes p elements from both ends of the "
         "uncropped output, and output_padding op (< stride or < dilation) gives back op at the end"
@@ -196,15 +214,15 @@ class PyTorch(Convention):
 
 
 def _compact(stride, padding, output_padding, dilation, groups) -> dict:
-    def one(values):
-        values = tuple(values)
-        return values[0] if len(set(values)) == 1 else values
+    """The arguments as a practitioner writes them: one value where the axes agree, defaults left out.
 
-    args = {"stride": one(stride), "padding": one(padding)}
+    Both from_geometry's candidates and solve's (:class:`PyTorchFamily`) are written this way.
+    """
+    args = {"stride": collapse(stride), "padding": collapse(padding)}
     if any(output_padding):
-        args["output_padding"] = one(output_padding)
+        args["output_padding"] = collapse(output_padding)
     if any(d != 1 for d in dilation):
-        args["dilation"] = one(dilation)
+        args["dilation"] = collapse(dilation)
     if groups != 1:
         args["groups"] = groups
     return args

@@ -20,6 +20,7 @@ from ..errors import ConfigError
 from ..geometry import Geometry, dilated_kernel_size, full_size
 from . import tf_cpu
 from ._base import ArrayLayout, Convention, channels_last_axes, choice, data_format_first, explicit_pair, integer, pairs, spatial_shape
+from ._solve import Family, windows
 
 
 def _tf_list(name: str, value, ndim: int, channels_first: bool, framework: str) -> tuple[int, ...]:
@@ -44,6 +45,36 @@ def _tf_list(name: str, value, ndim: int, channels_first: bool, framework: str) 
     return tuple(integer(f"{name}[{n}]", v, framework, minimum=1) for n, v in enumerate(value))
 
 
+class TensorFlowFamily(Family):
+    """solve's candidates: 'SAME', 'VALID', and in 2-D one explicit pair per window."""
+
+    required = ("output_shape",)
+
+    def options(self, i, k, s, d, o, ndim):
+        yield ("SAME",), {}
+        yield ("VALID",), {}
+        if ndim != 2:
+            return  # tf.nn.conv1d/3d_transpose reject explicit padding ("Expected string for argument 'padding'")
+        for ax in windows(i, k, s, d, o):
+            if ax.crop_begin >= 0:
+                # One pair per window: the end padding only has to pass TF's check that the forward conv
+                # of the output gives back the input; the window's own end is canonical.
+                yield ("explicit",), {"pad": [ax.crop_begin, max(ax.crop_end, 0)]}
+
+    def assemble(self, mode, values, strides, dilations, outputs):
+        args = {"output_shape": tuple(outputs), "strides": tuple(strides)}
+        args["padding"] = [v["pad"] for v in values] if mode == ("explicit",) else mode[0]
+        if any(d != 1 for d in dilations):
+            args["dilations"] = tuple(dilations)
+        return args
+
+    def rank(self, mode):
+        return {"SAME": 0, "VALID": 1}.get(mode[0], 2)
+
+    def check_ndim(self, mode):
+        return 2 if mode == ("explicit",) else 1  # explicit pairs exist only for the 2-D op
+
+
 class TensorFlow(Convention):
     name = "tensorflow"
     title = "TensorFlow"
@@ -57,6 +88,7 @@ class TensorFlow(Convention):
     }
     #: generic CLI option -> this framework's argument
     cli_names = {"stride": "strides", "padding": "padding", "dilation": "dilations", "output_size": "output_shape"}
+    solve_family = TensorFlowFamily()
     #: tf_onednn: describe a machine with TensorFlow's oneDNN kernels on (True), off (False), or this one (None)
     options = {"tf_onednn": None}
     forward_api = "tf.nn.convolution / tf.nn.conv2d"

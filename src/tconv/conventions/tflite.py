@@ -17,6 +17,27 @@ from typing import Iterable
 from ..errors import ConfigError
 from ..geometry import Geometry, full_size
 from ._base import ArrayLayout, Convention, channels_last_axes, choice, integer, spatial_shape
+from ._solve import Family
+
+
+class TFLiteFamily(Family):
+    """solve's candidates: 'SAME' and 'VALID', with the output shape every call names."""
+
+    required = ("output_shape",)
+    takes_dilation = False
+
+    def options(self, i, k, s, d, o, ndim):
+        yield ("SAME",), {}
+        yield ("VALID",), {}
+
+    def assemble(self, mode, values, strides, dilations, outputs):
+        return {"output_shape": tuple(outputs), "padding": mode[0], "strides": tuple(strides)}
+
+    def rank(self, mode):
+        return 0 if mode == ("SAME",) else 1
+
+    def check_ndim(self, mode):
+        return 2  # the op is 2-D only: one axis is checked as two equal ones
 
 
 class TFLite(Convention):
@@ -27,6 +48,7 @@ class TFLite(Convention):
     defaults = {"output_shape": None, "padding": "SAME", "stride_h": None, "stride_w": None, "strides": None}
     #: generic CLI option -> this framework's argument
     cli_names = {"stride": "strides", "padding": "padding", "output_size": "output_shape"}
+    solve_family = TFLiteFamily()
     rule = (
         "TFLite TRANSPOSE_CONV takes the output shape O as an input and starts the kept window at the forward "
         "convolution's pad_before for O; it has no dilation, and O must fit the input as in TensorFlow (TFLite does not check and returns garbage)"
