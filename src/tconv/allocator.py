@@ -78,7 +78,7 @@ def tune_allocator(mmap_threshold: int = MAX_MMAP_THRESHOLD, trim_threshold: int
     tconv.errors.ConfigError: mmap_threshold=67108864 is outside glibc's range: use 1 to 33554432 bytes (32 MiB)
     """
     for name, value, top in (("mmap_threshold", mmap_threshold, MAX_MMAP_THRESHOLD), ("trim_threshold", trim_threshold, 2**62)):
-        if value is None:
+        if value is None and name == "trim_threshold":
             continue
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
             limit = f"1 to {top} bytes (32 MiB)" if name == "mmap_threshold" else "a positive number of bytes"
