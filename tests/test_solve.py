@@ -641,6 +641,23 @@ def test_cli_solve_and_invert(capsys):
     assert "too large" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("framework", sorted(tconv.conventions.names()))
+def test_cli_invert_every_framework(framework, capsys):
+    """The forward options' names come from each convention (tf_keras was missing from a table of the CLI's own)."""
+    from tconv.cli import main
+
+    assert main(["invert", "28", "-f", framework, "-k", "4", "-s", "2"]) == 0
+    assert " gives 28" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("framework", sorted(tconv.conventions.names()))
+def test_every_convention_proposes_solve_candidates(framework):
+    """solve asks each convention for its candidates; none is left to a table keyed by name."""
+    family = tconv.conventions.get(framework).solve_family
+    assert any(True for _ in family.options(8, 4, 2, 1, 16, 2))
+    assert tconv.solve(8, 16, framework, kernel_size=4, stride=2)
+
+
 # ---- docs/solve.md -------------------------------------------------------------------------------
 # test_readme runs its console blocks (stdout); here the text blocks' `$ tconv ... 2>&1 >/dev/null` lines (stderr)
 DOC = Path(__file__).resolve().parents[1] / "docs" / "solve.md"

@@ -15,13 +15,10 @@ from typing import Any, Sequence
 from . import conventions
 from .api import geometry as _geometry
 from .errors import ConfigError, FrameworkQuirkWarning
-from .forward import FORWARD_API, forward_axes
+from .forward import forward_axes
 from .geometry import Geometry
 
 __all__ = ["Inversion", "invert"]
-
-# framework -> its forward convolution's padding arguments (the ones whose default invert assumes)
-_PADDING_NAMES = {"onnx": ("auto_pad", "pads"), "mxnet": ("pad",), "caffe": ("pad",)}
 
 
 @dataclass(frozen=True)
@@ -147,10 +144,7 @@ def invert(input_shape: Any, kernel_size: Any, framework: str = "pytorch", **con
     wanted = tuple(r.pad_before for r in rows)
     adjoint = [s for s in found if s.geometry.crop_begin == wanted]
     best = adjoint[0] if adjoint else found[0]
-    alternatives = []
-    if framework == "pytorch":
-        alternatives.append({"stride": best.args["stride"], "padding": best.args["padding"], "output_size": inputs,
-                             **({"dilation": best.args["dilation"]} if "dilation" in best.args else {})})
+    alternatives = conventions.get(framework).solve_family.invert_alternatives(best.args, inputs)
     works = tuple(_works_for(framework, best, rows, kernel, conv_args, n) for n in range(len(rows)))
     return Inversion(framework, kernel, best.args, tuple(alternatives), inputs, middle, bool(adjoint), works,
                      best.geometry, _assumed(framework, input_shape, kernel_size, len(rows), conv_args))
@@ -159,17 +153,13 @@ def invert(input_shape: Any, kernel_size: Any, framework: str = "pytorch", **con
 def _assumed(framework: str, input_shape: Any, kernel_size: Any, ndim: int, conv_args: dict) -> tuple[str, ...]:
     """What the forward convolution was taken to be where the call did not say."""
     convention = conventions.get(framework)
-    api, defaults = FORWARD_API[framework]
     assumed = []
     if ndim > 1 and not isinstance(input_shape, (list, tuple)):
         why = f"{convention.title}'s op is 2-D" if convention.max_ndim == 2 else f"kernel_size has {ndim} entries"
         assumed.append(f"{ndim} spatial axes ({why})")
-    names = _PADDING_NAMES.get(framework, ("padding",))
-    if not any(name in conv_args for name in names):
-        shown = ", ".join(f"{name}={defaults[name]!r}" for name in names if defaults[name] is not None)
-        if framework == "onnx":
-            shown = "auto_pad='NOTSET', pads 0 (no padding)"
-        assumed.append(f"{shown} (the default of {api})")
+    padding = convention.forward_padding_assumed(conv_args)
+    if padding is not None:
+        assumed.append(f"{padding} (the default of {convention.forward_api})")
     return tuple(assumed)
 
 

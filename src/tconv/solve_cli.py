@@ -30,20 +30,6 @@ examples:
   tconv invert 27 -f onnx -k 3 -s 2 -p same_lower
 """
 
-# generic option -> each framework's FORWARD convolution argument
-_FORWARD_NAMES = {
-    "pytorch": {"stride": "stride", "padding": "padding", "dilation": "dilation"},
-    "keras": {"stride": "strides", "padding": "padding", "dilation": "dilation_rate"},
-    "tensorflow": {"stride": "strides", "padding": "padding", "dilation": "dilations"},
-    "jax": {"stride": "window_strides", "padding": "padding", "dilation": "rhs_dilation"},
-    "flax": {"stride": "strides", "padding": "padding", "dilation": "kernel_dilation"},
-    "onnx": {"stride": "strides", "padding": "pads", "dilation": "dilations"},
-    "tflite": {"stride": "strides", "padding": "padding"},
-    "mxnet": {"stride": "stride", "padding": "pad", "dilation": "dilate"},
-    "caffe": {"stride": "stride", "padding": "pad", "dilation": "dilation"},
-}
-
-
 def register(subparsers) -> None:
     from .solve import DEFAULT_MAX_KERNEL, DEFAULT_MAX_STRIDE, MAX_SEARCH
 
@@ -158,24 +144,11 @@ def cmd_invert(ns: argparse.Namespace) -> int:
     from .solve import invert
 
     framework = conventions.canonical(ns.framework)
-    names = _FORWARD_NAMES[framework]
     input_shape = parse_sizes(ns.input, "input size")
     kernel = parse_sizes(ns.kernel, "kernel size")
     ndim = len(input_shape) if isinstance(input_shape, tuple) else (len(kernel) if isinstance(kernel, tuple) else 1)
-    args = {}
-    for key in ("stride", "padding", "dilation"):
-        raw = getattr(ns, key)
-        if raw is None:
-            continue
-        if key not in names:
-            raise CliError(f"{conventions.get(framework).title}'s forward convolution has no {key} option")
-        value = parse_value(raw)
-        if framework == "onnx" and key == "padding":
-            if isinstance(value, str):
-                args["auto_pad"] = value.upper()
-                continue
-            value = list(value) * 2 if isinstance(value, tuple) else [value] * (2 * ndim)
-        args[names[key]] = value
+    generic = {key: parse_value(getattr(ns, key)) for key in ("stride", "padding", "dilation") if getattr(ns, key) is not None}
+    args = conventions.get(framework).forward_native_args(generic, ndim)
     args.update(parse_assignment(a) for a in ns.arg)
     inversion = invert(input_shape, kernel, framework, **args)
     _assumed(inversion.assumed)

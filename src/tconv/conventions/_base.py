@@ -212,6 +212,24 @@ class Convention:
     #: proposes this framework's arguments for one axis of a wanted output size
     solve_family: ClassVar[Family]
 
+    def forward_padding_assumed(self, args: dict) -> str | None:
+        """The forward convolution's padding in words when ``args`` leave it to the default (None when they give it):
+        what :func:`tconv.invert` says it assumed."""
+        name = self.forward_names[2]
+        return None if name in args else f"{name}={self.forward_defaults[name]!r}"
+
+    def forward_native_args(self, generic: dict, ndim: int) -> dict:
+        """Map generic forward-convolution options (stride, padding, dilation) to this framework's names
+        (``tconv invert``), as :meth:`native_args` does for the transposed layer."""
+        stride, dilation, padding = self.forward_names
+        names = {"stride": stride, "padding": padding, "dilation": dilation}
+        args = {}
+        for key, value in generic.items():
+            if names.get(key) is None:
+                raise ConfigError(f"{self.title}'s forward convolution has no {key} option")
+            args[names[key]] = value
+        return args
+
     # ---- public interface -------------------------------------------------
     def to_geometry(self, input_shape: Any, kernel_size: Any, **args: Any) -> Geometry:
         """Validate ``args`` by the framework's rules and build the geometry."""

@@ -131,6 +131,20 @@ class Onnx(Convention):
         return [same_pads(i, dilated_kernel_size(k, d), s, extra_at_start=mode == "SAME_LOWER")
                 for i, k, s, d in zip(inputs, kernel, strides, dilations)]
 
+    def forward_padding_assumed(self, args):
+        # auto_pad or pads sets it; pads' default is None, so it is said in words
+        return None if "auto_pad" in args or "pads" in args else "auto_pad='NOTSET', pads 0 (no padding)"
+
+    def forward_native_args(self, generic, ndim):
+        args = {}
+        for key, value in super().forward_native_args(generic, ndim).items():
+            if key == "pads" and isinstance(value, str):
+                key, value = "auto_pad", value.upper()  # a padding mode is ONNX's auto_pad
+            elif key == "pads":  # per axis given once: ONNX lists all begins, then all ends
+                value = list(value) * 2 if isinstance(value, tuple) else [value] * (2 * ndim)
+            args[key] = value
+        return args
+
     def native_args(self, generic: dict, ndim: int) -> dict:
         args = super().native_args(generic, ndim)
         if isinstance(args.get("pads"), str):
