@@ -180,7 +180,8 @@ def _works_for(framework: str, solution, rows, kernel, conv_args: dict, axis: in
         inputs = list(solution.geometry.input_shape)
         inputs[axis] = middle
         try:
-            got = _quiet_geometry(tuple(inputs), solution.kernel_size, framework, **_with_output(solution.args, axis, n))
+            args = _with_output(solution.args, conventions.get(framework).cli_names.get("output_size"), axis, n)
+            got = _quiet_geometry(tuple(inputs), solution.kernel_size, framework, **args)
         except ConfigError:
             continue
         if got.output_shape[axis] == n:
@@ -199,12 +200,12 @@ def _works_for(framework: str, solution, rows, kernel, conv_args: dict, axis: in
     return "only input sizes " + ", ".join(map(str, ok[:12])) + (" ..." if len(ok) > 12 else "")
 
 
-def _with_output(args: dict, axis: int, size: int) -> dict:
-    # arguments that name the output size must follow the input size being tried
+def _with_output(args: dict, key: str | None, axis: int, size: int) -> dict:
+    # the argument that names the output size (the convention's ``output_size``) must follow the
+    # input size being tried
     changed = dict(args)
-    for key in ("output_shape", "output_size", "target_shape"):
-        if key in changed and changed[key] is not None:
-            values = list(changed[key])
-            values[axis] = size
-            changed[key] = type(changed[key])(values)
+    if key in changed and changed[key] is not None:
+        values = list(changed[key])
+        values[axis] = size
+        changed[key] = type(changed[key])(values)
     return changed

@@ -147,11 +147,6 @@ class Solutions(list):
         self.total = len(self) if total is None else total
 
 
-#: the stride arguments: every solution carries one, so they say nothing about its simplicity
-#: (nor do the others its framework requires, ``Family.required``)
-_REQUIRED = {"strides", "stride", "stride_h", "stride_w"}
-
-
 def _values_range(name: str, given: Any, ndim: int, default_max: int) -> list[Sequence[int]]:
     """Per axis, the values to try: the given int/tuple, a range, or 1..max (ranges stay lazy until bounded)."""
     if given is None:
@@ -457,7 +452,8 @@ class _Combiner:
 
     def _changed(self, args: dict) -> int:
         """How many arguments differ from the framework's defaults (stride and required ones aside)."""
-        skip = _REQUIRED.union(self.family.required)
+        # every solution carries these, so they say nothing about its simplicity
+        skip = {self.convention.cli_names["stride"], *self.family.required}
         return sum(1 for key, value in args.items() if key not in skip and value != self.convention.defaults.get(key))
 
 
