@@ -120,7 +120,7 @@ def test_every_strategy_equals_torch(strategy, cfg, poisoned_empty):
 def test_strategies_equal_torch_when_phases_land_in_pairs(strategy, cfg, poisoned_empty):
     # Inference on an output of any size takes _land's paired copies here (its size floor set to
     # 0); the test above runs with gradients on, where they are never used.
-    from tconv.torch import strategies
+    from tconv.torch.strategies import _common
 
     ref, ours, x = _pair(cfg, dtype=torch.float32 if cfg["batch"] == 2 else torch.float64)
     plan = Plan(tt.layer_geometry(cfg["spatial"], cfg["kernel"], cfg["stride"], cfg["padding"],
@@ -128,7 +128,7 @@ def test_strategies_equal_torch_when_phases_land_in_pairs(strategy, cfg, poisone
     if strategy not in eligible(plan):
         return
     with pytest.MonkeyPatch.context() as patch, torch.no_grad():
-        patch.setattr(strategies, "PAIR_MIN_BYTES", 0)
+        patch.setattr(_common, "PAIR_MIN_BYTES", 0)
         expected = ref(x)
         with tt.use_strategy(strategy):
             got = ours(x)
@@ -201,17 +201,17 @@ def test_1d_strategies_equal_torch_on_vocoder_layers(case, grad, strategy, poiso
 def test_channels_last_3d_inference_runs_onednn_and_equals_torch(cfg):
     # In float32 inference the 3-D channels_last strategy calls oneDNN's op directly (torch's own
     # 3-D kernel does not); with gradients on (the test above) it never does.
-    from tconv.torch import strategies
+    from tconv.torch.strategies import native
 
     ref, ours, x = _pair(cfg, dtype=torch.float32)
     plan = Plan(tt.layer_geometry(cfg["spatial"], cfg["kernel"], cfg["stride"], cfg["padding"],
                                   cfg["output_padding"], cfg["dilation"], cfg["groups"]), cfg["cin"], cfg["cout"])
-    op = strategies._pointwise_transpose()
+    op = native._pointwise_transpose()
     if op is None:
         pytest.skip("this torch has no oneDNN")
     calls = []
     with pytest.MonkeyPatch.context() as patch, torch.no_grad():
-        patch.setattr(strategies, "_pointwise_transpose", lambda: lambda *a: calls.append(a) or op(*a))
+        patch.setattr(native, "_pointwise_transpose", lambda: lambda *a: calls.append(a) or op(*a))
         x_cl = x.contiguous(memory_format=torch.channels_last_3d)
         expected = ref(x)
         with tt.use_strategy("channels_last"):
@@ -245,12 +245,12 @@ _BITS = {torch.float16: torch.int16, torch.float32: torch.int32, torch.float64: 
 def test_land_moves_every_bit(dtype, shape, stride, pairable, monkeypatch):
     import itertools
 
-    from tconv.torch import strategies
+    from tconv.torch.strategies import _common
 
-    monkeypatch.setattr(strategies, "PAIR_MIN_BYTES", 0)
+    monkeypatch.setattr(_common, "PAIR_MIN_BYTES", 0)
     pairs = []
     complex_ = torch.complex
-    monkeypatch.setattr(strategies.torch, "complex", lambda *a, out: pairs.append(out) or complex_(*a, out=out))
+    monkeypatch.setattr(_common.torch, "complex", lambda *a, out: pairs.append(out) or complex_(*a, out=out))
     torch.manual_seed(8)
     jobs = []
     for r in itertools.product(*(range(s) for s in stride)):
@@ -267,7 +267,7 @@ def test_land_moves_every_bit(dtype, shape, stride, pairable, monkeypatch):
     for dst, value in jobs:
         expected[dst] = value
     got = torch.full(shape, 3.0, dtype=dtype)
-    strategies._land(got, jobs)
+    _common.land(got, jobs)
     assert torch.equal(got.view(_BITS[dtype]), expected.view(_BITS[dtype]))
     assert bool(pairs) == (pairable and dtype != torch.float16)
 
@@ -277,8 +277,9 @@ def test_one_plan_lands_batches_dtypes_and_grad_modes_right(strategy, monkeypatc
     # _place_phases keeps its jobs and landing schedule on the plan, keyed by the phases' shape,
     # strides, dtype and whether pairs may be used: one plan, many kinds of call, each against torch.
     from tconv.torch import strategies
+    from tconv.torch.strategies import _common
 
-    monkeypatch.setattr(strategies, "PAIR_MIN_BYTES", 0)  # pairs at every size
+    monkeypatch.setattr(_common, "PAIR_MIN_BYTES", 0)  # pairs at every size
     plan = Plan(tt.layer_geometry((5, 6), (2, 2), (2, 2), (1, 0), (1, 0), (1, 1), 1), 3, 4)
     torch.manual_seed(0)
     calls = [(2, torch.float32, False), (1, torch.float32, False), (2, torch.float64, False), (2, torch.float32, True),
@@ -406,10 +407,10 @@ def test_shifted_strategy_float32_layers(case):
     ((1, 5, 3, 4, 6), 40),
 ])
 def test_channels_first_copy_is_exact_and_keeps_inf_and_nan(dtype, shape, block, monkeypatch):
-    from tconv.torch import strategies
+    from tconv.torch.strategies import _common
 
     if block is not None:
-        monkeypatch.setattr(strategies, "TRANSPOSE_BLOCK_BYTES", block)
+        monkeypatch.setattr(_common, "TRANSPOSE_BLOCK_BYTES", block)
     fmt = torch.channels_last if len(shape) == 4 else torch.channels_last_3d
     torch.manual_seed(5)
     y = torch.randn(shape, dtype=dtype).contiguous(memory_format=fmt)
@@ -419,7 +420,7 @@ def test_channels_first_copy_is_exact_and_keeps_inf_and_nan(dtype, shape, block,
     for special in (None, float("inf"), float("nan")):
         if special is not None:
             memory[11] = special
-        got = strategies._channels_first(y)
+        got = _common.channels_first(y)
         assert got.is_contiguous() and got.shape == y.shape
         assert torch.equal(torch.isnan(got), torch.isnan(y)) and torch.equal(got.nan_to_num(), y.nan_to_num())
         assert torch.equal(torch.signbit(got), torch.signbit(y))
@@ -725,7 +726,7 @@ def test_torch_compile_traces_overlap_add():
     # traces the strategy itself and checks the traced program against torch.
     from torch._dynamo.testing import CompileCounter
 
-    from tconv.torch import strategies
+    from tconv.torch.strategies import one_d
 
     torch.manual_seed(7)
     x, w, b = torch.randn(1, 256, 64), torch.randn(256, 128, 16), torch.randn(128)
@@ -735,7 +736,7 @@ def test_torch_compile_traces_overlap_add():
     plan.geometry[0], plan.ndim, plan.groups  # noqa: B018  (fill the cached properties before tracing)
     torch._dynamo.reset()
     counter = CompileCounter()
-    compiled = torch.compile(lambda x, w, b: strategies.overlap_add(x, w, b, plan), backend=counter)
+    compiled = torch.compile(lambda x, w, b: one_d.overlap_add(x, w, b, plan), backend=counter)
     with torch.no_grad():
         torch.testing.assert_close(compiled(x, w, b), F.conv_transpose1d(x, w, b, 8, 4), rtol=1e-4, atol=1e-4)
     assert counter.frame_count >= 1 and counter.op_count > 0
@@ -759,7 +760,7 @@ def test_torch_compile_traces_every_strategy(strategy):
     # floor 0) so its complex out= path would be reached too.
     from torch._dynamo.testing import CompileCounter
 
-    from tconv.torch import strategies
+    from tconv.torch.strategies import _common
 
     ran = 0
     for nd, kwargs, shape in COMPILE_LAYERS:
@@ -777,7 +778,7 @@ def test_torch_compile_traces_every_strategy(strategy):
         torch._dynamo.utils.counters.clear()
         counter = CompileCounter()
         with pytest.MonkeyPatch.context() as patch, torch.no_grad():
-            patch.setattr(strategies, "PAIR_MIN_BYTES", 0)
+            patch.setattr(_common, "PAIR_MIN_BYTES", 0)
             got = torch.compile(ours, backend=counter)(x)
         torch.testing.assert_close(got, ref(x), rtol=1e-4, atol=1e-4)
         breaks = [reason.splitlines()[0] for reason in torch._dynamo.utils.counters["graph_break"]]

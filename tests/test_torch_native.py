@@ -25,7 +25,7 @@ import torch.nn.functional as F  # noqa: E402
 import tconv.torch as tt  # noqa: E402
 from tconv.geometry import AxisGeometry  # noqa: E402
 from tconv.torch import _native, strategies  # noqa: E402
-from tconv.torch.strategies import Plan, eligible  # noqa: E402
+from tconv.torch.strategies import Plan, _common, eligible, phase  # noqa: E402
 
 from test_torch_dropin import _pair, layers  # noqa: E402
 
@@ -120,10 +120,10 @@ def test_c_landing_moves_every_bit_like_torch(dtype, spatial, kernel, stride, pa
     flat[4] = torch.tensor(float("nan"), dtype=dtype).view(_BITS[dtype]) + 3  # a NaN with a payload
     y = stored.permute([0, 1] + list(range(3, 3 + nd)) + [2] + list(range(3 + nd, 3 + 2 * nd)))
     bias = torch.randn(3 * groups, dtype=torch.float64).to(dtype)
-    got = strategies._place_phases(y, plan, bias)
+    got = phase.place_phases(y, plan, bias)
     with monkeypatch.context() as patch:
         patch.setattr(_native, "library", lambda: None)
-        expected = strategies._place_phases(y, plan, bias)
+        expected = phase.place_phases(y, plan, bias)
     assert got.shape == expected.shape == (2, 3 * groups) + plan.geometry.output_shape
     assert torch.equal(got.contiguous().view(_BITS[dtype]), expected.contiguous().view(_BITS[dtype]))
 
@@ -299,7 +299,7 @@ def test_c_transpose_to_channels_first_moves_every_bit(dtype, shape):
     memory[8] = -0.0
     memory[11] = float("nan")
     memory[12] = float("-inf")
-    got = strategies._channels_first(y)
+    got = _common.channels_first(y)
     assert got.is_contiguous() and got.shape == y.shape
     assert torch.equal(got.view(_BITS[dtype]), y.contiguous().view(_BITS[dtype]))
 

@@ -212,6 +212,7 @@ def _prepare(ndim, input, weight, bias, stride, padding, output_padding, groups,
             kind = TorchLayerTypeError if "must be an integer" in str(err) else TorchLayerError
             raise kind(f"{name}: {err}") from None
         plan = Plan(geo, in_channels, out_channels)
+        plan.torch_args  # noqa: B018  (worked out here, eagerly: a traced strategy reads it)
         if len(_plans) > 4096:  # a long-running process with ever-new shapes: start over
             _plans.clear()
         _plans[key] = plan

@@ -50,7 +50,8 @@ import torch
 from ..errors import ConfigError
 from ..geometry import Geometry
 from . import _native
-from .strategies import STRATEGIES, Plan, eligible, is_compiling, needs_grad, onednn_3d_layer, run
+from .strategies import (STRATEGIES, Plan, applies, eligible, is_channels_last, is_compiling, needs_grad,
+                         onednn_3d_layer, run)
 
 __all__ = [
     "MODES",
@@ -121,11 +122,13 @@ def cache_info() -> dict[tuple, str]:
     return dict(_cache)
 
 
+#: the memory formats a signature names, by the input's number of dimensions
+_CHANNELS_LAST_NAMES = {4: "channels_last", 5: "channels_last_3d"}
+
+
 def _layout(x: torch.Tensor) -> str:
-    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        return "channels_last"
-    if x.dim() == 5 and x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous():
-        return "channels_last_3d"
+    if is_channels_last(x) and x.dim() in _CHANNELS_LAST_NAMES:
+        return _CHANNELS_LAST_NAMES[x.dim()]
     return "contiguous" if x.is_contiguous() else "strided"
 
 
@@ -210,13 +213,13 @@ def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bia
     if plan.non_overlapping:
         return "gemm_shuffle"
     if plan.out_channels * 4 <= plan.in_channels:
-        return "gemm_gather" if STRATEGIES["gemm_gather"][1](plan) else "kn2row"
+        return "gemm_gather" if applies("gemm_gather", plan) else "kn2row"
     if (plan.ndim == 1 and plan.stride[0] >= 8 and plan.in_channels >= OVERLAP_ADD_MIN_CHANNELS
-            and STRATEGIES["overlap_add"][1](plan)):
+            and applies("overlap_add", plan)):
         return "overlap_add"
-    if plan.ndim == 1 and plan.stride[0] >= 2 and STRATEGIES["gemm_gather"][1](plan):
+    if plan.ndim == 1 and plan.stride[0] >= 2 and applies("gemm_gather", plan):
         return "gemm_gather"
-    if (plan.ndim == 1 and plan.stride[0] == 2 and not plan.non_overlapping and STRATEGIES["phase_rows"][1](plan)
+    if (plan.ndim == 1 and plan.stride[0] == 2 and not plan.non_overlapping and applies("phase_rows", plan)
             and batch * plan.input_shape[0] >= PHASE_ROWS_MIN_POSITIONS):
         return "phase_rows"
     if plan.ndim == 2 and flops >= CHANNELS_LAST_MIN_FLOPS:
@@ -243,7 +246,7 @@ def choose(x, w, b, plan: Plan, forced: str | None = None) -> str:
     """The strategy for this call (see the module docstring for the order of precedence)."""
     mode = _check_mode(forced) if forced is not None else get_strategy()
     if mode in STRATEGIES:
-        if not STRATEGIES[mode][1](plan):
+        if not applies(mode, plan):
             raise ConfigError(
                 f"strategy {mode!r} cannot compute this layer; eligible here: {', '.join(eligible(plan))}"
             )
