@@ -89,6 +89,8 @@ class Drawing:
 
     # ---- pictures ---------------------------------------------------------
     def _frame(self, frame: int):
+        if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)):
+            raise ConfigError(f"frame={frame!r} must be an integer index (-1, the default, is the last frame)")
         try:
             return self.frames[frame]
         except IndexError:
@@ -342,6 +344,8 @@ def draw(input_shape: Any, kernel_size: Any = None, framework: str = "pytorch", 
         if g.input_shape != geom.input_shape or g.kernel_size != geom.kernel_size:
             raise ConfigError(f"compared layers must share input and kernel sizes; got {g.input_shape}/{g.kernel_size} vs {geom.input_shape}/{geom.kernel_size}")
         sc.as_2d(g)
+    if not isinstance(numbers, (bool, np.bool_)):
+        raise ConfigError(f"numbers={numbers!r} must be True or False")
     numbers = bool(numbers or input_values is not None or kernel_values is not None)
     if output is not None or fmt is not None:
         _format(Path(output) if output is not None else None, fmt)  # fail on a bad format before any work
