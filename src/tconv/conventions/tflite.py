@@ -37,7 +37,7 @@ class TFLiteFamily(Family):
         return 0 if mode == ("SAME",) else 1
 
     def check_ndim(self, mode):
-        return 2  # the op is 2-D only: one axis is checked as two equal ones
+        return TFLite.max_ndim  # the op is 2-D only: one axis is checked as two equal ones
 
 
 class TFLite(Convention):
