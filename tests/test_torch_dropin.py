@@ -902,7 +902,9 @@ def test_function_repeat_calls_reuse_their_choice_and_still_check_everything():
             with tt.use_strategy(mode):
                 for _ in range(2):
                     torch.testing.assert_close(tt.conv_transpose2d(x, w, b, **args), expected, rtol=1e-4, atol=1e-4)
-                    assert functional._last_choice[0] == mode
+                    # the same key as the call above: the choice it bound
+                    _, (chosen, _) = functional._conv_transpose_and_choice(2, x, w, b, 2, 1, 1, 1, 1, None)
+                    assert chosen == mode
         # unbatched input, after the batched call: its own key, unsqueezed for a strategy of tconv's own
         with tt.use_strategy("col2im"):
             for _ in range(2):

@@ -146,9 +146,6 @@ def _check_tensors(name: str, ndim: int, input, weight, bias) -> None:
             )
 
 
-#: the strategy and plan of the latest call (the modules remember it per module)
-_last_choice: list = [None, None]
-
 #: repeat calls: their key (see :func:`tensors_key`) -> (the bound call, strategy, plan, unbatched)
 _bound: dict[tuple, tuple] = {}
 
@@ -230,9 +227,13 @@ def _prepare(ndim, input, weight, bias, stride, padding, output_padding, groups,
 _prepare_eager = torch.compiler.disable(_prepare) if hasattr(torch, "compiler") else _prepare
 
 
-def _conv_transpose(
+def _conv_transpose_and_choice(
     ndim: int, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy, output_size=None
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, tuple[str, Plan]]:
+    """The call, and the strategy and plan that computed it (a module binds them for its next call).
+
+    Returned rather than kept anywhere, so that threads calling layers at once each get their own.
+    """
     compiling = is_compiling()
     key = None
     if not compiling and isinstance(input, torch.Tensor) and isinstance(weight, torch.Tensor) and (
@@ -245,13 +246,12 @@ def _conv_transpose(
                repr((stride, padding, output_padding, groups, dilation, output_size, strategy)))
         hit = _bound.get(key)
         if hit is not None:
-            call, *choice, unbatched = hit
-            _last_choice[:] = choice
-            return call(input.unsqueeze(0), weight, bias).squeeze(0) if unbatched else call(input, weight, bias)
+            call, name_used, plan, unbatched = hit
+            y = call(input.unsqueeze(0), weight, bias).squeeze(0) if unbatched else call(input, weight, bias)
+            return y, (name_used, plan)
     name_used, plan = _prepare_eager(
         ndim, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy, output_size, compiling,
     )
-    _last_choice[:] = [name_used, plan]
     unbatched = input.dim() == ndim + 1
     x = input.unsqueeze(0) if unbatched else input
     y = run(name_used, x, weight, bias, plan)
@@ -259,12 +259,14 @@ def _conv_transpose(
         if len(_bound) > 4096:  # a long-running process with ever-new shapes: start over
             _bound.clear()
         _bound[key] = (bind(name_used, plan), name_used, plan, unbatched)
-    return y.squeeze(0) if unbatched else y
+    return (y.squeeze(0) if unbatched else y), (name_used, plan)
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *, strategy=None):
     """Drop-in for ``torch.nn.functional.conv_transpose1d`` (see :func:`conv_transpose2d`)."""
-    return _conv_transpose(1, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy)
+    y, _ = _conv_transpose_and_choice(1, input, weight, bias, stride, padding, output_padding, groups, dilation,
+                                      strategy)
+    return y
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *, strategy=None):
@@ -306,9 +308,13 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     >>> torch.allclose(y, torch.nn.functional.conv_transpose2d(x, w, None, 2, 1, 1), atol=1e-4)
     True
     """
-    return _conv_transpose(2, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy)
+    y, _ = _conv_transpose_and_choice(2, input, weight, bias, stride, padding, output_padding, groups, dilation,
+                                      strategy)
+    return y
 
 
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *, strategy=None):
     """Drop-in for ``torch.nn.functional.conv_transpose3d`` (see :func:`conv_transpose2d`)."""
-    return _conv_transpose(3, input, weight, bias, stride, padding, output_padding, groups, dilation, strategy)
+    y, _ = _conv_transpose_and_choice(3, input, weight, bias, stride, padding, output_padding, groups, dilation,
+                                      strategy)
+    return y

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .functional import STRING_PADDINGS, TorchLayerError, _conv_transpose, _last_choice, tensors_key
+from .functional import STRING_PADDINGS, TorchLayerError, _conv_transpose_and_choice, tensors_key
 from .picker import _check_mode
 from .strategies import bind, is_compiling
 
@@ -69,13 +69,14 @@ class _TconvMixin:
                 if hit[3]:  # unbatched
                     return hit[2](input.unsqueeze(0), params["weight"], params["bias"]).squeeze(0)
                 return hit[2](input, params["weight"], params["bias"])
-        y = self._forward(input, output_size)
+        y, (name, plan) = self._forward(input, output_size)
         if fast:
-            # (key, strategy name, the bound call, unbatched)
-            self.__dict__["_tconv_last"] = (key, _last_choice[0], bind(*_last_choice), input.dim() == self._ndim + 1)
+            # (key, strategy name, the bound call, unbatched): kept on this module, for this module's next call
+            self.__dict__["_tconv_last"] = (key, name, bind(name, plan), input.dim() == self._ndim + 1)
         return y
 
-    def _forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+    def _forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> tuple[torch.Tensor, tuple]:
+        """The output, and the strategy and plan that computed it (for :meth:`forward` to bind)."""
         if self.padding_mode != "zeros":
             raise TorchLayerError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
         if isinstance(input, torch.Tensor) and input.dim() not in (self._ndim + 1, self._ndim + 2):
@@ -90,7 +91,7 @@ class _TconvMixin:
                 f"output_size={tuple(spatial)} cannot be combined with padding={padding!r}: the string modes fix "
                 "the output size themselves; use numeric padding with output_size"
             )
-        return _conv_transpose(
+        return _conv_transpose_and_choice(
             self._ndim, input, self.weight, self.bias, self.stride, padding,
             self.output_padding, self.groups, self.dilation, self.strategy, output_size=spatial,
         )
