@@ -34,6 +34,7 @@ import argparse
 import collections
 import contextlib
 import io
+import os
 import re
 import warnings
 from unittest import mock
@@ -624,9 +625,19 @@ def scratch(tmp_path_factory):
     return tmp_path_factory.mktemp("fuzz-cli")
 
 
+@contextlib.contextmanager
+def _chdir(folder):  # contextlib.chdir is Python 3.11+; tconv supports 3.10
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def _run_cli(argv: list[str], folder) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.chdir(folder), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+    with _chdir(folder), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
             mock.patch.object(bench_cli, "subprocess", mock.Mock(call=mock.Mock(return_value=0))) as stub:
         # tconv bench: its arguments are checked, the benchmark process is not started
         try:

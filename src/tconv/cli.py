@@ -6,7 +6,7 @@ import importlib
 import re
 import sys
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from . import conventions
 from ._parse import parse_assignment, parse_int, parse_sizes, parse_value, quote
@@ -96,7 +96,7 @@ class _Parser(argparse.ArgumentParser):
             kwargs["type"] = strict_int
         return super().add_argument(*args, **kwargs)
 
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         # argparse quotes the user's words as they are; a newline in one must not start a second line
         raise CliError(" ".join(message.splitlines()))
 
@@ -140,7 +140,6 @@ def layer_with_origins(ns: argparse.Namespace) -> tuple[Any, Any, str, dict, dic
     ndim = len(input_shape) if isinstance(input_shape, tuple) else (len(kernel) if isinstance(kernel, tuple) else 1)
     if not isinstance(input_shape, tuple) and convention.max_ndim == 2:
         ndim = 2  # TFLite's op is 2-D only: a bare size means the same on both axes
-    given = getattr(ns, "_given", {})
     generic: dict[str, Any] = {}
     origins: dict[str, str] = {}
     for key in ("stride", "padding", "dilation", "output_padding", "output_size", "groups"):
@@ -154,22 +153,39 @@ def layer_with_origins(ns: argparse.Namespace) -> tuple[Any, Any, str, dict, dic
             value = (value,) * ndim  # -o 16 on a 2-D layer means 16x16, as sizes do elsewhere in the CLI
         generic[key] = value
         for name in convention.native_args({key: value}, ndim):
-            origins[name] = given.get(key, _typed(_FLAGS[key], raw))
+            origins[name] = given(ns, key, _FLAGS[key])
     if framework == "flax" and isinstance(kernel, int) and ndim > 1:
         kernel = (kernel,) * ndim  # the CLI reads -k 3 as 3 on every axis, whatever Flax does with a bare int
     if isinstance(input_shape, int) and ndim == 1 and framework not in ("flax", "tflite"):
         input_shape = (input_shape,)
     args = convention.native_args(generic, ndim)
-    for text in ns.arg:
-        key, value = parse_assignment(text)
-        typed = _typed("-a", text)
-        if key in origins:
-            raise CliError(f"{origins[key]} and {typed} both set {_possessive(convention.title)} {key}; give it once")
-        origins[key] = typed
-        args[key] = value
+    merge_assignments(args, ns.arg, origins, convention.title)
     if "output_size" in generic:
         _output_size_prefix(ns, convention, generic["output_size"], ndim, origins, args)
     return input_shape, kernel, framework, args, origins
+
+
+def given(ns: argparse.Namespace, dest: str, flag: str = "") -> str:
+    """How the user wrote the option stored in ``dest`` (``-s 2``, ``--stride=2``), for messages."""
+    return getattr(ns, "_given", {}).get(dest) or _typed(flag or f"--{dest.replace('_', '-')}", getattr(ns, dest, ""))
+
+
+def merge_assignments(args: dict, assignments: Sequence[str], origins: dict[str, str], owner: str) -> dict:
+    """Add ``-a NAME=VALUE`` assignments to ``args``, refusing a name set twice.
+
+    ``origins`` maps each name already in ``args`` to the option that set it, as typed
+    (``{'strides': '-s 2'}``); a name set there or by an earlier ``-a`` is an error naming
+    both, e.g. "-s 2 and -a strides=3 both set Keras' strides; give it once". ``owner``
+    names whose argument it is (a framework's title). Returns ``args``.
+    """
+    for text in assignments:
+        key, value = parse_assignment(text)
+        typed = _typed("-a", text)
+        if key in origins:
+            raise CliError(f"{origins[key]} and {typed} both set {_possessive(owner)} {key}; give it once")
+        origins[key] = typed
+        args[key] = value
+    return args
 
 
 def _possessive(title: str) -> str:
