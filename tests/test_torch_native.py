@@ -46,7 +46,7 @@ def _one_thread():
 
 def _built() -> None:
     if _native.library() is None:
-        pytest.skip(f"tconv's C kernels are not built here: {_native.status()}")
+        pytest.skip(f"tconv's C kernels are not built here: {_native.native_status()}")
 
 
 @pytest.fixture(params=["c", "torch"])
@@ -75,8 +75,8 @@ def test_the_kernels_build_where_there_is_a_compiler():
         pytest.skip("switched off by TCONV_NATIVE=0")
     if not any(shutil.which(name) for name in (os.environ.get("CC"), "cc", "gcc", "clang") if name):
         pytest.skip("no C compiler on this machine")
-    assert _native.library() is not None, _native.status()
-    assert _native.status().startswith("built with")
+    assert _native.library() is not None, _native.native_status()
+    assert _native.native_status().startswith("built with")
 
 
 @pytest.mark.parametrize("strategy", USERS)
@@ -333,7 +333,7 @@ import torch, torch.nn.functional as F
 import tconv.torch as tt
 from tconv.torch import _native
 from tconv.torch.strategies import Plan, eligible, run
-print(_native.status())
+print(_native.native_status())
 plan = Plan(tt.layer_geometry((6, 5), (3, 3), (2, 2), (1, 1), (1, 0), (1, 1), 1), 4, 3)
 assert "gemm_gather" not in eligible(plan)
 x, w, b = torch.randn(2, 4, 6, 5), torch.randn(4, 3, 3, 3), torch.randn(3)

@@ -3,8 +3,8 @@
 What torch's strided copies do slowly: a table-driven gather (the phase
 landing, and col2im without a scatter), the same gather weighted per channel
 and tap (depthwise layers) and a tiled channels-last to channels-first
-transpose. The build, the tables (:class:`AxisTable`) and :func:`status` live
-in :mod:`tconv._native`; where the loops cannot be had (:func:`library` is
+transpose. The build, the tables (:class:`AxisTable`) and :func:`native_status`
+live in :mod:`tconv._native`; where the loops cannot be had (:func:`library` is
 None) every caller uses torch's own ops instead, with the same results.
 
 The loops run with OpenMP on torch's own thread count.
@@ -18,7 +18,7 @@ import torch
 
 from .. import _native as _shared
 from .._native import (_TRANSPOSE, PARALLEL_MIN_ELEMENTS, AxisTable, _unit, library,  # noqa: F401
-                       native_status, status)
+                       native_status)
 
 #: dtypes the gather may sum (float) or only copy (2-byte floats, moved as bits)
 _GATHER = {torch.float32: "tconv_gather_f32", torch.float64: "tconv_gather_f64",
