@@ -329,3 +329,20 @@ def test_cli_reads_a_bare_tflite_size_as_both_axes(capsys):
     """TFLite's TRANSPOSE_CONV is 2-D only, so `8` means 8x8 there, as the framework reads it."""
     assert main("shape 8 -k 3 -f tflite -s 2 -o 16".split()) == 0
     assert capsys.readouterr().out.strip() == "16x16"
+
+
+def test_invert_refuses_an_argument_given_twice():
+    from tconv.cli import main
+
+    assert main(["invert", "28", "-k", "3", "-s", "2", "-a", "stride=3"]) == 2
+    assert main(["invert", "28", "-f", "keras", "-k", "3", "-p", "same", "-a", "padding=valid"]) == 2
+    assert main(["invert", "28", "-k", "3", "-s", "2", "-a", "padding=1"]) == 0
+
+
+def test_solve_refuses_empty_sequences():
+    import pytest
+    import tconv
+
+    for name in ("kernel_size", "stride", "dilation"):
+        with pytest.raises(tconv.ConfigError, match="is empty"):
+            tconv.solve(8, 16, "pytorch", **{name: []})

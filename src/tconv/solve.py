@@ -282,6 +282,8 @@ def solve(
     given = max(counts.values(), default=1)
     for name, value in (("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)):
         if isinstance(value, (list, tuple)):
+            if not value:
+                raise ConfigError(f"{name}={value!r} is empty: give one value, or one per spatial axis")
             counts[name] = len(value)
     if len(set(counts.values())) > 1:
         told = ", ".join(f"{name} {counts[name]}" for name in counts)

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from . import conventions
-from .cli import CliError, add_layer_options, layer_from_args, parse_assignment, parse_sizes, parse_value
+from .cli import CliError, add_layer_options, given, layer_from_args, merge_assignments, parse_sizes, parse_value
 
 SOLVE_EPILOG = """\
 examples:
@@ -147,9 +147,13 @@ def cmd_invert(ns: argparse.Namespace) -> int:
     input_shape = parse_sizes(ns.input, "input size")
     kernel = parse_sizes(ns.kernel, "kernel size")
     ndim = len(input_shape) if isinstance(input_shape, tuple) else (len(kernel) if isinstance(kernel, tuple) else 1)
-    generic = {key: parse_value(getattr(ns, key)) for key in ("stride", "padding", "dilation") if getattr(ns, key) is not None}
-    args = conventions.get(framework).forward_native_args(generic, ndim)
-    args.update(parse_assignment(a) for a in ns.arg)
+    convention = conventions.get(framework)
+    given_keys = [key for key in ("stride", "padding", "dilation") if getattr(ns, key) is not None]
+    args = convention.forward_native_args({key: parse_value(getattr(ns, key)) for key in given_keys}, ndim)
+    # which option set each forward argument, so that -a naming it too is an error naming both
+    names = dict(zip(("stride", "dilation", "padding"), convention.forward_names))
+    origins = {names[key]: given(ns, key) for key in given_keys if names.get(key) in args}
+    merge_assignments(args, ns.arg, origins, convention.title)
     inversion = invert(input_shape, kernel, framework, **args)
     _assumed(inversion.assumed)
     print(inversion)
