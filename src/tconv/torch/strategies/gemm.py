@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import _native
-from ._common import add_bias, gather_fill, native_ok, plane_offsets, window
+from ._common import add_bias, gather_fill, is_compiling, native_ok, plane_offsets, window
 from ._plan import Plan
 
 __all__ = ["col2im", "gemm_gather", "gemm_gather_applies", "gemm_gather_t"]
@@ -71,10 +71,9 @@ def _scatter_index(plan: Plan, device) -> torch.Tensor:
         parts.append((a, ax, place))
         place *= ax.full
     nd = plan.ndim
+    firsts = _first_landings(plan, device)
     for a, ax, scale in parts:
-        # Where tap t of input 0 lands (AxisGeometry.tap_inputs: every tap of every input lands in
-        # the full output), then every stride for the next inputs.
-        first = torch.tensor([ax.tap_inputs(t, 0, ax.full)[2] for t in range(ax.kernel_size)], device=device)
+        first = firsts[a]
         following = torch.arange(ax.input_size, device=device) * ax.stride
         shape_t = [1] * (2 * nd)
         shape_t[a] = -1
@@ -82,6 +81,27 @@ def _scatter_index(plan: Plan, device) -> torch.Tensor:
         shape_p[nd + a] = -1
         index = index + (first.view(shape_t) + following.view(shape_p)) * scale
     return index.reshape(-1)
+
+
+def _first_landings(plan: Plan, device) -> list[torch.Tensor]:
+    """Per axis, where tap ``t`` of input 0 lands in the full output; the next inputs land every stride after.
+
+    :meth:`AxisGeometry.tap_inputs`' answer (every tap of every input lands in
+    the full output). Kept on the plan per device, except while torch.compile
+    traces (a tensor made in a traced graph must not outlive it).
+    """
+    if is_compiling():
+        return _landings_of(plan, device)
+    cache = plan.__dict__.setdefault("_first_landings", {})
+    firsts = cache.get(device)
+    if firsts is None:
+        firsts = cache[device] = _landings_of(plan, device)
+    return firsts
+
+
+def _landings_of(plan: Plan, device) -> list[torch.Tensor]:
+    return [torch.tensor([ax.tap_inputs(t, 0, ax.full)[2] for t in range(ax.kernel_size)], device=device)
+            for ax in plan.geometry]
 
 
 def gemm_gather(x, w, b, plan: Plan) -> torch.Tensor:
