@@ -277,7 +277,8 @@ def land_schedule(out: torch.Tensor, jobs: list[tuple[tuple, torch.Tensor]]) -> 
     the jobs copied one by one. It depends only on the shapes, strides and dtypes
     of ``out`` and the values, and on :func:`pairing`.
     """
-    pairs, done = [], set()
+    pairs: list[tuple] = []
+    done: set[int] = set()
     if pairing(out, [v for _, v in jobs]):
         def key(dst, shift=0):
             head = tuple(d.indices(size) if isinstance(d, slice) else d for d, size in zip(dst[:-1], out.shape))

@@ -100,8 +100,11 @@ def _first_landings(plan: Plan, device) -> list[torch.Tensor]:
 
 
 def _landings_of(plan: Plan, device) -> list[torch.Tensor]:
-    return [torch.tensor([ax.tap_inputs(t, 0, ax.full)[2] for t in range(ax.kernel_size)], device=device)
-            for ax in plan.geometry]
+    firsts = []
+    for ax in plan.geometry:
+        lands = [ax.tap_inputs(t, 0, ax.full) for t in range(ax.kernel_size)]  # never None here
+        firsts.append(torch.tensor([found[2] for found in lands if found is not None], device=device))
+    return firsts
 
 
 def gemm_gather(x, w, b, plan: Plan) -> torch.Tensor:

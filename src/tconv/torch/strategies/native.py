@@ -89,8 +89,10 @@ def _onednn_3d(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, plan: P
             or w.dtype != torch.float32 or x.device.type != "cpu"
             or needs_grad(x, w, b)):
         return None
-    op = _pointwise_transpose()
-    padding, output_padding = plan.torch_args
+    op, args = _pointwise_transpose(), plan.torch_args
+    if op is None or args is None:  # onednn_3d_layer has checked both
+        return None
+    padding, output_padding = args
     try:
         y = op(x, w, None, list(padding), list(output_padding), list(plan.stride), list(plan.dilation), plan.groups,
                "none", [], "")

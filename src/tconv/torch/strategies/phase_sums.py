@@ -42,9 +42,10 @@ def _phase_terms(plan: Plan) -> list[tuple]:
         terms = []
         for taps in itertools.product(*(p[2] for p in combo)):
             reach = [tap_reach(ax, tap, offset) for ax, (tap, offset) in zip(axes, taps)]
-            if any(r is None for r in reach):
+            spans = [r for r in reach if r is not None]
+            if len(spans) < nd:
                 continue  # this tap reaches no kept output of the phase
-            lo, hi = [r[0] for r in reach], [r[1] for r in reach]
+            lo, hi = [r[0] for r in spans], [r[1] for r in spans]
             offsets = [t[1] for t in taps]
             partial = not (lo == [0] * nd and list(hi) == list(counts))
             source = tuple(slice(l + o, h + o) for l, h, o in zip(lo, hi, offsets))
@@ -75,7 +76,8 @@ def sum_phases(out: torch.Tensor, plan: Plan, bias: torch.Tensor | None, first: 
     lead = (slice(None),) * len(outer)
     # The last axis's phases of one row of combos land together when land can pair them; otherwise
     # each lands at once, while its buffer is still in cache.
-    pending, row = [], None
+    pending: list[tuple[tuple, torch.Tensor]] = []
+    row: tuple | None = None
     together = pairs_pay(out)
     for counts, terms, dst, combo_row in _phase_terms(plan):
         acc = None
