@@ -78,7 +78,9 @@ __all__ = [
     "run",
 ]
 
-# benchmarks/bench_layout.py times these two under their former names
+# PAIR_MIN_BYTES and TRANSPOSE_BLOCK_BYTES above are copies to read: the landing and the copy back
+# read _common's, so that is where to change them. benchmarks/bench_layout.py times these two
+# helpers under their former names.
 _channels_first, _land = channels_first, land
 
 
