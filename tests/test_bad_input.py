@@ -267,13 +267,15 @@ def test_cli_argument_given_twice_is_an_error_naming_both(capsys, tmp_path, monk
 
 def test_draw_spec_parsing_is_the_library_s_own():
     """tconv.draw reads "framework:name=value" specs without the CLI (the library never imports it)."""
-    from tconv.draw import parse_spec
+    from tconv.drawing import parse_spec
 
     assert parse_spec("pytorch:padding=1x2,output_padding=1") == ("pytorch", {"padding": (1, 2), "output_padding": 1})
     for bad in ("keras:strides=2x", "keras:strides=\uff12", "keras:padding=same,padding=valid", ":padding=1", 5):
         with pytest.raises(tconv.ConfigError):
             parse_spec(bad)
-    source = open(tconv.draw.__file__.replace("__init__.py", "__init__.py"), encoding="utf-8").read()
+    from tconv import drawing
+
+    source = open(drawing.__file__, encoding="utf-8").read()
     assert "from ..cli" not in source and "tconv.cli" not in source
 
 

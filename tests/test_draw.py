@@ -13,7 +13,7 @@ from _budget import examples
 
 import tconv
 from tconv.cli import main
-from tconv.draw import _scene as sc
+from tconv.drawing import _scene as sc
 
 PIL = pytest.importorskip("PIL.Image")
 
@@ -273,11 +273,11 @@ def test_cli_errors_are_one_line(argv, message, capsys):
     assert message in err and err.count("\n") == 1 and err.startswith("tconv: error:")
 
 
-def test_tconv_draw_is_callable_after_the_subpackage_is_imported():
-    import tconv.draw as module
+def test_tconv_draw_is_the_function_after_its_module_is_imported():
+    import tconv.drawing as module
 
-    assert tconv.draw is module and callable(tconv.draw)
-    assert tconv.draw.draw(2, 2).steps == tconv.draw(2, 2).steps
+    assert tconv.draw is module.draw
+    assert tconv.drawing.draw(2, 2).steps == tconv.draw(2, 2).steps
 
 
 def test_terminal_flag_prints_text_and_writes_the_file(tmp_path, capsys):

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from tconv.cli import main
-from tconv.draw._extra import install_hint, source_checkout
+from tconv.drawing._extra import install_hint, source_checkout
 
 
 @pytest.mark.parametrize("argv, missing", [

@@ -51,7 +51,7 @@ from tconv import conventions
 from tconv.cli import build_parser, main
 from tconv.errors import FrameworkQuirkWarning
 from tconv.forward import FORWARD_API
-from tconv.kernels import bench_cli
+from tconv.cli import bench as bench_cli
 
 CASES: collections.Counter = collections.Counter()  # cases run, per fuzz
 ACCEPTED: collections.Counter = collections.Counter()  # of those, the ones that returned (not a ConfigError)

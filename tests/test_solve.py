@@ -23,7 +23,7 @@ from _conformance import outcome
 
 import tconv
 from tconv.forward import forward_axes, forward_output_size
-from tconv.solve import MAX_SEARCH, MIXED, Unreachable, axis_odd
+from tconv.solving import MAX_SEARCH, MIXED, Unreachable, axis_odd
 
 
 def torch_transpose_shape(torch, inputs, kernel, args):

@@ -27,16 +27,21 @@ _LAZY = {
     "conv": "tconv.kernels",
     "conv_transpose_grad": "tconv.kernels",
     "conv_transpose_vjp": "tconv.kernels",
-    "draw": "tconv.draw",
-    "solve": "tconv.solve",
-    "convert": "tconv.convert",
-    "convert_weights": "tconv.convert",
-    "invert": "tconv.solve",
+    "draw": "tconv.drawing",
+    "Drawing": "tconv.drawing",
+    "solve": "tconv.solving",
+    "Solution": "tconv.solving",
+    "Solutions": "tconv.solving",
+    "invert": "tconv.inversion",
+    "Inversion": "tconv.inversion",
+    "convert": "tconv.conversion",
+    "convert_weights": "tconv.conversion",
+    "Conversion": "tconv.conversion",
     "tune_allocator": "tconv.allocator",
     "native_status": "tconv._native",
 }
 #: subpackages reachable as attributes
-_SUBMODULES = ("conventions", "kernels", "torch")
+_SUBMODULES = ("conventions", "kernels", "torch", "drawing", "solving", "inversion", "conversion")
 
 __all__ = [
     "AxisGeometry",

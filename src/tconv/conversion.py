@@ -26,8 +26,6 @@ grouped kernel becomes the equivalent dense block-diagonal kernel.
 """
 from __future__ import annotations
 
-import sys
-import types
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -223,7 +221,7 @@ def convert_weights(
     Parameters
     ----------
     w : array_like
-        The source kernel (see the layout table in :mod:`tconv.convert`).
+        The source kernel (see the layouts in :mod:`tconv.kernels.layouts`).
     source, target : str
         Framework names.
     groups : int
@@ -414,13 +412,3 @@ def _code(target: str, args: dict, crop, kernel: tuple[int, ...], src: Geometry)
     if not bias_in_layer:
         lines.append(_bias_line(channels_first, ndim))
     return "\n".join(lines) + "\n"
-
-
-class _CallableModule(types.ModuleType):
-    """``import tconv.convert`` binds the module to ``tconv.convert``; calling it calls :func:`convert`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Conversion:
-        return convert(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -93,7 +93,7 @@ class Explanation:
 
     def _repr_html_(self) -> str:
         try:  # the diagram, when the drawing extra is installed
-            from .draw import explanation_html
+            from .drawing import explanation_html
 
             return explanation_html(self)
         except Exception:  # noqa: BLE001 - fall back to the text derivation

@@ -131,7 +131,7 @@ def invert(input_shape: Any, kernel_size: Any, framework: str = "pytorch", **con
     >>> tconv.invert(28, 5, "tflite", strides=2).assumed
     ("2 spatial axes (TFLite's op is 2-D)", "padding='SAME' (the default of TFLite CONV_2D)")
     """
-    from .solve import solve  # solve re-exports invert: import it when called
+    from .solving import solve  # solving imports this module: import it when called
 
     framework = conventions.canonical(framework)
     rows = forward_axes(input_shape, kernel_size, framework, **conv_args)

@@ -28,8 +28,6 @@ that several spellings describe is listed once, with the other spellings in
 from __future__ import annotations
 
 import itertools
-import sys
-import types
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -499,17 +497,3 @@ def _unreachable(framework, family, empty, problems, ndim) -> Unreachable:
         parts.append(f"axis {axes}: no {title} arguments with {space} take {i} to {o}; nearest reachable: {near}")
     return Unreachable("; ".join(parts), tuple(nearest_all))
 
-
-from .inversion import Inversion, invert  # noqa: E402  (inversion calls solve; tconv.invert is found here)
-
-
-class _CallableModule(types.ModuleType):
-    """``import tconv.solve`` makes the attribute ``tconv.solve`` this module (Python binds
-    submodules to their parent), so the module itself calls :func:`solve`: ``tconv.solve(...)``
-    works whichever was touched first."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Solutions:
-        return solve(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

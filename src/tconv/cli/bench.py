@@ -5,6 +5,8 @@ import argparse
 import subprocess
 import sys
 
+from ._common import CliError
+
 
 def register(subparsers) -> None:
     """Add the ``bench`` subcommand."""
@@ -27,8 +29,7 @@ def register(subparsers) -> None:
 
 
 def _run(ns: argparse.Namespace) -> int:
-    from ..cli import CliError
-    from .benchmark import SUITE, thread_environment
+    from ..kernels.benchmark import SUITE, thread_environment
 
     if ns.repeat is not None and ns.repeat < 1:
         raise CliError(f"--repeat {ns.repeat} must be at least 1")

@@ -6,6 +6,7 @@ import copy
 import sys
 
 from ..errors import ConfigError
+from ._common import CliError, _possessive, _typed, add_layer_options, layer_from_args, layer_with_origins
 
 EPILOG = """\
 views:
@@ -28,8 +29,6 @@ Layers larger than 40 cells along an axis are summarised (sizes and kept window 
 
 def register(subparsers) -> None:
     """Add ``tconv draw`` to the CLI."""
-    from ..cli import add_layer_options
-
     p = subparsers.add_parser(
         "draw", help="draw the layer: terminal text, SVG, PNG or animated GIF",
         description="Draw a transposed convolution: how the input stamps the kernel, what is cropped, "
@@ -55,8 +54,7 @@ def _spec_geometry(spec: str, ns: argparse.Namespace):
     """
     from .. import conventions
     from ..api import geometry
-    from ..cli import _UPPER_PADDING, CliError, _possessive, _typed, layer_with_origins
-    from . import parse_spec
+    from ..drawing import parse_spec
 
     framework, own = parse_spec(spec)
     framework = conventions.canonical(framework)
@@ -68,7 +66,7 @@ def _spec_geometry(spec: str, ns: argparse.Namespace):
     here = _typed("--compare", spec)
     for key, value in own.items():
         name = key if key in convention.defaults else convention.cli_names.get(key, key)
-        if name == convention.cli_names.get("padding") and isinstance(value, str) and framework in _UPPER_PADDING:
+        if name == convention.cli_names.get("padding") and isinstance(value, str) and convention.cli_upper_padding:
             value = value.upper()
         if name in origins:
             where = "the options outside --compare apply to every layer" if not origins[name].startswith("--compare") else "an entry names each argument once"
@@ -79,8 +77,7 @@ def _spec_geometry(spec: str, ns: argparse.Namespace):
 
 
 def cmd_draw(ns: argparse.Namespace) -> int:
-    from ..cli import CliError, layer_from_args
-    from . import draw
+    from ..drawing import draw
 
     if ns.compare:
         if "framework" in getattr(ns, "_given", {}):

@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import conventions
-from .cli import CliError, add_layer_options, given, layer_from_args, merge_assignments, parse_sizes, parse_value
+from .. import conventions
+from .._parse import parse_sizes, parse_value
+from ._common import CliError, add_layer_options, given, layer_from_args, merge_assignments
 
 SOLVE_EPILOG = """\
 examples:
@@ -31,7 +32,7 @@ examples:
 """
 
 def register(subparsers) -> None:
-    from .solve import DEFAULT_MAX_KERNEL, DEFAULT_MAX_STRIDE, MAX_SEARCH
+    from ..solving import DEFAULT_MAX_KERNEL, DEFAULT_MAX_STRIDE, MAX_SEARCH
 
     p = subparsers.add_parser(
         "solve", help="list the arguments that give a wanted output size",
@@ -90,7 +91,7 @@ def _optional_sizes(text, name):
 
 
 def cmd_solve(ns: argparse.Namespace) -> int:
-    from .solve import DEFAULT_MAX_KERNEL, DEFAULT_MAX_STRIDE, solve
+    from ..solving import DEFAULT_MAX_KERNEL, DEFAULT_MAX_STRIDE, solve
 
     for name in ("max_kernel", "max_stride", "limit"):
         value = getattr(ns, name)
@@ -132,7 +133,7 @@ def _note(text: str) -> None:
 
 
 def cmd_convert(ns: argparse.Namespace) -> int:
-    from .convert import convert
+    from ..conversion import convert
 
     input_shape, kernel, framework, args = layer_from_args(ns)
     conversion = convert(input_shape, kernel, framework, conventions.canonical(ns.target), **args)
@@ -141,7 +142,7 @@ def cmd_convert(ns: argparse.Namespace) -> int:
 
 
 def cmd_invert(ns: argparse.Namespace) -> int:
-    from .solve import invert
+    from ..inversion import invert
 
     framework = conventions.canonical(ns.framework)
     input_shape = parse_sizes(ns.input, "input size")

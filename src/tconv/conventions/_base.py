@@ -103,6 +103,13 @@ class Convention:
     max_ndim: ClassVar[int | None] = None
     #: generic option names (stride, padding, dilation, output_padding, output_size, groups) -> own names
     cli_names: ClassVar[dict[str, str]] = {}
+    #: the command line upper-cases this framework's padding strings (they are upper case: 'SAME')
+    cli_upper_padding: ClassVar[bool] = False
+    #: the command line hands a bare size (``28``) to this framework as an int, which the framework
+    #: reads on every axis, instead of as one axis
+    cli_bare_sizes: ClassVar[bool] = False
+    #: the command line repeats a bare kernel size on every axis (the framework would not)
+    cli_kernel_per_axis: ClassVar[bool] = False
     #: tconv's own keyword options (not the framework's arguments) and their defaults, e.g. which
     #: TensorFlow CPU kernel to describe
     options: ClassVar[dict[str, Any]] = {}
@@ -122,6 +129,15 @@ class Convention:
                 )
             args[self.cli_names[key]] = value
         return args
+
+    def output_size_entries(self, value: tuple, ndim: int, args: dict) -> tuple[tuple, tuple, str]:
+        """How the framework reads an output size with more entries than spatial axes.
+
+        Returns ``(kept, ignored, how)``; raises ConfigError saying what the
+        framework takes where it takes no such prefix.
+        """
+        name = self.cli_names.get("output_size", "output_size")
+        raise ConfigError(f"{self.title}'s {name} takes the {ndim} spatial entries only")
 
     # ---- the framework's arrays ------------------------------------------------------
     #: the name of its channel-groups argument (None: it has none)

@@ -53,6 +53,10 @@ class Flax(Convention):
     forward_names = ("strides", "kernel_dilation", "padding")
     forward_padding_modes = ("SAME", "SAME_LOWER", "VALID")
 
+    cli_upper_padding = True
+    cli_bare_sizes = True
+    cli_kernel_per_axis = True  # Flax reads a bare int kernel as 1-D
+
     def array_layout(self, rank, args):
         transpose = bool(args.get("transpose_kernel", False))
         n = rank - 2

@@ -132,6 +132,8 @@ class JaxFamily(Family):
     dilation_name = "rhs_dilation"
     strings: tuple[str, ...] = ("SAME", "VALID")
 
+    cli_upper_padding = True
+
     def options(self, i, k, s, d, o, ndim):
         for padding in self.strings:
             yield (padding,), {}

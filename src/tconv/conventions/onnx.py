@@ -44,6 +44,8 @@ class OnnxFamily(Family):
 
     _RANK = {"pads": 0, "SAME_UPPER": 1, "VALID": 1, "SAME_LOWER": 2, "output_shape": 3}
 
+    cli_upper_padding = True
+
     def options(self, i, k, s, d, o, ndim):
         for auto_pad in ("SAME_UPPER", "SAME_LOWER", "VALID"):
             yield (auto_pad,), {}
@@ -114,6 +116,12 @@ class Onnx(Convention):
     forward_names = ("strides", "dilations", "pads")
 
     groups_argument = "group"
+
+    def output_size_entries(self, value, ndim, args):
+        raise ConfigError(
+            f"ONNX's output_shape takes the {ndim} spatial entries only (onnxruntime's shape inference rejects "
+            f"{len(value)}: 'Attribute output_shape has incorrect size')"
+        )
 
     def array_layout(self, rank, args):
         return channels_first_layout(rank, "input (N, C, *spatial), weight (C_in, C_out/group, *k)")

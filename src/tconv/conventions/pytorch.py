@@ -67,6 +67,12 @@ class PyTorch(Convention):
 
     groups_argument = "groups"
 
+    def output_size_entries(self, value, ndim, args):
+        extra = len(value) - ndim
+        if extra not in (1, 2):
+            raise ConfigError(f"PyTorch's output_size takes {ndim}, {ndim + 1} or {ndim + 2} entries (keeping the last {ndim})")
+        return value[extra:], value[:extra], f"keeps the last {ndim} entr{'y' if ndim == 1 else 'ies'}"
+
     def array_layout(self, rank, args):
         return channels_first_layout(rank, "input (N, C, *spatial), weight (C_in, C_out/groups, *k)")
 

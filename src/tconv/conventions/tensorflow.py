@@ -50,6 +50,8 @@ class TensorFlowFamily(Family):
 
     required = ("output_shape",)
 
+    cli_upper_padding = True
+
     def options(self, i, k, s, d, o, ndim):
         yield ("SAME",), {}
         yield ("VALID",), {}
@@ -95,6 +97,15 @@ class TensorFlow(Convention):
     forward_defaults = {"strides": 1, "padding": "VALID", "dilations": None, "data_format": None}
     forward_names = ("strides", "dilations", "padding")
     forward_padding_modes = ("SAME", "VALID")
+
+    def output_size_entries(self, value, ndim, args):
+        if len(value) != ndim + 2:
+            raise ConfigError(f"{self.title}'s output_shape takes {ndim} spatial entries, or {ndim + 2} with batch and channels")
+        first = self.array_layout(ndim + 2, args).x[1] == 1
+        kept = value[2:] if first else value[1:-1]
+        dropped = value[:2] if first else (value[0], value[-1])
+        return kept, dropped, (f"is ({'batch, channels, spatial' if first else 'batch, spatial, channels'}) "
+                               "and keeps the spatial entries")
 
     def array_layout(self, rank, args):
         first = data_format_first(args.get("data_format"), self.name)

@@ -26,6 +26,9 @@ class TFLiteFamily(Family):
     required = ("output_shape",)
     takes_dilation = False
 
+    cli_upper_padding = True
+    cli_bare_sizes = True
+
     def options(self, i, k, s, d, o, ndim):
         yield ("SAME",), {}
         yield ("VALID",), {}
@@ -58,6 +61,15 @@ class TFLite(Convention):
     forward_defaults = {"padding": "SAME", "stride_h": 1, "stride_w": 1, "strides": None}
     forward_names = ("strides", None, "padding")
     forward_padding_modes = ("SAME", "VALID")
+
+    def output_size_entries(self, value, ndim, args):
+        if len(value) != ndim + 2:
+            raise ConfigError(f"{self.title}'s output_shape takes {ndim} spatial entries, or {ndim + 2} with batch and channels (NHWC)")
+        first = self.array_layout(ndim + 2, args).x[1] == 1
+        kept = value[2:] if first else value[1:-1]
+        dropped = value[:2] if first else (value[0], value[-1])
+        return kept, dropped, (f"is ({'batch, channels, spatial' if first else 'batch, spatial, channels'}) "
+                               "and keeps the spatial entries")
 
     def array_layout(self, rank, args):
         x = channels_last_axes(rank)

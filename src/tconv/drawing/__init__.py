@@ -304,10 +304,9 @@ def draw(input_shape: Any, kernel_size: Any = None, framework: str = "pytorch", 
     >>> tconv.draw((8, 8), 3, "keras", view="overlap", strides=2, padding="same").steps
     ['uneven overlap: the checkerboard (some cells get more kernel taps than their neighbours)']
     """
-    from ..explain import Explanation
     from ..api import geometry
 
-    if isinstance(input_shape, Explanation):
+    if isinstance(getattr(input_shape, "geometry", None), Geometry):  # an Explanation (not imported: it imports us)
         input_shape = input_shape.geometry
     if isinstance(input_shape, Geometry):
         if args or kernel_size is not None:
@@ -403,17 +402,3 @@ def explanation_html(explanation) -> str:
         return text
     drawing = draw(explanation.geometry)
     return f'<div class="tconv-explanation">{inline_svg(drawing.svg())}{text}</div>'
-
-
-class _CallableModule(__import__("types").ModuleType):
-    """``tconv.draw`` is this module; calling it calls :func:`draw`.
-
-    Importing the subpackage makes ``tconv.draw`` the module (Python sets the
-    attribute on the parent package), so the module itself forwards calls.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Drawing:
-        return draw(*args, **kwargs)
-
-
-__import__("sys").modules[__name__].__class__ = _CallableModule

@@ -16,15 +16,7 @@ True
 """
 from __future__ import annotations
 
-from . import auto, col2im, phase, scatter, zero_insertion
+from ._registry import ALGORITHMS
 from .engine import Grads, conv, conv_transpose, conv_transpose_grad, conv_transpose_vjp
-
-ALGORITHMS = {
-    "auto": auto.compute,
-    "phase": phase.compute,
-    "col2im": col2im.compute,
-    "zero_insertion": zero_insertion.compute,
-    "scatter": scatter.compute,
-}
 
 __all__ = ["ALGORITHMS", "Grads", "conv", "conv_transpose", "conv_transpose_grad", "conv_transpose_vjp"]

@@ -25,6 +25,7 @@ from ..api import geometry as make_geometry
 from ..errors import ConfigError
 from ..geometry import Geometry
 from . import _core
+from ._registry import ALGORITHMS
 from .layouts import Layout, layout_for
 
 __all__ = ["conv_transpose", "conv", "conv_transpose_grad", "conv_transpose_vjp", "Grads"]
@@ -147,8 +148,6 @@ def _canonical_weight(w_torch: np.ndarray, groups: int) -> np.ndarray:
 
 
 def _algorithm(name: str) -> Callable[[_core.Problem], np.ndarray]:
-    from . import ALGORITHMS
-
     if not isinstance(name, str) or name not in ALGORITHMS:
         raise ConfigError(f"algorithm={name!r} is not one of {', '.join(map(repr, ALGORITHMS))}")
     return ALGORITHMS[name]
