@@ -348,3 +348,18 @@ def test_solve_refuses_empty_sequences():
     for name in ("kernel_size", "stride", "dilation"):
         with pytest.raises(tconv.ConfigError, match="is empty"):
             tconv.solve(8, 16, "pytorch", **{name: []})
+
+
+def test_cli_tf_onednn_asks_about_the_other_kind_of_machine(capsys):
+    from tconv.cli import main
+
+    assert main(["shape", "5x5", "-f", "keras", "-k", "3", "-a", "dilation_rate=2", "--tf-onednn", "off"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == "9x9" and "not yet support dilation rates larger than 1" in err
+    assert main(["shape", "5x5", "-f", "keras", "-k", "3", "-a", "dilation_rate=2", "--tf-onednn", "on"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == "9x9" and "dilation" not in err
+    assert main(["shape", "5x5", "-f", "pytorch", "-k", "3", "--tf-onednn", "on"]) == 2
+    assert "applies to the tensorflow, keras and tf_keras" in capsys.readouterr().err
+    assert main(["frameworks"]) == 0
+    assert "TensorFlow's CPU kernel on this machine" in capsys.readouterr().out

@@ -98,6 +98,9 @@ def add_layer_options(parser: argparse.ArgumentParser, kernel_required: bool = T
     parser.add_argument("-o", "--output-size", dest="output_size", help="explicit output size (PyTorch output_size, TF/ONNX/TFLite output_shape)")
     parser.add_argument("-g", "--groups", help="channel groups")
     parser.add_argument("-a", "--arg", action="append", default=[], metavar="NAME=VALUE", help="any framework argument by its own name (repeatable)")
+    parser.add_argument("--tf-onednn", dest="tf_onednn", choices=("on", "off"),
+                        help="TensorFlow/Keras: describe a machine with TensorFlow's oneDNN kernels on or off "
+                             "(default: this machine; see `tconv frameworks`)")
 
 
 def layer_from_args(ns: argparse.Namespace) -> tuple[Any, Any, str, dict]:
@@ -137,6 +140,9 @@ def layer_with_origins(ns: argparse.Namespace) -> tuple[Any, Any, str, dict, dic
     if isinstance(input_shape, int) and ndim == 1 and not convention.cli_bare_sizes:
         input_shape = (input_shape,)
     args = convention.native_args(generic, ndim)
+    if getattr(ns, "tf_onednn", None) is not None:
+        args["tf_onednn"] = ns.tf_onednn == "on"
+        origins["tf_onednn"] = given(ns, "tf_onednn", "--tf-onednn")
     merge_assignments(args, ns.arg, origins, convention.title)
     if "output_size" in generic:
         _output_size_prefix(ns, convention, generic["output_size"], ndim, origins, args)

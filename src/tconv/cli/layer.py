@@ -16,7 +16,8 @@ examples:
   tconv explain 4 -f onnx -k 3 -s 2 -p same_upper
   tconv shape 4 -f tensorflow -k 3 -s 2 --output-size 8 -p SAME
   tconv shape 4 -f jax -k 3 -a strides=2 -a padding=VALID  # any framework argument by its own name
-  tconv frameworks                                      # the frameworks and their argument names
+  tconv shape 5x5 -f keras -k 3 -a dilation_rate=2 --tf-onednn off  # warns: TF's plain CPU kernel refuses it
+  tconv frameworks                                      # the frameworks, their argument names, TF's CPU kernel here
 """
 
 
@@ -37,10 +38,13 @@ def cmd_explain(ns: argparse.Namespace) -> int:
 
 
 def cmd_frameworks(ns: argparse.Namespace) -> int:
+    from ..conventions import tf_cpu
+
     for name in conventions.names():
         c = conventions.get(name)
         print(f"{name:<11} {c.title} {c.api}")
         print(f"{'':<11} arguments: {', '.join(c.defaults)}")
+    print(f"\nTensorFlow's CPU kernel on this machine: {tf_cpu.this_machine()}; --tf-onednn on|off describes the other kind")
     return 0
 
 
