@@ -7,7 +7,7 @@ Interleaved medians, first with glibc's allocator as the process starts, then af
 being faulted in again on every call). Then the conversion back alone, channels-last -> NCHW, by
 torch's one copy, by tconv's blocked copies and by its C transpose, at 3 to 128 channels. Last, the
 phase interleave that the phase-based strategies end with: one strided copy per phase, against
-``_land`` (two neighbouring phases at once through a complex view: tconv's way without its C loops)
+``land`` (two neighbouring phases at once through a complex view: tconv's way without its C loops)
 and the C gather (each output row read from its phases in one pass: tconv's way with them).
 
     python benchmarks/bench_layout.py        (also run by `make bench`; writes results/layout.md)
@@ -28,7 +28,9 @@ import tconv  # noqa: E402
 import tconv.torch as tt  # noqa: E402
 import tconv.torch.strategies  # noqa: E402
 from tconv.torch import _native  # noqa: E402
-from tconv.torch.strategies import Plan, _channels_first, _land, channels_last  # noqa: E402
+from tconv.torch.strategies import Plan, channels_last  # noqa: E402
+from tconv.torch.strategies import _common  # noqa: E402
+from tconv.torch.strategies._common import channels_first, land  # noqa: E402
 
 LINES: list[str] = []
 
@@ -89,7 +91,7 @@ def conversions(repeats: int = 31) -> None:
     """Channels-last -> NCHW alone: torch's one copy, tconv's blocked copies, and tconv's C transpose."""
     say("")
     say("channels-last -> NCHW, float32, median ms (tconv without its C loops copies blocks of "
-        f"{tconv.torch.strategies.TRANSPOSE_BLOCK_BYTES // 2**10} KiB; C loops: {_native.status()}):")
+        f"{_common.TRANSPOSE_BLOCK_BYTES // 2**10} KiB; C loops: {_native.native_status()}):")
     say("")
     say("| shape | MiB | torch (.contiguous()) | tconv (blocks) | tconv (C transpose) | blocks speed-up | C speed-up |")
     say("|---|---:|---:|---:|---:|---:|---:|")
@@ -97,18 +99,18 @@ def conversions(repeats: int = 31) -> None:
                   (8, 128, 32, 32), (1, 16, 256, 256), (1, 3, 256, 256), (1, 32, 32, 32, 32)]:
         fmt = torch.channels_last if len(shape) == 4 else torch.channels_last_3d
         y = torch.randn(shape).contiguous(memory_format=fmt)
-        t = interleaved({"copy": y.contiguous, "blocks": torch_ops_only(lambda: _channels_first(y)),
-                         "c": lambda: _channels_first(y)}, repeats)
+        t = interleaved({"copy": y.contiguous, "blocks": torch_ops_only(lambda: channels_first(y)),
+                         "c": lambda: channels_first(y)}, repeats)
         megabytes = y.numel() * 4 / 2**20
         say(f"| {tuple(shape)} | {megabytes:.1f} | {t['copy'] * 1e3:.3f} | {t['blocks'] * 1e3:.3f} | {t['c'] * 1e3:.3f} | "
             f"{t['copy'] / t['blocks']:.2f}x | {t['copy'] / t['c']:.2f}x |")
 
 
 def interleaves(repeats: int = 31) -> None:
-    """Phases into their strided places: one copy each, against neighbouring phases paired (``_land``)."""
+    """Phases into their strided places: one copy each, against neighbouring phases paired (``land``)."""
     say("")
     say("phases -> interleaved output, median ms (each phase is (N, C, *input); the output (N, C, *s*input)); "
-        f"pairs forced at every size here, tconv pairs from {tconv.torch.strategies.PAIR_MIN_BYTES >> 20} MiB:")
+        f"pairs forced at every size here, tconv pairs from {_common.PAIR_MIN_BYTES >> 20} MiB:")
     say("")
     say("| output shape | dtype | stride | MiB | a strided copy per phase | pairs | C gather (tconv) | "
         "pairs speed-up | C speed-up |")
@@ -136,13 +138,13 @@ def interleaves(repeats: int = 31) -> None:
         def each():
             for dst, value in jobs:
                 out[dst] = value
-        floor = tconv.torch.strategies.PAIR_MIN_BYTES
-        tconv.torch.strategies.PAIR_MIN_BYTES = 0  # pair at every size here, to measure where it pays
+        floor = _common.PAIR_MIN_BYTES
+        _common.PAIR_MIN_BYTES = 0  # pair at every size here, to measure where it pays
         try:
-            t = interleaved({"each": each, "pairs": lambda: _land(out, jobs),
+            t = interleaved({"each": each, "pairs": lambda: land(out, jobs),
                              "c": lambda: landing(phases, flat, None)}, repeats)
         finally:
-            tconv.torch.strategies.PAIR_MIN_BYTES = floor
+            _common.PAIR_MIN_BYTES = floor
         expected = torch.empty_like(out)
         for dst, value in jobs:
             expected[dst] = value

@@ -45,7 +45,7 @@ from tconv.allocator import tune_allocator  # noqa: E402
 from tconv.api import geometry  # noqa: E402
 from tconv.kernels import _core, conv_transpose  # noqa: E402
 from tconv.kernels import phase as phase_module  # noqa: E402
-from tconv.kernels.phase import axis_phases  # noqa: E402
+
 
 N, H, W, C = 4, 32, 32, 64
 TAPS = [(i, j) for i in range(4) for j in range(4)]
@@ -120,7 +120,7 @@ def depthwise() -> None:
     g = geometry((H, W), 4, "pytorch", stride=2, padding=1, groups=C)
     problem = _core.Problem(source[:, 1:-1, 1:-1].reshape(N, H, W, C, 1),
                             weights.T.reshape(C, 1, 1, 4, 4).copy(), g.axes, tuple(ax.kept for ax in g.axes))
-    per_axis = [axis_phases(ax, *ax.kept) for ax in g.axes]
+    per_axis = [ax.phases(*ax.kept) for ax in g.axes]
     assert phase_module.form(problem, per_axis) in ("rows", "compiled")
     whole = median_ms(lambda: phase_module.FORMS["rows"](problem, per_axis))
     einsum_calls = []
@@ -152,7 +152,7 @@ def depthwise() -> None:
         by_c = median_ms(lambda: _native.channels_last(first))
         print(f"  {'NCHW input to channels-last: NumPy':<36} {by_numpy:6.2f} ms, the C transpose {by_c:.2f} ms")
     else:
-        print(f"  compiled form: not timed, tconv's C loops are not built here ({_native.status()})")
+        print(f"  compiled form: not timed, tconv's C loops are not built here ({_native.native_status()})")
 
 
 def gemm_then_sums() -> None:
@@ -164,7 +164,7 @@ def gemm_then_sums() -> None:
     problem = _core.Problem(x_last.reshape(n, *size, 1, cin), w.reshape(1, cin, cout, 4, 4), g.axes,
                             tuple(ax.kept for ax in g.axes))
     x = np.moveaxis(x_last, -1, 1)  # channels-last memory in NCHW indexing, as bench_algorithms passes it
-    per_axis = [axis_phases(ax, *ax.kept) for ax in g.axes]
+    per_axis = [ax.phases(*ax.kept) for ax in g.axes]
     taps_form = median_ms(lambda: phase_module.FORMS["taps"](problem, per_axis), 20)
     gemm = median_ms(lambda: _core.tap_products(problem), 20)
     shifted = median_ms(lambda: phase_module.FORMS["shifted"](problem, per_axis), 20)
@@ -177,7 +177,7 @@ def gemm_then_sums() -> None:
 
     # Two other orders, checked against tconv's result: one GEMM per tap (each tap's products
     # contiguous, so the sums stream), and one GEMM per phase (its 4 taps side by side).
-    phases = list(product(*(axis_phases(ax, *ax.kept) for ax in g.axes)))
+    phases = list(product(*(ax.phases(*ax.kept) for ax in g.axes)))
     rows = x_last.reshape(-1, cin)
     expected = np.moveaxis(conv_transpose(x, w, stride=2, padding=1, algorithm="phase"), 1, -1)
 
@@ -234,7 +234,7 @@ def phase_forms(rounds: int = 5) -> None:
         w = rng.standard_normal((layer.groups, layer.in_channels // layer.groups, layer.out_channels // layer.groups,
                                  *(layer.kernel,) * nd), dtype=np.float32)
         problem = _core.Problem(x, w, g.axes, tuple(ax.kept for ax in g.axes))
-        per_axis = [axis_phases(ax, *ax.kept) for ax in g.axes]
+        per_axis = [ax.phases(*ax.kept) for ax in g.axes]
         picked = phase_module.form(problem, per_axis)
         depthwise = layer.groups > 1 and layer.in_channels == layer.groups
         names = [name for name in phase_module.FORMS

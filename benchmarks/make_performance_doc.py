@@ -143,8 +143,13 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write docs/performance.md from the saved results in benchmarks/results/.")
+    parser.add_argument("--check", action="store_true", help="only say whether the page is stale (exit 1 if so)")
+    options = parser.parse_args(argv)
     text = render()
-    if "--check" in argv:
+    if options.check:
         if DOC.read_text() != text:
             print(f"{DOC} is stale: run python benchmarks/make_performance_doc.py", file=sys.stderr)
             return 1

@@ -280,7 +280,7 @@ def test_benchmark_runs_one_layer(tmp_path, capsys):
 
     if _native.library() is not None:  # the compiled form, and the same layer in NumPy ops only beside it
         assert "phase (compiled)" in out and "without the C loop (phase, NumPy ops) / torch channels_last" in out
-    assert _native.library() is None or _native.status().startswith("built")  # switched on again after
+    assert _native.library() is None or _native.native_status().startswith("built")  # switched on again after
     assert benchmark.main(repeat=1, only=["no such layer"]) == 2
 
 
@@ -304,7 +304,7 @@ def _compiled_built() -> None:
     from tconv import _native
 
     if _native.library() is None:
-        pytest.skip(f"tconv's C loops are not built here: {_native.status()}")
+        pytest.skip(f"tconv's C loops are not built here: {_native.native_status()}")
 
 
 @pytest.mark.parametrize("name", ["rows", "compiled"])

@@ -38,7 +38,7 @@ if os.path.exists("/proc/self/maps"):
         maps = {line.split()[-1] for line in lines if "/kernels-" in line}
 info = os.stat(private) if private else None
 print(json.dumps({
-    "loaded": loaded, "status": _native.status() if loaded is not None else "a planted library", "maps": sorted(maps),
+    "loaded": loaded, "status": _native.native_status() if loaded is not None else "a planted library", "maps": sorted(maps),
     "warnings": [[w.category.__name__, [c.__name__ for c in w.category.__mro__], str(w.message)] for w in caught],
     "private": str(private) if private else None,
     "private_mode": info.st_mode & 0o7777 if info else None,

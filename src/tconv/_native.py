@@ -305,12 +305,6 @@ def _load_from(folder: Path, compiler: str, source: bytes) -> ctypes.CDLL | None
     return None
 
 
-def status() -> str:
-    """Whether the C loops are in use, and why (or why not)."""
-    _load()
-    return "switched off for this block (switched_off())" if _switched_off else _reason
-
-
 def native_status() -> str:
     """Whether tconv's C loops are built and in use here, and why or why not (builds them if needed).
 
@@ -332,7 +326,8 @@ def native_status() -> str:
     >>> tconv.native_status().split()[0] in ("built", "switched", "no", "the", "not")
     True
     """
-    return status()
+    _load()
+    return "switched off for this block (switched_off())" if _switched_off else _reason
 
 
 def _declare(lib: ctypes.CDLL) -> None:

@@ -311,7 +311,7 @@ def main(repeat: int = 5, quick: bool = False, out: str | os.PathLike | None = N
     log(f"tconv algorithm benchmark ({'quick, batch/4' if quick else 'full'}, median of {repeat}; "
         f"{os.cpu_count()} cores, threads: numpy BLAS {blas_threads}, torch {threads or os.cpu_count()}; "
         f"allocator {'tuned' if tuned else 'as started'}; numpy {np.__version__}, {platform.processor() or platform.machine()}; "
-        f"C loops: {_native.status()})")
+        f"C loops: {_native.native_status()})")
     layers = [layer for layer in SUITE if not only or any(o.lower() in layer.name.lower() for o in only)]
     if not layers:
         log(f"no layer matches {only}; the layers are: " + "; ".join(layer.name for layer in SUITE))

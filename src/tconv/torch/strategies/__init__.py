@@ -56,16 +56,17 @@ from typing import Callable
 import torch
 
 from . import gemm, native, one_d, phase, phase_sums, shifted
-from ._common import (PAIR_MIN_BYTES, TRANSPOSE_BLOCK_BYTES, add_bias, channels_first, conv_transpose_fn,
-                      is_channels_last, is_compiling, land, needs_grad, plain_ops)
+from ._common import (PAIR_MIN_BYTES, TRANSPOSE_BLOCK_BYTES, add_bias, conv_transpose_fn, is_channels_last,
+                      is_compiling, needs_grad, plain_ops)
 from ._plan import Plan
-from .native import channels_last, onednn_3d_layer  # noqa: F401  (channels_last: see below)
+from .native import channels_last, onednn_3d_layer
 
 __all__ = [
     "PAIR_MIN_BYTES",
     "STRATEGIES",
     "TRANSPOSE_BLOCK_BYTES",
     "Plan",
+    "channels_last",
     "Strategy",
     "applies",
     "bind",
@@ -79,9 +80,7 @@ __all__ = [
 ]
 
 # PAIR_MIN_BYTES and TRANSPOSE_BLOCK_BYTES above are copies to read: the landing and the copy back
-# read _common's, so that is where to change them. benchmarks/bench_layout.py imports channels_last
-# from here, and times these two helpers under their former names.
-_channels_first, _land = channels_first, land
+# read _common's, so that is where to change them.
 
 
 def _always(plan: Plan) -> bool:
