@@ -40,7 +40,7 @@ PYTORCH_CASES = [
 ]
 
 
-@pytest.mark.parametrize("view", ["scatter", "zero-insertion"])
+@pytest.mark.parametrize("view", ["scatter", "zero-insertion", "phase"])
 @pytest.mark.parametrize("input_shape, kernel, args", PYTORCH_CASES)
 def test_numbers_match_torch(torch, view, input_shape, kernel, args):
     d = tconv.draw(input_shape, kernel, "pytorch", view=view, numbers=True, **args)
@@ -73,7 +73,7 @@ def test_numbers_match_torch_any_1d(torch, i, k, s, d, p, op, seed):
     x = rng.integers(-3, 4, size=(i,))
     w = rng.integers(-3, 4, size=(k,))
     expected = _torch_conv_transpose(torch, x, w, stride=s, dilation=d, padding=p, output_padding=op)
-    for view in ("scatter", "zero-insertion"):
+    for view in ("scatter", "zero-insertion", "phase"):
         got = tconv.draw((i,), k, "pytorch", view=view, input_values=x, kernel_values=w,
                          stride=s, dilation=d, padding=p, output_padding=op)
         np.testing.assert_array_equal(got.values, expected)
@@ -303,3 +303,35 @@ def test_zero_insertion_steps_are_the_calculation(torch, input_shape, args):
         else:
             pytest.fail(f"step {step!r} does not show its sum")
     np.testing.assert_array_equal(shown, expected)
+
+
+# --------------------------------------------------------------------------- the phase view
+def test_phase_view_has_one_frame_per_phase_with_its_taps(torch):
+    d = tconv.draw((3, 3), 3, "pytorch", view="phase", numbers=True, stride=2, padding=1, output_padding=1)
+    assert len(d.frames) == 1 + 4 + 1  # the phase map, 2x2 phases, the interleaving
+    # the taps of each phase are the geometry's: output_phases on each axis
+    rows, cols = d.geometry[0].output_phases(), d.geometry[1].output_phases()
+    for frame, ((rr, _, tr), (rc, _, tc)) in zip(d.frames[1:-1], [(a, b) for a in rows for b in cols]):
+        assert frame.title.startswith(f"phase ({rr},{rc}): {len(tr) * len(tc)} tap")
+        sub = frame.panels[1]
+        assert (sub.kinds == sc.KERNEL).sum() == len(tr) * len(tc)
+    x, w = sc.default_values((3, 3), 4), sc.default_values((3, 3), 2)
+    expected = _torch_conv_transpose(torch, x, w, stride=2, padding=1, output_padding=1)
+    # each phase's small output is every 2nd cell of the real result
+    for frame, (a, b) in zip(d.frames[1:-1], [(0, 0), (0, 1), (1, 0), (1, 1)]):
+        small = np.array([[int(t) for t in row] for row in frame.panels[2].text])
+        np.testing.assert_array_equal(small, expected[a::2, b::2])
+    assert d.frames[-1].title.startswith("interleave")
+
+
+def test_phase_view_gaps_and_cli(tmp_path, capsys):
+    d = tconv.draw(3, 1, "pytorch", view="phase", stride=3)  # stride > kernel: two phases get no tap
+    assert "r=0: 1 tap" in d.steps[1] and len(d.frames) == 5  # output 7: r=0 has the tap; r=1, r=2 none
+    assert all("no tap reaches it" in step for step in d.steps[2:4])
+    path = tmp_path / "phase.svg"
+    assert main(["draw", "4x4", "-k", "3", "-s", "2", "--view", "phase", "--out", str(path)]) == 0
+    assert path.read_text().count("<svg") == 1
+    assert main(["draw", "4", "-k", "3", "-s", "2", "--view", "phase", "--numbers"]) == 0
+    out = capsys.readouterr().out
+    assert "x[q+0]" in out and "interleave" in out
+    assert tconv.draw((50, 50), 3, "pytorch", view="phase", stride=2).summarised

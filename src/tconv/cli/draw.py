@@ -13,6 +13,8 @@ views:
   scatter         each input element stamps the kernel into the uncropped output; the last
                   frame hatches what the framework's rule crops (default)
   zero-insertion  s-1 zeros between inputs, a K-1-crop border, the flipped kernel sliding
+  phase           the output as s^d phases, each a small stride-1 convolution of the
+                  undilated input with the taps that reach it, then interleaved
   overlap         kernel taps per output cell: the checkerboard, counts printed
 
 examples:
@@ -20,6 +22,7 @@ examples:
   tconv draw 3x3 -f keras -k 3 -s 2 -p same --out same.gif      # animated, one stamp per frame
   tconv draw 2x2 -k 2 -s 2 -p 1 --view zero-insertion --numbers --out p1.png
   tconv draw 8x8 -k 3 -s 2 --view overlap --out checkerboard.svg
+  tconv draw 4 -k 3 -s 2 -p 1 --view phase --numbers          # no zeros inserted: 2 phases
   tconv draw 12 -k 5 -s 2 --output-padding 1 --numbers        # 1-D, every value shown
   tconv draw 3x3 -k 3 -s 2 --compare keras:padding=same pytorch:padding=1,output_padding=1
 The file format comes from the extension of --out (.svg .png .gif .txt) or from --format.
@@ -36,7 +39,7 @@ def register(subparsers) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_layer_options(p, kernel_required=True)
-    p.add_argument("--view", default="scatter", help="scatter (default), zero-insertion or overlap")
+    p.add_argument("--view", default="scatter", help="scatter (default), zero-insertion, phase or overlap")
     p.add_argument("--out", "--save", dest="out", metavar="PATH", help="write the picture to PATH (.svg .png .gif .txt)")
     p.add_argument("--format", dest="fmt", metavar="FMT", help="svg, png, gif or txt (default: from --out's extension)")
     p.add_argument("--compare", nargs="+", metavar="FRAMEWORK:NAME=VALUE,...",

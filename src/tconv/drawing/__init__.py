@@ -14,6 +14,10 @@ Views
 ``zero-insertion``
     The equivalent stride-1 correlation: ``s-1`` zeros between inputs, a
     border of ``K-1-crop``, the flipped kernel sliding, the output filling in.
+``phase``
+    The output split into its ``s^d`` phases (index mod the stride), each a
+    small stride-1 correlation of the undilated input with a sub-kernel of the
+    taps that reach it, then interleaved: no zeros inserted.
 ``overlap``
     How many kernel taps reach each cell: the checkerboard, counts printed.
 ``compare``
@@ -36,6 +40,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..geometry import Geometry
+from . import _phase
 from . import _scene as sc
 
 __all__ = ["Drawing", "draw", "explanation_html", "FORMATS", "VIEWS"]
@@ -52,7 +57,7 @@ class Drawing:
     geometries : tuple of Geometry
         The layer(s) drawn (several for the compare view).
     view : str
-        ``scatter``, ``zero-insertion``, ``overlap`` or ``compare``.
+        ``scatter``, ``zero-insertion``, ``phase``, ``overlap`` or ``compare``.
     frames : list
         One frame per step; a GIF shows them in order, SVG and PNG show one.
     steps : list of str
@@ -258,7 +263,7 @@ def draw(input_shape: Any, kernel_size: Any = None, framework: str = "pytorch", 
     framework : str
         The convention whose arguments ``**args`` are (see ``tconv frameworks``).
     view : str
-        ``"scatter"`` (default), ``"zero-insertion"``, ``"overlap"`` or ``"compare"``.
+        ``"scatter"`` (default), ``"zero-insertion"``, ``"phase"``, ``"overlap"`` or ``"compare"``.
     output : path, optional
         Save the picture there; the format comes from the extension
         (``.svg``, ``.png``, ``.gif``, ``.txt``) unless ``fmt`` is given.
@@ -301,6 +306,11 @@ def draw(input_shape: Any, kernel_size: Any = None, framework: str = "pytorch", 
     >>> n = tconv.draw(3, 3, "keras", strides=2, padding="same", numbers=True)  # x = 1 2 3, w = 1 2 1
     >>> n.values.tolist()
     [1, 2, 3, 4, 5, 6]
+    >>> p = tconv.draw(4, 3, "pytorch", view="phase", numbers=True, stride=2, padding=1)
+    >>> p.steps[1]
+    'phase r=0: 1 tap (w[1]), a stride-1 correlation starting at x[q+0], 4 values'
+    >>> p.values.tolist()
+    [2, 3, 4, 5, 6, 7, 8]
     >>> tconv.draw((8, 8), 3, "keras", view="overlap", strides=2, padding="same").steps
     ['uneven overlap: the checkerboard (some cells get more kernel taps than their neighbours)']
     """
@@ -354,7 +364,7 @@ def draw(input_shape: Any, kernel_size: Any = None, framework: str = "pytorch", 
     values: Any = None
     if numbers:
         if view_name == "overlap":
-            raise ConfigError("the overlap view counts kernel taps; numbers mode works with the scatter, zero-insertion and compare views")
+            raise ConfigError("the overlap view counts kernel taps; numbers mode works with the scatter, zero-insertion, phase and compare views")
         if large:
             raise ConfigError(
                 f"numbers mode shows every value, which needs a small layer (at most {sc.MAX_AXIS_CELLS} cells along "
@@ -368,6 +378,8 @@ def draw(input_shape: Any, kernel_size: Any = None, framework: str = "pytorch", 
         frames = sc.scatter_frames(geom, x, w)
     elif view_name == "zero-insertion":
         frames = sc.zero_insertion_frames(geom, x, w)
+    elif view_name == "phase":
+        frames = _phase.phase_frames(geom, x, w)
     elif view_name == "overlap":
         frames = sc.overlap_frames(geom)
     else:
@@ -380,10 +392,10 @@ def draw(input_shape: Any, kernel_size: Any = None, framework: str = "pytorch", 
             full = sc.stamp(x.reshape(ar.input_size, ac.input_size), w.reshape(ar.kernel_size, ac.kernel_size), (ar, ac))
             outs.append(sc.kept_window(full, (ar, ac)).reshape(g.output_shape))
         values = outs[0] if len(outs) == 1 else outs
-        if view_name == "zero-insertion":  # the sliding computation, checked against the stamps
+        if view_name in ("zero-insertion", "phase"):  # the sliding / per-phase computation, checked against the stamps
             slid = frames[-1].out_values.reshape(geom.output_shape)  # type: ignore[attr-defined]
             if not np.array_equal(slid, values):  # pragma: no cover - a bug guard, never expected
-                raise AssertionError("zero-insertion and scatter disagree")
+                raise AssertionError(f"{view_name} and scatter disagree")
     drawing = Drawing(geoms, view_name, frames, numbers, values, summarised=large)
     if output is not None:
         drawing.save(output, fmt, frame)

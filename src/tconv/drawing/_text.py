@@ -99,12 +99,12 @@ def render(drawing, color: bool = False, width: int = 120) -> str:
     final = drawing.frames[-1]
     console.print(Text(final.title, style="bold"))
     for line in final.caption:
-        console.print(line)
+        console.print(Text(line))  # Text, not markup: captions and steps hold brackets like x[q+0]
     for panel in final.panels:
         console.print()
         if isinstance(panel, sc.Summary):
             for line in panel.lines:
-                console.print(line)
+                console.print(Text(line))
             continue
         for line in panel_lines(panel):
             console.print(line)
@@ -119,6 +119,6 @@ def render(drawing, color: bool = False, width: int = 120) -> str:
         console.print()
         console.print(Text("steps:", style="bold"))
         for n, frame in enumerate(drawing.frames, 1):
-            console.print(f"{n:>3}. {frame.title}")
+            console.print(Text(f"{n:>3}. {frame.title}"))
     # No trailing blanks: the text pastes cleanly into documents and diffs.
     return "\n".join(line.rstrip() for line in buf.getvalue().rstrip("\n").split("\n"))
