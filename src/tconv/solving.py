@@ -40,7 +40,7 @@ from .errors import ConfigError, FrameworkQuirkWarning
 from .geometry import Geometry, full_size
 
 __all__ = [
-    "Solution", "Solutions", "Unreachable", "Inversion", "solve", "invert", "axis_odd",
+    "Solution", "Solutions", "Unreachable", "solve", "axis_odd",
     "MAX_SEARCH", "DEFAULT_MAX_KERNEL", "DEFAULT_MAX_STRIDE",
 ]
 

@@ -76,6 +76,30 @@ def channels_last_axes(rank: int) -> tuple[int, ...]:
     return (0, rank - 1, *range(1, rank - 1))
 
 
+def tf_layout(rank: int, data_format: Any, framework: str) -> ArrayLayout:
+    """Keras' and TensorFlow's arrays: ``data_format`` moves the channels of input and output, never
+    the kernel's ``(*k, C_out, C_in)``."""
+    first = data_format_first(data_format, framework)
+    x = (0, 1, *range(2, rank)) if first else channels_last_axes(rank)
+    n = rank - 2
+    what = f"input {'(N, C, *spatial)' if first else '(N, *spatial, C)'}, kernel (*k, C_out, C_in)"
+    return ArrayLayout(x, (n + 1, n, *range(n)), x, False, what)
+
+
+def batch_and_channel_entries(convention: "Convention", value: tuple, ndim: int, args: dict,
+                              layout: str = "") -> tuple[tuple, tuple, str]:
+    """An output shape given with its batch and channel entries (TensorFlow, TFLite): the spatial ones
+    kept, where the layout puts them."""
+    if len(value) != ndim + 2:
+        raise ConfigError(f"{convention.title}'s output_shape takes {ndim} spatial entries, or {ndim + 2} with "
+                          f"batch and channels{layout}")
+    first = convention.array_layout(ndim + 2, args).x[1] == 1
+    kept = value[2:] if first else value[1:-1]
+    dropped = value[:2] if first else (value[0], value[-1])
+    return kept, dropped, (f"is ({'batch, channels, spatial' if first else 'batch, spatial, channels'}) "
+                           "and keeps the spatial entries")
+
+
 def data_format_first(value: Any, framework: str) -> bool:
     """Whether a Keras/TensorFlow ``data_format`` puts the channels first."""
     if value is None:

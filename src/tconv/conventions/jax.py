@@ -256,7 +256,6 @@ class Jax(Convention):
                 else:
                     pad_a, pad_b = forward_string_pads((i - 1) * s + 1, K, padding)
                 begin, end = K - 1 - pad_a, K - 1 - pad_b
-            full = full_size(i, k, s, d)
             axes.append(lax_axis(self, n, i, k, s, d, begin, end))
         empty = self.empty_note(axes, "lax clamps the size at 0, also where the padding would make it negative")
         if empty:

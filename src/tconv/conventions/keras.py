@@ -32,7 +32,7 @@ from typing import Iterable
 from ..errors import ConfigError
 from ..geometry import Geometry, dilated_kernel_size, full_size
 from . import tf_cpu
-from ._base import ArrayLayout, Convention, channels_last_axes, choice, data_format_first, per_axis
+from ._base import Convention, choice, per_axis, tf_layout
 from ._solve import Family, collapse
 
 
@@ -98,11 +98,7 @@ class Keras(Convention):
     other_backends = "; the JAX and PyTorch backends run it"
 
     def array_layout(self, rank, args):
-        first = data_format_first(args.get("data_format"), self.name)
-        x = (0, 1, *range(2, rank)) if first else channels_last_axes(rank)
-        n = rank - 2
-        what = f"input {'(N, C, *spatial)' if first else '(N, *spatial, C)'}, kernel (*k, C_out, C_in)"
-        return ArrayLayout(x, (n + 1, n, *range(n)), x, False, what)
+        return tf_layout(rank, args.get("data_format"), self.name)
 
     def per_axis_names(self) -> tuple[str, ...]:
         return ("strides", "dilation_rate", "output_padding")

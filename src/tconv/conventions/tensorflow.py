@@ -19,7 +19,7 @@ from typing import Iterable
 from ..errors import ConfigError
 from ..geometry import Geometry, dilated_kernel_size, full_size
 from . import tf_cpu
-from ._base import ArrayLayout, Convention, channels_last_axes, choice, data_format_first, explicit_pair, integer, pairs, spatial_shape
+from ._base import Convention, batch_and_channel_entries, choice, explicit_pair, integer, pairs, spatial_shape, tf_layout
 from ._solve import Family, windows
 
 
@@ -99,20 +99,10 @@ class TensorFlow(Convention):
     forward_padding_modes = ("SAME", "VALID")
 
     def output_size_entries(self, value, ndim, args):
-        if len(value) != ndim + 2:
-            raise ConfigError(f"{self.title}'s output_shape takes {ndim} spatial entries, or {ndim + 2} with batch and channels")
-        first = self.array_layout(ndim + 2, args).x[1] == 1
-        kept = value[2:] if first else value[1:-1]
-        dropped = value[:2] if first else (value[0], value[-1])
-        return kept, dropped, (f"is ({'batch, channels, spatial' if first else 'batch, spatial, channels'}) "
-                               "and keeps the spatial entries")
+        return batch_and_channel_entries(self, value, ndim, args)
 
     def array_layout(self, rank, args):
-        first = data_format_first(args.get("data_format"), self.name)
-        x = (0, 1, *range(2, rank)) if first else channels_last_axes(rank)
-        n = rank - 2
-        what = f"input {'(N, C, *spatial)' if first else '(N, *spatial, C)'}, kernel (*k, C_out, C_in)"
-        return ArrayLayout(x, (n + 1, n, *range(n)), x, False, what)
+        return tf_layout(rank, args.get("data_format"), self.name)
 
     def forward_per_axis(self, name, value, ndim):
         if isinstance(value, (list, tuple)) and len(value) == ndim + 2:

@@ -16,7 +16,7 @@ from typing import Iterable
 
 from ..errors import ConfigError
 from ..geometry import Geometry, full_size
-from ._base import ArrayLayout, Convention, channels_last_axes, choice, integer, spatial_shape
+from ._base import ArrayLayout, Convention, batch_and_channel_entries, channels_last_axes, choice, integer, spatial_shape
 from ._solve import Family
 
 
@@ -63,13 +63,7 @@ class TFLite(Convention):
     forward_padding_modes = ("SAME", "VALID")
 
     def output_size_entries(self, value, ndim, args):
-        if len(value) != ndim + 2:
-            raise ConfigError(f"{self.title}'s output_shape takes {ndim} spatial entries, or {ndim + 2} with batch and channels (NHWC)")
-        first = self.array_layout(ndim + 2, args).x[1] == 1
-        kept = value[2:] if first else value[1:-1]
-        dropped = value[:2] if first else (value[0], value[-1])
-        return kept, dropped, (f"is ({'batch, channels, spatial' if first else 'batch, spatial, channels'}) "
-                               "and keeps the spatial entries")
+        return batch_and_channel_entries(self, value, ndim, args, " (NHWC)")
 
     def array_layout(self, rank, args):
         x = channels_last_axes(rank)

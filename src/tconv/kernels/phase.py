@@ -47,7 +47,6 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _native
-from ..geometry import AxisGeometry
 from . import _blas
 from ._core import Problem, correlate, pad_or_slice, tap_products
 
