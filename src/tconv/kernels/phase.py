@@ -235,6 +235,7 @@ def shifted_plan(axes, per_axis, batch: int) -> _ShiftedPlan:
     Here (k3 s2, keeping full[1:9]) shift 0 feeds both phases in one GEMM (taps
     0 and 1), and tap 2 feeds phase 0 from one row earlier (offset -1):
 
+    >>> from tconv.geometry import AxisGeometry
     >>> ax = AxisGeometry(4, 3, 2, 1, 1, 0)
     >>> plan = shifted_plan((ax,), [ax.phases(1, 9)], batch=1)
     >>> plan.grid, [(offset, columns, taps) for offset, columns, taps, _, _ in plan.gemms]
