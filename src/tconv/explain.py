@@ -46,7 +46,7 @@ class Explanation:
     >>> import tconv
     >>> e = tconv.explain((8, 8), 3, framework="keras", strides=2, padding="same")
     >>> [s.key for s in e.steps]
-    ['dilated_kernel', 'zero_insertion', 'full', 'crop', 'formula', 'rule']
+    ['dilated_kernel', 'zero_insertion', 'full', 'crop', 'formula', 'rule', 'phases', 'forward', 'upsampling']
     >>> e.output_shape
     (16, 16)
     """
@@ -175,6 +175,7 @@ def build(geom: Geometry) -> Explanation:
     ))
     if convention is not None:
         steps.append(Step("rule", f"The {convention.title} rule", (convention.rule + ".",)))
+    steps.extend(_equivalence_steps(geom, label))
     if geom.notes:
         steps.append(Step("warning", "Beware", tuple(geom.notes)))
 
@@ -185,6 +186,54 @@ def build(geom: Geometry) -> Explanation:
     header = f"{who} transposed convolution, kernel {'x'.join(map(str, geom.kernel_size))}" + (f" ({args})" if args else "")
     header += f": {shape_in} -> {shape_out}"
     return Explanation(geom, tuple(steps), header)
+
+
+def _phase_text(ax: AxisGeometry) -> str:
+    if ax.wrap:
+        return "folded circularly: the phases wrap, see the scatter view"
+    parts = []
+    for r, _count, taps in ax.output_phases():
+        terms = " + ".join(f"w[{t}]*x[q{off:+d}]" for t, off in taps) or "0 (no tap reaches it)"
+        parts.append(f"out[{ax.stride}q+{r}] = {terms}" if ax.stride > 1 else f"out[q] = {terms}")
+    return "; ".join(parts)
+
+
+def _equivalence_steps(geom: Geometry, label: list[str]) -> list[Step]:
+    """The phase decomposition, the forward convolution it is the gradient of, and the upsampling answer."""
+    from .equivalence import forward_equivalent, resize_conv_window
+
+    axes = list(geom)
+    steps = [Step(
+        "phases", "Without zeros: each output phase o = s*q + r is a stride-1 convolution of the input with the taps that reach it",
+        tuple(f"{label[n]}: {_phase_text(ax)}" for n, ax in enumerate(axes)),
+        tuple({"phases": [{"r": r, "count": c, "taps": [list(t) for t in taps]} for r, c, taps in ax.output_phases()]}
+              for ax in axes),
+    )]
+    if geom.framework != "geometry":
+        fwd = forward_equivalent(geom)
+        steps.append(Step("forward", "The forward convolution whose input gradient this layer is", (str(fwd),),
+                          ({"api": fwd.api, "args": fwd.args, "input": list(fwd.input_shape),
+                            "output": list(fwd.output_shape), "reason": fwd.reason,
+                            "pads": [list(pair) for pair in fwd.pads]},)))
+    lines = ["zero-insertion upsampling (s-1 zeros) + a stride-1 convolution with the flipped kernel, "
+             "bordered K-1-crop (steps 2 and 4), IS this layer, value for value"]
+    data = []
+    for n, ax in enumerate(axes):
+        match = resize_conv_window(ax)
+        data.append(dict(match or {}))
+        if match is None:
+            why = "dilated kernel" if ax.dilation != 1 else f"kernel {ax.kernel_size} < stride {ax.stride}"
+            lines.append(f"{label[n]}: no resize-convolution has this shape ({why})")
+            continue
+        k1, p = match["k"], match["p"]
+        text = (f"{label[n]}: nearest-neighbour upsampling x{ax.stride} + a stride-1 conv of {k1} tap{'s' if k1 != 1 else ''} w' (padding {p}) "
+                f"= a transposed conv of stride {ax.stride} with the box-filtered kernel flip(w')*ones({ax.stride}) "
+                f"({k1}+{ax.stride}-1 = {ax.kernel_size} taps), keeping full[{k1 - 1 - p}:{ax.full - (k1 - 1 - p)}]")
+        text += (" - this window" if match["same_window"] else
+                 f"; this layer keeps full[{ax.kept[0]}:{ax.kept[1]}], so the two agree up to the window")
+        lines.append(text + "; only box-filtered kernels are reachable that way")
+    steps.append(Step("upsampling", "Is it upsampling plus a convolution?", tuple(lines), tuple(data)))
+    return steps
 
 
 def _short(value: Any) -> str:
@@ -215,6 +264,13 @@ def explain(input_shape: Any, kernel_size: Any, framework: str = "pytorch", **ar
        length: out = (i-1)*s - 2*padding + d*(k-1) + 1 + output_padding = (2-1)*2 - 2*1 + 1*(2-1) + 1 + 0 = 2
     6. The PyTorch rule
        PyTorch keeps full[p : full - p + op]: padding p removes p elements from both ends of the uncropped output, and output_padding op (< stride or < dilation) gives back op at the end.
+    7. Without zeros: each output phase o = s*q + r is a stride-1 convolution of the input with the taps that reach it
+       length: out[2q+0] = w[1]*x[q+0]; out[2q+1] = w[0]*x[q+1]
+    8. The forward convolution whose input gradient this layer is
+       nn.Conv*d / F.conv*d(stride=2, padding=1) maps 2 -> 2; this layer is its input gradient (the transpose)
+    9. Is it upsampling plus a convolution?
+       zero-insertion upsampling (s-1 zeros) + a stride-1 convolution with the flipped kernel, bordered K-1-crop (steps 2 and 4), IS this layer, value for value
+       length: nearest-neighbour upsampling x2 + a stride-1 conv of 1 tap w' (padding 0) = a transposed conv of stride 2 with the box-filtered kernel flip(w')*ones(2) (1+2-1 = 2 taps), keeping full[0:4]; this layer keeps full[1:3], so the two agree up to the window; only box-filtered kernels are reachable that way
     """
     from .api import geometry
 

@@ -80,8 +80,8 @@ def phase_frames(geom: Geometry, x: np.ndarray | None, w: np.ndarray | None) -> 
         raise ConfigError("the phase view splits a cropped output; a circular (wrapping) layer folds it, so use view='scatter'")
     (ar, ac), one_d = sc.as_2d(geom)
     numbers = x is not None
-    x2 = x.reshape(ar.input_size, ac.input_size) if numbers else np.ones((ar.input_size, ac.input_size), dtype=np.int64)
-    w2 = w.reshape(ar.kernel_size, ac.kernel_size) if numbers else np.ones((ar.kernel_size, ac.kernel_size), dtype=np.int64)
+    x2 = x.reshape(ar.input_size, ac.input_size) if x is not None else np.ones((ar.input_size, ac.input_size), dtype=np.int64)
+    w2 = w.reshape(ar.kernel_size, ac.kernel_size) if w is not None else np.ones((ar.kernel_size, ac.kernel_size), dtype=np.int64)
     label = sc.layer_label(geom)
     out_shape = (ar.output_size, ac.output_size)
     full_out = phase_values(x2, w2, ar, ac)
