@@ -579,19 +579,22 @@ def test_picker_decides_on_medians_of_every_close_finalist(monkeypatch):
     # single call but alternates 1.9 and 6 ms, `gemm_shuffle` runs 2.2 ms every time, `native` 4 ms.
     # Picking by the fastest call alone, then confirming only that one, kept `native`.
     import itertools
-    import time
+    import types
 
     from tconv.torch import picker
 
     schedule = {"native": itertools.repeat(4e-3), "gemm_shuffle": itertools.repeat(2.2e-3),
                 "phase": itertools.cycle([1.9e-3, 6e-3])}
 
+    # A scripted clock: each call advances it by its scheduled time, so the test checks the choice
+    # and never depends on how busy the machine is (a busy-wait failed under load).
+    clock = [0.0]
+
     def fake_run(name, x, w, b, plan):
-        end = time.perf_counter() + next(schedule[name])
-        while time.perf_counter() < end:  # busy-wait: sleep() overshoots by more than the margins here
-            pass
+        clock[0] += next(schedule[name])
         return x
 
+    monkeypatch.setattr(picker, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
     monkeypatch.setattr(picker, "run", fake_run)
     monkeypatch.setattr(picker, "eligible", lambda plan: list(schedule))
     x, w = torch.randn(1, 4, 8, 8), torch.randn(4, 4, 2, 2)
