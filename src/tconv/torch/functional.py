@@ -5,6 +5,7 @@ tconv's conventions (``tconv.geometry``) and never computes a size itself.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import torch
@@ -13,6 +14,7 @@ from ..api import geometry as _geometry
 from ..errors import ConfigError
 from ..geometry import Geometry
 from . import picker as _picker
+from ._plain import PROBE, crop_or_pad, plain_wanted, plain_window
 from .picker import choose, get_strategy
 from .strategies import Plan, bind, is_compiling, run
 
@@ -234,6 +236,9 @@ def _conv_transpose_and_choice(
 
     Returned rather than kept anywhere, so that threads calling layers at once each get their own.
     """
+    if output_size is None and plain_wanted(input):
+        # traced, scripted or exported: plain torch ops only (tconv.torch._plain); nothing to bind
+        return _plain_call(ndim, input, weight, bias, stride, padding, output_padding, groups, dilation), ("native", None)
     compiling = is_compiling()
     key = None
     if not compiling and isinstance(input, torch.Tensor) and isinstance(weight, torch.Tensor) and (
@@ -260,6 +265,40 @@ def _conv_transpose_and_choice(
             _bound.clear()
         _bound[key] = (bind(name_used, plan), name_used, plan, unbatched)
     return (y.squeeze(0) if unbatched else y), (name_used, plan)
+
+
+def torch_window(ndim: int, kernel_size, stride, padding, output_padding, dilation, groups):
+    """``(padding, output_padding, crop_begin, crop_end)``: torch's arguments for this layer, and the crop left.
+
+    Numeric paddings are torch's own; the strings' window comes from
+    :func:`layer_geometry` (see :func:`tconv.torch._plain.plain_window`).
+
+    Examples
+    --------
+    >>> torch_window(2, (3, 3), 2, "same", 0, 1, 1)
+    ((0, 0), (0, 0), (0, 0), (1, 1))
+    """
+    if not isinstance(padding, str):
+        return _as_tuple(padding, ndim), _as_tuple(output_padding, ndim), (0,) * ndim, (0,) * ndim
+    return plain_window(layer_geometry((PROBE,) * ndim, tuple(kernel_size), stride, padding, output_padding,
+                                       dilation, groups))
+
+
+def _plain_call(ndim: int, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    """The call in plain torch ops, for tracers and exporters (see :mod:`tconv.torch._plain`)."""
+    fn = (torch.nn.functional.conv_transpose1d, torch.nn.functional.conv_transpose2d,
+          torch.nn.functional.conv_transpose3d)[ndim - 1]
+    if not isinstance(padding, str):
+        return fn(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    with warnings.catch_warnings():  # under the ONNX exporter sizes are tensors; a kernel is fixed, so a constant
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        kernel = tuple(int(k) for k in weight.shape[2:])
+    pad, out_pad, begin, end = torch_window(ndim, kernel, stride, padding, output_padding, dilation, groups)
+    if all(c >= 0 for c in begin + end):  # a crop only: the bias can go in torch's call
+        y = fn(input, weight, bias, stride, pad, out_pad, groups, dilation)
+        return crop_or_pad(y, None, list(begin), list(end)) if any(begin + end) else y
+    y = fn(input, weight, None, stride, pad, out_pad, groups, dilation)
+    return crop_or_pad(y, bias, list(begin), list(end))
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *, strategy=None):

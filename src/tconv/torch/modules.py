@@ -6,12 +6,14 @@ state_dict keys are torch's own, so a checkpoint saved from
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, List, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .functional import STRING_PADDINGS, TorchLayerError, _conv_transpose_and_choice, tensors_key
+from ._plain import crop_or_pad, plain_wanted
+from .functional import STRING_PADDINGS, TorchLayerError, _conv_transpose_and_choice, tensors_key, torch_window
 from .picker import _check_mode
 from .strategies import bind, is_compiling
 
@@ -31,6 +33,19 @@ class _TconvMixin:
                     "string modes fix the output size themselves"
                 )
         self.strategy = None if strategy is None else _check_mode(strategy)
+        self._set_plain_window()
+
+    def _set_plain_window(self) -> None:
+        """What :meth:`_plain_forward` reads, as lists of ints (TorchScript reads them as module attributes)."""
+        padding = self.string_padding if self.string_padding is not None else self.padding
+        pad, out_pad, begin, end = torch_window(self._ndim, self.kernel_size, self.stride, padding,
+                                                self.output_padding, self.dilation, self.groups)
+        self._plain_args: List[List[int]] = [list(self.stride), list(pad), list(out_pad), list(self.dilation),
+                                             list(self.kernel_size), list(begin), list(end)]
+        self._plain_string: bool = self.string_padding is not None
+        self._plain_crops: bool = any(begin) or any(end)
+        # zeros appended (a kernel shorter than the stride under 'same') get the bias too, so it is added last
+        self._plain_bias_after: bool = any(c < 0 for c in begin + end)
 
     def _output_size_spatial(self, input: torch.Tensor, output_size):
         """PyTorch's rule: ``output_size`` lists the spatial sizes, optionally after batch/channel sizes."""
@@ -57,7 +72,38 @@ class _TconvMixin:
             self.padding_mode, self.string_padding, self.strategy,
         )
 
-    def forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+    def forward(self, input: torch.Tensor, output_size: Optional[List[int]] = None) -> torch.Tensor:
+        if torch.jit.is_scripting():
+            return self._plain_forward(input, output_size)
+        return self._python_forward(input, output_size)
+
+    def _plain_forward(self, input: torch.Tensor, output_size: Optional[List[int]] = None) -> torch.Tensor:
+        """Plain torch ops (see :mod:`tconv.torch._plain`): what tracers, TorchScript and exporters see."""
+        if self.padding_mode != "zeros":
+            raise TorchLayerError("Only \"zeros\" padding mode is supported for tconv's ConvTranspose")
+        stride, padding, output_padding, dilation, kernel, begin, end = self._plain_args
+        if output_size is not None:
+            if self._plain_string:
+                raise TorchLayerError("output_size cannot be combined with a string padding: the string modes fix "
+                                      "the output size themselves; use numeric padding with output_size")
+            # torch's own rule, in torch's own (traceable, scriptable) code
+            output_padding = self._output_padding(input, output_size, stride, padding, kernel, len(kernel), dilation)
+        if self._plain_bias_after:
+            y = self._conv(input, None, stride, padding, output_padding, dilation)
+            return crop_or_pad(y, self.bias, begin, end)
+        y = self._conv(input, self.bias, stride, padding, output_padding, dilation)
+        if self._plain_crops:
+            y = crop_or_pad(y, None, begin, end)
+        return y
+
+    @torch.jit.unused
+    def _python_forward(self, input: torch.Tensor, output_size: Optional[List[int]] = None) -> torch.Tensor:
+        """Outside TorchScript: the plain path while tracing or exporting, else the picker's strategies."""
+        if plain_wanted(input):
+            return self._plain_forward(input, output_size)
+        return self._eager_forward(input, output_size)
+
+    def _eager_forward(self, input, output_size=None):
         fast = isinstance(input, torch.Tensor) and not is_compiling()
         if fast:
             if output_size is not None:
@@ -150,6 +196,10 @@ class ConvTranspose1d(_TconvMixin, nn.ConvTranspose1d):
                          output_padding, groups, bias, dilation, padding_mode, device, dtype)
         self._setup(padding, strategy)
 
+    def _conv(self, input: torch.Tensor, bias: Optional[torch.Tensor], stride: List[int], padding: List[int],
+              output_padding: List[int], dilation: List[int]) -> torch.Tensor:
+        return F.conv_transpose1d(input, self.weight, bias, stride, padding, output_padding, self.groups, dilation)
+
 
 class ConvTranspose2d(_TconvMixin, nn.ConvTranspose2d):
     __doc__ = _DOC.format(n=2) + """
@@ -173,6 +223,10 @@ class ConvTranspose2d(_TconvMixin, nn.ConvTranspose2d):
                          output_padding, groups, bias, dilation, padding_mode, device, dtype)
         self._setup(padding, strategy)
 
+    def _conv(self, input: torch.Tensor, bias: Optional[torch.Tensor], stride: List[int], padding: List[int],
+              output_padding: List[int], dilation: List[int]) -> torch.Tensor:
+        return F.conv_transpose2d(input, self.weight, bias, stride, padding, output_padding, self.groups, dilation)
+
 
 class ConvTranspose3d(_TconvMixin, nn.ConvTranspose3d):
     __doc__ = _DOC.format(n=3) + """
@@ -190,3 +244,7 @@ class ConvTranspose3d(_TconvMixin, nn.ConvTranspose3d):
         super().__init__(in_channels, out_channels, kernel_size, stride, _padding_for_torch(padding, 3),
                          output_padding, groups, bias, dilation, padding_mode, device, dtype)
         self._setup(padding, strategy)
+
+    def _conv(self, input: torch.Tensor, bias: Optional[torch.Tensor], stride: List[int], padding: List[int],
+              output_padding: List[int], dilation: List[int]) -> torch.Tensor:
+        return F.conv_transpose3d(input, self.weight, bias, stride, padding, output_padding, self.groups, dilation)
