@@ -175,6 +175,14 @@ class AxisGeometry:
                 found.append((first - start, -((first - stop) // s), (first - r) // s, taps))
         return found
 
+    def strided(self, first: int, count: int) -> slice:
+        """The ``count`` positions ``first, first + s, ...``: where one phase (or one tap's inputs) lands.
+
+        >>> AxisGeometry(4, 3, 2, 1, 0, 0).strided(1, 4)
+        slice(1, 8, 2)
+        """
+        return slice(first, first + (count - 1) * self.stride + 1, self.stride)
+
     def output_phases(self) -> list[tuple[int, int, list[tuple[int, int]]]]:
         """The phases of the kept output: ``(r, count, [(tap, offset), ...])`` for ``o = q*s + r``.
 
@@ -216,8 +224,7 @@ class AxisGeometry:
         lo, hi = max(first, 0), min(first + wanted, count)
         if lo >= hi:
             return slice(lands, lands, s), slice(lo, lo), False
-        target = slice(lands + (lo - first) * s, lands + (hi - first - 1) * s + 1, s)
-        return target, slice(lo, hi), lo == first and hi == first + wanted
+        return self.strided(lands + (lo - first) * s, hi - lo), slice(lo, hi), lo == first and hi == first + wanted
 
     def terms(self) -> list[list[tuple[int, int]]]:
         """For every kept output, the ``(tap, input)`` pairs that reach it, in tap order.

@@ -34,7 +34,7 @@ def compute(problem: Problem) -> np.ndarray:
                 break
             j_lo, j_hi, first = hit
             source.append(slice(j_lo, j_hi))
-            target.append(slice(first, first + (j_hi - j_lo - 1) * ax.stride + 1, ax.stride))
+            target.append(ax.strided(first, j_hi - j_lo))
         else:
             if tiling:
                 out[tuple(target)] = columns[(*source, slice(None), index)]

@@ -145,7 +145,7 @@ def _by_gathered_taps(problem: Problem, per_axis) -> np.ndarray:
         sub_kernel = w[(slice(None), *np.ix_(*([t for t, _ in taps_of_axis] for *_, taps_of_axis in combination)))]
         w_taps = sub_kernel.reshape(w.shape[0], len(taps), *w.shape[-2:])
         values = correlate(source, origin, size, offsets, w_taps)
-        target = tuple(slice(o0, o0 + (count - 1) * ax.stride + 1, ax.stride)
+        target = tuple(ax.strided(o0, count)
                        for (o0, count, _, _), ax in zip(combination, axes))
         out[(slice(None), *target)] = values
     return out
@@ -172,7 +172,7 @@ def _by_tap_planes(problem: Problem, per_axis) -> np.ndarray:
     out = problem.empty_output(zeros=not covered, channel_major=not direct)
     for combination in product(*per_axis):
         size = tuple(count for _, count, _, _ in combination)
-        target = (slice(None),) + tuple(slice(o0, o0 + (count - 1) * ax.stride + 1, ax.stride)
+        target = (slice(None),) + tuple(ax.strided(o0, count)
                                         for (o0, count, _, _), ax in zip(combination, axes))
         acc = out[target] if direct else None
         started = False
@@ -406,7 +406,7 @@ def shifted_places(plan: _ShiftedPlan, per_axis, axes) -> list[tuple[int, tuple,
     places = []
     for n, combination in enumerate(plan.combinations):
         picked = [per_axis[a][r] for a, r in enumerate(combination)]
-        target = tuple(slice(o0, o0 + (count - 1) * ax.stride + 1, ax.stride) for (o0, count, _, _), ax in zip(picked, axes))
+        target = tuple(ax.strided(o0, count) for (o0, count, _, _), ax in zip(picked, axes))
         where = tuple(slice(q0 + o, q0 + o + count) for (_, count, q0, _), o in zip(picked, plan.origin))
         places.append((n, target, where))
     return places
@@ -609,7 +609,7 @@ def _by_depthwise_rows(problem: Problem, per_axis) -> np.ndarray:
                           dtype, d, offset,
                           (d.strides[0], *lead_strides, *(st * step for st, step in zip(lead_strides, steps)),
                            per_block * d.strides[1 + nd], steps[-1] * d.strides[1 + nd], d.itemsize))
-        target = (slice(None),) + tuple(slice(o0, o0 + (count - 1) * ax.stride + 1, ax.stride)
+        target = (slice(None),) + tuple(ax.strided(o0, count)
                                         for (o0, count, _, _), ax in zip(combination, lead_axes))
         np.einsum(rule, view, weights, out=rows[target])
     return result[..., :width, :, :]
