@@ -39,6 +39,7 @@ _LAZY = {
     "Conversion": "tconv.conversion",
     "tune_allocator": "tconv.allocator",
     "native_status": "tconv._native",
+    "check": "tconv.checking",
 }
 #: subpackages reachable as attributes
 _SUBMODULES = ("conventions", "kernels", "torch", "drawing", "solving", "inversion", "conversion")

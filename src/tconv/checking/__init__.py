@@ -1,0 +1,126 @@
+"""Check a whole model: trace it without activations, find the size problems, say the fix.
+
+:func:`check` takes a PyTorch ``nn.Module``, an ONNX model (a path or a
+``ModelProto``) or a callable that builds one from the input shape, and
+returns a :class:`Report`: one row per layer, the problems first (where the
+sizes diverged, as arithmetic, and fixes that were traced again), and the
+input sizes the model accepts per axis.
+
+>>> import torch
+>>> from torch import nn
+>>> class Tiny(nn.Module):
+...     def __init__(self):
+...         super().__init__()
+...         self.down = nn.Conv2d(1, 4, 3, stride=2, padding=1)
+...         self.up = nn.ConvTranspose2d(4, 4, 2, stride=2)
+...     def forward(self, x):
+...         return torch.cat([self.up(self.down(x)), x], dim=1)
+>>> report = check(Tiny(), (1, 1, 9, 8))
+>>> report.input_sizes
+{'H': 'multiples of 2 from 2', 'W': 'multiples of 2 from 2'}
+>>> report.problems[0].message
+'cat at the top level gets 1x4x10x8 vs 1x1x9x8: H: 9 -> conv s2 -> 5; convT s2 -> 10 != 9 at up + skip from the input'
+>>> [fix.text.split(";")[0] for fix in report.problems[0].fixes][:2]
+['pad the input 9x8 to 10x8 (input shape 1x1x10x8)', 'crop the input 9x8 to 8x8 (input shape 1x1x8x8)']
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..errors import ConfigError
+from ._report import Fix, Layer, Problem, Report
+
+__all__ = ["check", "Report", "Layer", "Problem", "Fix"]
+
+
+def _is_torch_module(obj: Any) -> bool:
+    return any(c.__module__.startswith("torch.nn") and c.__name__ == "Module" for c in type(obj).__mro__)
+
+
+def _is_onnx(obj: Any) -> bool:
+    if isinstance(obj, (str, os.PathLike)):
+        return str(obj).lower().endswith(".onnx")
+    return type(obj).__name__ == "ModelProto"
+
+
+def _shape_tuple(input_shape: Any) -> tuple:
+    if isinstance(input_shape, int) and not isinstance(input_shape, bool):
+        input_shape = (input_shape,)
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        raise ConfigError(f"input_shape={input_shape!r} must be a tuple of ints, e.g. (1, 3, 352, 528)") from None
+    for n, v in enumerate(shape):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ConfigError(f"input_shape={input_shape!r}: entry {n} ({v!r}) must be a positive int")
+    return shape
+
+
+def check(model: Any, input_shape: Any = None) -> Report:
+    """Trace ``model`` at ``input_shape`` without activations and report its size problems.
+
+    Parameters
+    ----------
+    model : torch.nn.Module, onnx.ModelProto, str, os.PathLike or callable
+        A PyTorch module, an ONNX model or the path of an ``.onnx`` file, or a
+        callable that builds one of those from ``input_shape``.
+    input_shape : tuple of int
+        The full input shape, batch and channels included (``(1, 3, 350, 525)``).
+        ONNX models may leave it out when the graph declares its input shape.
+
+    Returns
+    -------
+    Report
+        ``str()`` is a table; ``to_json()`` its JSON; ``problems`` come with fixes.
+
+    Raises
+    ------
+    ConfigError
+        A model of no kind tconv knows, a file that is not a model, an input
+        shape of the wrong rank.
+    """
+    if _is_onnx(model):
+        from ._onnx import check_onnx
+
+        return check_onnx(model, None if input_shape is None else _shape_tuple(input_shape))
+    if _is_torch_module(model):
+        return _check_torch(model, input_shape)
+    if isinstance(model, (str, bytes, os.PathLike)):
+        raise ConfigError(f"{os.fspath(model)!r} is not a model tconv can read: give an .onnx file, an nn.Module, "
+                          "or a callable that builds one")
+    if callable(model):
+        shape = _shape_tuple(input_shape) if input_shape is not None else None
+        try:
+            built = model(shape) if shape is not None else model()
+        except ConfigError:
+            raise
+        except Exception as err:
+            raise ConfigError(f"building the model failed: {type(err).__name__}: {_one_line(err)}") from None
+        if callable(built) and not _is_torch_module(built) and not _is_onnx(built):
+            raise ConfigError(f"the callable returned {type(built).__name__}, not a model")
+        return check(built, input_shape)
+    raise ConfigError(f"cannot check a {type(model).__name__}: give a torch.nn.Module, an ONNX model (path or "
+                      "ModelProto), or a callable that builds one")
+
+
+def _one_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _check_torch(model: Any, input_shape: Any) -> Report:
+    from . import _torch
+    from ._fixes import report
+
+    if input_shape is None:
+        raise ConfigError("a PyTorch model needs input_shape, e.g. (1, 3, 352, 528)")
+    shape = _shape_tuple(input_shape)
+    rank = _torch.expected_rank(model)
+    if rank is not None and len(shape) != rank[0]:
+        example = "x".join(map(str, (1,) * max(rank[0] - len(shape), 0) + shape)) if len(shape) < rank[0] else None
+        hint = f", e.g. {example}" if example else ""
+        raise ConfigError(f"input shape {'x'.join(map(str, shape))} has {len(shape)} entries; {rank[1]} takes "
+                          f"{rank[0]} (batch, channels, then {rank[0] - 2} spatial){hint}")
+    meta = _torch.meta_copy(model)
+    return report(model, meta, shape, type(model).__name__)
