@@ -11,7 +11,6 @@ a separate pass, where it is ``brg_deconv`` the bias is fused.
 """
 from __future__ import annotations
 
-import platform
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from tconv._machine import cpu_summary  # noqa: E402
 import tconv  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -93,7 +93,7 @@ def main(repeats: int = 21) -> None:
     tconv.tune_allocator()
     impl = implementations()
     lines = [
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}; medians of {repeats} "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_summary()}; medians of {repeats} "
         "interleaved calls, float32. 'with bias': `F.conv_transpose*d(x, w, b, ...)`; 'bias after': the same "
         "without the bias, then `y.add_(b)` (tconv's `native_bias_after`). The oneDNN implementation is the one "
         "that ran with the bias on NCHW input (`ONEDNN_VERBOSE=1`).",

@@ -26,7 +26,6 @@ Run: python benchmarks/bench_call_overhead.py [--repeats N] (also part of make b
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import timeit
 from pathlib import Path
@@ -37,6 +36,7 @@ import torch.nn.functional as F
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
+from tconv._machine import cpu_summary  # noqa: E402
 import tconv.torch as tt  # noqa: E402
 from harness import interleaved  # noqa: E402
 from tconv.allocator import tune_allocator  # noqa: E402
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     tune_allocator()
     torch.set_num_threads(2)
     lines = [
-        f"Machine: {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads. "
+        f"Machine: {cpu_summary()}, torch {torch.__version__}, {torch.get_num_threads()} threads. "
         "Every competitor runs torch's own kernel; medians of interleaved calls, microseconds.",
         "",
         "| layer | F | tconv fn | tconv fn, no reuse | nn module | tconv module | F / tconv fn | F / tconv fn, no reuse "

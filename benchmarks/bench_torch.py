@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -32,6 +31,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from tconv._machine import cpu_summary  # noqa: E402
 import tconv.torch as tt  # noqa: E402
 from tconv.torch.strategies import Plan, eligible, run  # noqa: E402
 
@@ -220,7 +220,7 @@ def main(argv=None) -> int:
     geo_f = math.exp(statistics.mean(math.log(r) for r in speedups_f))
     geo_b = math.exp(statistics.mean(math.log(r) for r in speedups_b))
     lines = [
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"Machine: {cpu_summary()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, tconv mode {ns.mode!r}; GEMM peak measured in this run: float32 {peak32:.0f} GF/s, "
         f"float64 {peak64:.0f} GF/s. Medians of {ns.repeats} interleaved repeats (forward under no_grad; "
         f"forward+backward with input and parameters requiring grad).",

@@ -12,7 +12,6 @@ V1's two k4 s2 layers for 32 frames.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from tconv._machine import cpu_summary  # noqa: E402
 import tconv  # noqa: E402
 import tconv.torch as tt  # noqa: E402
 from tconv.torch import picker  # noqa: E402
@@ -67,7 +67,7 @@ def main() -> None:
     tconv.tune_allocator()
     kernels = torch_kernels()
     lines = [
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}; forward, float32, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_summary()}; forward, float32, "
         f"medians of {args.repeats} interleaved calls. Ratios are torch's time over tconv's (above 1: tconv "
         "faster); '-': the strategy does not apply. 'auto' is tconv's measuring picker (its one-off "
         "measurement done before timing), 'rule' its deterministic rule. torch's kernel: the oneDNN "

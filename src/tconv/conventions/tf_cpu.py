@@ -37,6 +37,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Collection, Mapping
 
+from .._machine import cpu_flags as _machine_flags
 from ..errors import ConfigError
 
 __all__ = ["TfCpu", "ONEDNN_CPU_FEATURES", "detect", "this_machine", "resolve", "refusals"]
@@ -92,18 +93,6 @@ def _env_choice(environ: Mapping[str, str]) -> bool | None:
     return None
 
 
-def cpu_flags() -> set[str]:
-    """The CPU feature flags Linux reports in /proc/cpuinfo (empty elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if line.startswith(("flags", "Features")):
-                    return set(line.partition(":")[2].split())
-    except OSError:
-        pass
-    return set()
-
-
 def _arm_part() -> tuple[str, str] | None:
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
@@ -147,7 +136,7 @@ def detect(
     if forced is not None:
         return TfCpu(forced, f"TF_ENABLE_ONEDNN_OPTS={environ['TF_ENABLE_ONEDNN_OPTS']}")
     if system == "Linux" and machine in ("x86_64", "amd64"):
-        flags = globals()["cpu_flags"]() if cpu_flags is None else set(cpu_flags)
+        flags = _machine_flags() if cpu_flags is None else set(cpu_flags)
         present = [f for f in ONEDNN_CPU_FEATURES if f in flags]
         if present:
             return TfCpu(True, f"the CPU has {', '.join(present)}")

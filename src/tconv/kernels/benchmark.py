@@ -300,17 +300,16 @@ def main(repeat: int = 5, quick: bool = False, out: str | os.PathLike | None = N
     ``allocator="tuned"`` (the default) first calls :func:`tconv.tune_allocator`:
     with glibc's defaults, whether a large buffer is faulted in again on every
     call depends on what the process freed before, and torch's times in one
-    row moved by up to 4x between runs (README: "A fresh process").
+    row moved by up to 4x between runs (docs/performance.md).
     """
-    import platform
-
+    from .._machine import cpu_summary
     from ..allocator import tune_allocator
 
     tuned = allocator == "tuned" and tune_allocator()
     blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", "all")
     log(f"tconv algorithm benchmark ({'quick, batch/4' if quick else 'full'}, median of {repeat}; "
         f"{os.cpu_count()} cores, threads: numpy BLAS {blas_threads}, torch {threads or os.cpu_count()}; "
-        f"allocator {'tuned' if tuned else 'as started'}; numpy {np.__version__}, {platform.processor() or platform.machine()}; "
+        f"allocator {'tuned' if tuned else 'as started'}; numpy {np.__version__}, {cpu_summary()}; "
         f"C loops: {_native.native_status()})")
     layers = [layer for layer in SUITE if not only or any(o.lower() in layer.name.lower() for o in only)]
     if not layers:
