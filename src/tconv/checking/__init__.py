@@ -19,7 +19,7 @@ input sizes the model accepts per axis.
 >>> report.input_sizes
 {'H': 'multiples of 2 from 2', 'W': 'multiples of 2 from 2'}
 >>> report.problems[0].message
-'cat at the top level gets 1x4x10x8 vs 1x1x9x8: H: 9 -> conv s2 -> 5; convT s2 -> 10 != 9 at up + skip from the input'
+'cat at the top level gets 1x4x10x8 vs 1x1x9x8: H: 9; conv s2 -> 5 -> convT s2 -> 10 != 9 at up + skip from the input'
 >>> [fix.text.split(";")[0] for fix in report.problems[0].fixes][:2]
 ['pad the input 9x8 to 10x8 (input shape 1x1x10x8)', 'crop the input 9x8 to 8x8 (input shape 1x1x8x8)']
 """
