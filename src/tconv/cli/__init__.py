@@ -1,7 +1,7 @@
 """The ``tconv`` command line: parse, call the API, print. Errors are one line, exit code 2.
 
 The subcommands live one group per module (:mod:`.layer`, :mod:`.draw`,
-:mod:`.solve`, :mod:`.bench`), registered from the fixed list below; none
+:mod:`.solve`, :mod:`.bench`, :mod:`.serve`), registered from the fixed list below; none
 imports NumPy or matplotlib until its command runs, so ``tconv shape`` stays
 quick. The library never imports this package.
 """
@@ -13,14 +13,14 @@ import warnings
 from typing import Any, Sequence
 
 from ..errors import ConfigError, FrameworkQuirkWarning
-from . import bench, draw, layer, solve
+from . import bench, check, draw, layer, serve, solve
 from ._common import CliError, _Parser
 from .layer import EPILOG
 
 __all__ = ["main", "build_parser", "CliError"]
 
 #: every subcommand module, in the order ``tconv --help`` lists them
-COMMANDS = (layer, draw, solve, bench)
+COMMANDS = (layer, draw, solve, check, bench, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
