@@ -41,6 +41,12 @@ _EXPORTS = {
     "clear_cache": "tconv.torch.picker",
     "deterministic_rule": "tconv.torch.picker",
     "native_status": "tconv.torch._native",
+    "swap": "tconv.torch.interop",
+    "unswap": "tconv.torch.interop",
+    "from_keras": "tconv.torch.interop",
+    "from_flax": "tconv.torch.interop",
+    "from_onnx": "tconv.torch.interop",
+    "Crop": "tconv.torch.interop",
 }
 
 __all__ = sorted(_EXPORTS)
