@@ -189,6 +189,7 @@ def _cells(geom) -> dict | None:
         for c, terms_c in enumerate(cols):
             pairs = [(tr, jr, tc, jc) for tr, jr in terms_r for tc, jc in terms_c]
             name = f"out[{c}]" if one_d else f"out[{r},{c}]"
+            total = 0
             if not pairs:
                 formula = f"{name} = 0 (no input reaches it)"
             else:
@@ -197,7 +198,7 @@ def _cells(geom) -> dict | None:
                 total = sum(int(x[jr, jc]) * int(w[tr, tc]) for tr, jr, tc, jc in pairs)
                 formula = f"{name} = {sym} = {num} = {total}"
             line.append({"inputs": [[jr, jc] for _, jr, _, jc in pairs], "taps": [[tr, tc] for tr, _, tc, _ in pairs],
-                         "formula": formula})
+                         "formula": formula, "value": total})
         cells.append(line)
     return {"cells": cells, "input_values": x.tolist(), "kernel_values": w.tolist(), "one_d": one_d}
 
@@ -216,6 +217,7 @@ def _conversions(input_shape, kernel, framework: str, args: dict) -> tuple[list[
             code = c.code
             continue
         rows.append({"framework": target, "title": conventions.get(target).title, "args": _plain(c.args),
+                     "call": ", ".join(f"{k}={v!r}" for k, v in c.args.items()),
                      "text": str(c), "exact": c.exact, "crop": _plain(c.crop),
                      "code": c.code if target in CODE_TARGETS else ""})
     if not code:

@@ -143,7 +143,9 @@ async function fetchAnswer(state) {
   if (!response.ok) { showError(data.error || `error ${response.status}`); return; }
   showError("");
   answer = data;
-  frame = answer.drawing ? answer.drawing.frames.length - 1 : 0;
+  // the last frame is the whole answer; the phase view opens on its first phase, the step that explains it
+  const n = answer.drawing ? answer.drawing.frames.length : 0;
+  frame = n === 0 ? 0 : answer.drawing.view === "phase" && n > 2 ? 1 : n - 1;
   render();
 }
 
@@ -279,7 +281,7 @@ function renderHover() {
   const oneD = cellsInfo.one_d;
   const inputs = grid($("hover-input"), xv.length, xv[0].length, (r, c) => xv[r][c]);
   const taps = grid($("hover-kernel"), wv.length, wv[0].length, (r, c) => wv[r][c]);
-  const outs = grid($("hover-output"), cells.length, cells[0].length, () => "",
+  const outs = grid($("hover-output"), cells.length, cells[0].length, (r, c) => cells[r][c].value,
                     (r, c) => oneD ? `out-${c}` : `out-${r}-${c}`);
   const clear = () => { for (const g of [inputs, taps, outs]) for (const row of g) for (const d of row) d.classList.remove("lit"); };
   outs.forEach((row, r) => row.forEach((d, c) => {
@@ -313,7 +315,7 @@ function render() {
   for (const row of answer.convert) {
     const tr = el("tr", {"data-framework": row.framework});
     tr.appendChild(el("td", {}, row.title));
-    const args = row.error ? row.error : Object.entries(row.args).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
+    const args = row.error ? row.error : row.call;
     tr.appendChild(el("td", {class: row.error ? "refused" : "args", "data-testid": `convert-${row.framework}`}, args));
     tr.appendChild(el("td", {}, row.error ? "" : row.exact ? "exact" : "+ slice"));
     body.appendChild(tr);
