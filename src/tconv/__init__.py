@@ -40,9 +40,10 @@ _LAZY = {
     "tune_allocator": "tconv.allocator",
     "native_status": "tconv._native",
     "check": "tconv.checking",
+    "explore": "tconv.serve",
 }
 #: subpackages reachable as attributes
-_SUBMODULES = ("conventions", "kernels", "torch", "drawing", "solving", "inversion", "conversion")
+_SUBMODULES = ("conventions", "kernels", "torch", "drawing", "solving", "inversion", "conversion", "serve")
 
 __all__ = [
     "AxisGeometry",
