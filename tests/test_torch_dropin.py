@@ -577,7 +577,8 @@ def test_picker_measures_once_and_caches():
 def test_picker_decides_on_medians_of_every_close_finalist(monkeypatch):
     # Scripted call times (the logic under test is the choice, not torch): `phase` has the best
     # single call but alternates 1.9 and 6 ms, `gemm_shuffle` runs 2.2 ms every time, `native` 4 ms.
-    # Picking by the fastest call alone, then confirming only that one, kept `native`.
+    # Picking by the fastest call alone, then confirming only that one, kept `native`. A budget of
+    # 2 s leaves the head-to-head samples their full length (a tight one shortens them).
     import itertools
     import types
 
@@ -599,16 +600,16 @@ def test_picker_decides_on_medians_of_every_close_finalist(monkeypatch):
     monkeypatch.setattr(picker, "eligible", lambda plan: list(schedule))
     x, w = torch.randn(1, 4, 8, 8), torch.randn(4, 4, 2, 2)
     plan = Plan(tt.layer_geometry((8, 8), (2, 2), stride=2), 4, 4)
-    assert picker._measure(x, w, None, plan) == "gemm_shuffle"
+    assert picker._measure(x, w, None, plan, budget_s=2.0) == "gemm_shuffle"
     schedule["gemm_shuffle"] = itertools.repeat(3.8e-3)  # no longer 10% faster than native
     schedule["phase"] = itertools.repeat(4.1e-3)
-    assert picker._measure(x, w, None, plan) == "native"
+    assert picker._measure(x, w, None, plan, budget_s=2.0) == "native"
     # 10% faster in the median, but slower than native in two of the five head-to-head rounds:
     # 6 warm-up and screening calls, then per round 2 calls of each (number = ceil(5 ms / 4 ms))
     schedule["gemm_shuffle"] = itertools.chain(itertools.repeat(2e-3, 6), itertools.cycle(
         [2e-3, 2e-3, 2e-3, 2e-3, 2e-3, 2e-3, 5e-3, 5e-3, 5e-3, 5e-3]))
     schedule["phase"] = itertools.repeat(6e-3)
-    assert picker._measure(x, w, None, plan) == "native"
+    assert picker._measure(x, w, None, plan, budget_s=2.0) == "native"
 
 
 def test_deterministic_mode_and_forcing():

@@ -40,6 +40,8 @@ _EXPORTS = {
     "MEASURE_MIN_FLOPS": "tconv.torch.picker",
     "clear_cache": "tconv.torch.picker",
     "deterministic_rule": "tconv.torch.picker",
+    "choices": "tconv.torch.picker",
+    "set_measure_budget": "tconv.torch.picker",
     "native_status": "tconv.torch._native",
     "swap": "tconv.torch.interop",
     "unswap": "tconv.torch.interop",

@@ -2,10 +2,24 @@
 
 Like ``torch.backends.cudnn.benchmark``, the first call with a new *signature*
 (spatial sizes, kernel, stride, dilation, kept window, channels, groups, batch
-size, dtype, device, memory layout, thread count, whether gradients are
-needed, whether there is a bias) times every eligible strategy on the actual
+bucket, dtype, device, memory layout, thread count, whether gradients are
+needed, whether there is a bias) times the eligible strategies on the actual
 tensors (forward, or forward+backward when gradients are needed) and caches the
-fastest; later calls with that signature reuse the choice.
+fastest; later calls with that signature reuse the choice, and so do later
+processes on the same machine with the same torch (:mod:`tconv.torch.choice_cache`
+keeps the choices on disk). :func:`choices` prints them.
+
+Batch sizes share a choice by power-of-two buckets (1, 2, 3-4, 5-8, 9-16, ...):
+the first batch size measured in a bucket decides for the others, so a new
+batch size costs no measurement when its bucket has one.
+
+Measuring a signature takes about :data:`MEASURE_BUDGET_S` (0.1 s; set it with
+:func:`set_measure_budget` or ``TCONV_MEASURE_BUDGET_MS``): every eligible
+strategy is called twice (warm-up, timing) until the budget is spent, torch's
+own kernel and the deterministic rule's choice first, then the closest ones
+are timed against torch's kernel in five rounds of samples that share what is
+left. A layer whose single call outlasts the budget still gets torch's kernel
+and the rule's choice timed, and five rounds of one call each.
 
 Modes (``set_strategy(mode)``, or ``with use_strategy(mode):``):
 
@@ -41,6 +55,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import os
 import statistics
 import time
 from typing import Iterator
@@ -50,16 +65,20 @@ import torch
 from ..errors import ConfigError
 from ..geometry import Geometry
 from . import _native
+from . import choice_cache as _choices
 from .strategies import (STRATEGIES, Plan, applies, eligible, is_channels_last, is_compiling, needs_grad,
                          onednn_3d_layer, run)
 
 __all__ = [
     "MODES",
+    "MEASURE_BUDGET_S",
     "cache_info",
+    "choices",
     "choose",
     "clear_cache",
     "deterministic_rule",
     "get_strategy",
+    "set_measure_budget",
     "set_strategy",
     "use_strategy",
 ]
@@ -72,6 +91,34 @@ MEASURE_MIN_FLOPS = 2_000_000
 _global_mode = "auto"
 _context_mode: contextvars.ContextVar[str | None] = contextvars.ContextVar("tconv_torch_strategy", default=None)
 _cache: dict[tuple, str] = {}
+#: signature -> (what the picker measured: the winner's speed-up over torch's kernel, and where it came from)
+_measured: dict[tuple, tuple[float | None, str]] = {}
+
+
+def _budget_from_env() -> float:
+    value = os.environ.get("TCONV_MEASURE_BUDGET_MS")
+    try:
+        return float(value) / 1000 if value else 0.1
+    except ValueError:
+        return 0.1
+
+
+#: seconds the picker aims to spend measuring one signature (see the module docstring)
+MEASURE_BUDGET_S = _budget_from_env()
+
+
+def set_measure_budget(seconds: float) -> None:
+    """Set how long the picker aims to spend measuring one new signature (default 0.1 s).
+
+    Raises
+    ------
+    ConfigError
+        For a negative, infinite or non-numeric value.
+    """
+    global MEASURE_BUDGET_S
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
+        raise ConfigError(f"the measuring budget must be a number of seconds >= 0, not {seconds!r}")
+    MEASURE_BUDGET_S = float(seconds)
 #: bumped by clear_cache, so that the bound calls functions and modules keep are dropped too
 _generation = 0
 
@@ -110,11 +157,19 @@ def use_strategy(mode: str) -> Iterator[None]:
         _context_mode.reset(token)
 
 
-def clear_cache() -> None:
-    """Forget every measured choice (and the calls that functions and modules bound to them)."""
+def clear_cache(persisted: bool = False) -> None:
+    """Forget every choice of this process (and the calls that functions and modules bound to them).
+
+    With ``persisted=True`` the choices file on disk goes too (:mod:`tconv.torch.choice_cache`).
+    """
     global _generation
     _cache.clear()
+    _measured.clear()
     _generation += 1
+    if persisted:
+        store = _choices.store()
+        if store is not None:
+            store.clear()
 
 
 def cache_info() -> dict[tuple, str]:
@@ -132,12 +187,17 @@ def _layout(x: torch.Tensor) -> str:
     return "contiguous" if x.is_contiguous() else "strided"
 
 
+def batch_bucket(batch: int) -> int:
+    """The power of two at or above ``batch``: batch sizes in one bucket share a choice."""
+    return 1 << max(0, int(batch) - 1).bit_length()
+
+
 def signature(x, w, b, plan: Plan) -> tuple:
-    """Everything the best strategy may depend on."""
+    """Everything the best strategy may depend on (the batch size by its :func:`batch_bucket`)."""
     return (
         tuple(plan.geometry.axes),
         plan.groups,
-        tuple(x.shape[:2]),
+        (batch_bucket(x.shape[0]), x.shape[1]),
         plan.out_channels,
         x.dtype,
         str(x.device),
@@ -256,9 +316,80 @@ def choose(x, w, b, plan: Plan, forced: str | None = None) -> str:
     key = signature(x, w, b, plan)
     choice = _cache.get(key)
     if choice is None:
-        choice = _measure(x, w, b, plan)
+        store = _choices.store()
+        text = repr(key)
+        entry = store.load().get(text) if store is not None else None
+        if entry is not None and entry["strategy"] in STRATEGIES and applies(entry["strategy"], plan):
+            choice = entry["strategy"]
+            _measured[key] = (entry.get("speedup"), "file")
+        else:  # none, or one this tconv does not have or cannot run here: measured again
+            report: dict = {}
+            choice = _measure(x, w, b, plan, report=report)
+            _measured[key] = (report.get("speedup"), "measured")
+            if store is not None:
+                store.save(text, {"strategy": choice, "speedup": report.get("speedup"),
+                                  "layer": _describe_layer(key), "signature": _describe_signature(key)})
         _cache[key] = choice
     return choice
+
+
+def _describe_layer(key: tuple) -> str:
+    axes, groups, (_, cin), cout = key[:4]
+    kernel = "x".join(str(a.kernel_size) for a in axes)
+    stride = "x".join(str(a.stride) for a in axes)
+    text = f"{len(axes)}-D {cin}->{cout} k{kernel} s{stride}"
+    if any(a.dilation != 1 for a in axes):
+        text += " d" + "x".join(str(a.dilation) for a in axes)
+    return text + (f" g{groups}" if groups != 1 else "")
+
+
+def _describe_signature(key: tuple) -> str:
+    axes, _, (bucket, _), _, dtype, device, layout, threads, grad, bias = key
+    size = "x".join(str(a.input_size) for a in axes)
+    crop = ",".join(f"{a.crop_begin}:{a.crop_end}" for a in axes)
+    return (f"in {size} crop {crop} batch<={bucket} {str(dtype).replace('torch.', '')} {device} {layout} "
+            f"{threads}t {'train' if grad else 'infer'}{' +bias' if bias else ''}")
+
+
+def choices(file=None) -> list[dict]:
+    """Print the choices in force, this process's and those on disk, as a table; return them as dicts.
+
+    Columns: the layer, the signature, the strategy, the speed-up over
+    torch's own kernel that the measurement found, and whether this process
+    measured it (``measured``), read it from disk (``file``) or only the
+    file holds it (``on disk``).
+
+    Examples
+    --------
+    >>> import io
+    >>> rows = choices(file=io.StringIO())
+    >>> isinstance(rows, list)
+    True
+    """
+    import sys
+
+    rows: dict[str, dict] = {}
+    store = _choices.store()
+    if store is not None:
+        for text, entry in store.load().items():
+            rows[text] = {"layer": entry.get("layer", "?"), "signature": entry.get("signature", text),
+                          "strategy": entry["strategy"], "speedup": entry.get("speedup"), "from": "on disk"}
+    for key, strategy in _cache.items():
+        speedup, source = _measured.get(key, (None, "measured"))
+        rows[repr(key)] = {"layer": _describe_layer(key), "signature": _describe_signature(key),
+                           "strategy": strategy, "speedup": speedup, "from": source}
+    table = [("layer", "signature", "strategy", "speed-up", "from")] + [
+        (r["layer"], r["signature"], r["strategy"], "-" if r["speedup"] is None else f"{r['speedup']:.2f}x", r["from"])
+        for r in rows.values()]
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    out = file if file is not None else sys.stdout
+    for n, row in enumerate(table):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), file=out)
+        if n == 0:
+            print("  ".join("-" * width for width in widths), file=out)
+    if len(table) == 1:
+        print("(no choices yet: the picker measures a layer's first call)", file=out)
+    return list(rows.values())
 
 
 def _sync(device: torch.device) -> None:
@@ -266,19 +397,25 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _measure(x, w, b, plan: Plan, rounds: int = 5, budget_s: float = 2.0) -> str:
-    """Time every eligible strategy on copies of the real tensors; return the fastest.
+def _measure(x, w, b, plan: Plan, rounds: int = 5, budget_s: float | None = None, report: dict | None = None) -> str:
+    """Time the eligible strategies on copies of the real tensors; return the fastest.
 
     Candidates are timed in rounds (A B C, A B C, ...) so that a burst of load
-    from other processes hits them alike, and each keeps its fastest time.
-    Candidates more than 4x slower than the best after a round are dropped.
-    Then up to ``FINALISTS`` rewrites whose fastest time is within
-    ``FINALIST_SPREAD`` of the best are timed head to head with ``native``
-    (``HEAD_TO_HEAD_PAIRS`` rounds of samples at least ``HEAD_TO_HEAD_SAMPLE_S``
-    long); the finalist with the lowest median wins, and ``native`` is kept
-    unless that median is at least ``NATIVE_MARGIN`` (10%) below its own and
-    the finalist was faster than ``native`` in all rounds but one.
+    from other processes hits them alike, and each keeps its fastest time:
+    ``native`` and the deterministic rule's choice first, then the others
+    while ``budget_s`` (default :data:`MEASURE_BUDGET_S`) lasts. Candidates
+    more than 4x slower than the best after a round are dropped. Then up to
+    ``FINALISTS`` rewrites whose fastest time is within ``FINALIST_SPREAD`` of
+    the best are timed head to head with ``native`` (``HEAD_TO_HEAD_PAIRS``
+    rounds of samples up to ``HEAD_TO_HEAD_SAMPLE_S`` long, shorter where the
+    budget's rest is less); the finalist with the lowest median wins, and
+    ``native`` is kept unless that median is at least ``NATIVE_MARGIN`` (10%)
+    below its own and the finalist was faster than ``native`` in all rounds
+    but one. ``report["speedup"]``, when given a dict: native's time over the
+    winner's.
     """
+    budget = MEASURE_BUDGET_S if budget_s is None else budget_s
+    started = time.perf_counter()
     grad = needs_grad(x, w, b)
     xs, ws = x.detach(), w.detach()
     bs = None if b is None else b.detach()
@@ -300,10 +437,18 @@ def _measure(x, w, b, plan: Plan, rounds: int = 5, budget_s: float = 2.0) -> str
         _sync(x.device)
         return (time.perf_counter() - start) / number
 
+    def spent() -> float:
+        return time.perf_counter() - started
+
+    names = eligible(plan)
+    ruled = deterministic_rule(x, w, plan.geometry, b)
+    first = [n for n in ("native", ruled) if n in names]
     best: dict[str, float] = {}
-    for name in eligible(plan):
+    for name in first + [n for n in names if n not in first]:
         if name == "native_bias_after" and b is None:
             continue  # the same call as native
+        if name not in first and spent() > budget:
+            break  # out of budget: the rest are not tried (native and the rule's choice always are)
         try:
             once(name)  # warm-up: caches, allocator, oneDNN primitives
             best[name] = once(name)
@@ -311,41 +456,48 @@ def _measure(x, w, b, plan: Plan, rounds: int = 5, budget_s: float = 2.0) -> str
             continue
     if not best:
         return "native"
-    spent = sum(best.values())
     for _ in range(rounds - 1):
         fastest = min(best.values())
         alive = [n for n, t in best.items() if t <= 4 * fastest]
-        if spent > budget_s:
+        if spent() > budget:
             break
         for name in alive:
-            elapsed = once(name)
-            spent += elapsed
-            best[name] = min(best[name], elapsed)
+            best[name] = min(best[name], once(name))
     fastest = min(best.values())
     finalists = sorted((n for n in best if n != "native" and best[n] <= FINALIST_SPREAD * fastest), key=best.get)
     finalists = finalists[:FINALISTS]
     if "native" not in best:
         return min(best, key=best.get)
     if not finalists:
+        if report is not None:
+            report["speedup"] = 1.0
         return "native"
     # Decide on medians of fresh, longer samples taken in rounds, not on the single-call minima
     # above: one lucky call let a rewrite win that then ran at 0.8x, and the runner-up by minimum
     # was often the faster one by median (in four ad-hoc measurements of the 3-D U-Net k2s2 layer the
     # minima picked `shifted` or `native` while `gemm_shuffle` had the lowest median each time). Each sample loops
-    # for at least HEAD_TO_HEAD_SAMPLE_S: single calls of a 1-2 ms layer varied by 20% here.
-    number = max(1, min(50, math.ceil(HEAD_TO_HEAD_SAMPLE_S / best["native"])))
+    # for up to HEAD_TO_HEAD_SAMPLE_S: single calls of a 1-2 ms layer varied by 20% here; what is left
+    # of the budget shortens them.
+    sample_s = min(HEAD_TO_HEAD_SAMPLE_S, max(0.0, budget - spent()) / (HEAD_TO_HEAD_PAIRS * (1 + len(finalists))))
+    number = max(1, min(50, math.ceil(sample_s / best["native"])))
     samples: dict[str, list[float]] = {name: [] for name in ["native"] + finalists}
     for _ in range(HEAD_TO_HEAD_PAIRS):
         for name in samples:
             samples[name].append(once(name, number))
     medians = {name: statistics.median(times) for name, times in samples.items()}
     winner = min(finalists, key=medians.get)
+    if report is not None:
+        report["speedup"] = 1.0
     if medians[winner] > (1 - NATIVE_MARGIN) * medians["native"]:
         return "native"  # not clearly faster: a noisy win would be a coin toss against torch itself
     # With several finalists one can beat native's median by luck, so the winner must also have
     # been faster than native in all rounds but one (rounds pair samples taken moments apart).
     rounds_won = sum(mine < theirs for mine, theirs in zip(samples[winner], samples["native"]))
-    return winner if rounds_won >= HEAD_TO_HEAD_PAIRS - 1 else "native"
+    if rounds_won < HEAD_TO_HEAD_PAIRS - 1:
+        return "native"
+    if report is not None:
+        report["speedup"] = medians["native"] / medians[winner]
+    return winner
 
 
 #: at most this many rewrites go on to the head-to-head round against ``native``
