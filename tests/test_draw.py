@@ -335,3 +335,43 @@ def test_phase_view_gaps_and_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "x[q+0]" in out and "interleave" in out
     assert tconv.draw((50, 50), 3, "pytorch", view="phase", stride=2).summarised
+
+
+# --------------------------------------------------------------------------- the resize view (seed 003)
+@pytest.mark.parametrize("input_shape, kernel, stride, padding", [((3, 3), 4, 2, 1), ((3, 4), 3, 2, 0), ((4,), 3, 2, 1),
+                                                                 ((2, 3), (4, 3), (3, 2), (1, 0))])
+def test_resize_view_is_real_interpolate_plus_conv(torch, input_shape, kernel, stride, padding):
+    F = torch.nn.functional
+    d = tconv.draw(input_shape, kernel, "pytorch", view="resize", stride=stride, padding=padding)
+    assert len(d.frames) == 3 and d.numbers
+    up, w1, conv = (np.array([[int(t) for t in row] for row in p.text]) for p in d.frames[1].panels)
+    x = np.array([[int(t) for t in row] for row in d.frames[0].panels[0].text])
+    one_d = len(input_shape) == 1
+    t = lambda a: torch.tensor(a, dtype=torch.float64)[None, None]  # noqa: E731
+    s = stride if isinstance(stride, tuple) else (stride,) * len(input_shape)
+    if one_d:
+        real_up = F.interpolate(t(x[0]), scale_factor=s[0], mode="nearest")[0, 0].numpy()
+        pads = [int(n) for n in re.search(r"padding (\d+)", d.steps[1]).groups()]
+        real = F.conv1d(t(up[0]), t(w1[0]), padding=pads[0])[0, 0].numpy()
+        np.testing.assert_array_equal(up[0], real_up)
+        np.testing.assert_array_equal(conv[0], real)
+    else:
+        real_up = F.interpolate(t(x), scale_factor=s, mode="nearest")[0, 0].numpy()
+        pads = tuple(int(n) for n in re.search(r"padding (\d+),(\d+)", d.steps[1]).groups())
+        real = F.conv2d(t(up), t(w1), padding=pads)[0, 0].numpy()
+        np.testing.assert_array_equal(up, real_up)
+        np.testing.assert_array_equal(conv, real)
+    # the last frame's kept window of the real F.conv_transpose with the box-filtered kernel is the same numbers
+    v = np.array([[int(t_) for t_ in row] for row in d.frames[2].panels[1].text])
+    full = (F.conv_transpose1d(t(x[0]), t(v[0]), stride=s[0])[0, 0].numpy()[None] if one_d else
+            F.conv_transpose2d(t(x), t(v), stride=s)[0, 0].numpy())
+    box = d.frames[2].panels[2].boxes[0]
+    np.testing.assert_array_equal(full[box.r0:box.r1, box.c0:box.c1], conv)
+    np.testing.assert_array_equal(np.asarray(d.values).reshape(conv.shape), conv)
+
+
+def test_resize_view_refuses_what_no_resize_conv_is():
+    with pytest.raises(tconv.ConfigError, match="shorter than its stride"):
+        tconv.draw(4, 1, "pytorch", view="resize", stride=2)
+    with pytest.raises(tconv.ConfigError, match="dilated"):
+        tconv.draw(4, 3, "pytorch", view="resize", stride=2, dilation=2)

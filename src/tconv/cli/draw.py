@@ -15,6 +15,8 @@ views:
   zero-insertion  s-1 zeros between inputs, a K-1-crop border, the flipped kernel sliding
   phase           the output as s^d phases, each a small stride-1 convolution of the
                   undilated input with the taps that reach it, then interleaved
+  resize          nearest upsampling + a stride-1 conv, then the same numbers from a transposed
+                  conv with the box-filtered kernel (is it upsampling plus a convolution?)
   overlap         kernel taps per output cell: the checkerboard, counts printed
 
 examples:
@@ -39,7 +41,7 @@ def register(subparsers) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_layer_options(p, kernel_required=True)
-    p.add_argument("--view", default="scatter", help="scatter (default), zero-insertion, phase or overlap")
+    p.add_argument("--view", default="scatter", help="scatter (default), zero-insertion, phase, resize or overlap")
     p.add_argument("--out", "--save", dest="out", metavar="PATH", help="write the picture to PATH (.svg .png .gif .txt)")
     p.add_argument("--format", dest="fmt", metavar="FMT", help="svg, png, gif or txt (default: from --out's extension)")
     p.add_argument("--compare", nargs="+", metavar="FRAMEWORK:NAME=VALUE,...",

@@ -18,6 +18,11 @@ Views
     The output split into its ``s^d`` phases (index mod the stride), each a
     small stride-1 correlation of the undilated input with a sub-kernel of the
     taps that reach it, then interleaved: no zeros inserted.
+``resize``
+    Seed 003's "upsampling plus a convolution?": nearest-neighbour upsampling
+    and a stride-1 conv with a ``k-s+1`` kernel ``w'``, then the same values
+    from a transposed conv with the box-filtered kernel ``flip(w')*ones(s)``
+    (always with numbers).
 ``overlap``
     How many kernel taps reach each cell: the checkerboard, counts printed.
 ``compare``
@@ -40,7 +45,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..geometry import Geometry
-from . import _phase
+from . import _phase, _resize
 from . import _scene as sc
 
 __all__ = ["Drawing", "draw", "explanation_html", "FORMATS", "VIEWS"]
@@ -57,7 +62,7 @@ class Drawing:
     geometries : tuple of Geometry
         The layer(s) drawn (several for the compare view).
     view : str
-        ``scatter``, ``zero-insertion``, ``phase``, ``overlap`` or ``compare``.
+        ``scatter``, ``zero-insertion``, ``phase``, ``resize``, ``overlap`` or ``compare``.
     frames : list
         One frame per step; a GIF shows them in order, SVG and PNG show one.
     steps : list of str
@@ -263,7 +268,7 @@ def draw(input_shape: Any, kernel_size: Any = None, framework: str = "pytorch", 
     framework : str
         The convention whose arguments ``**args`` are (see ``tconv frameworks``).
     view : str
-        ``"scatter"`` (default), ``"zero-insertion"``, ``"phase"``, ``"overlap"`` or ``"compare"``.
+        ``"scatter"`` (default), ``"zero-insertion"``, ``"phase"``, ``"resize"``, ``"overlap"`` or ``"compare"``.
     output : path, optional
         Save the picture there; the format comes from the extension
         (``.svg``, ``.png``, ``.gif``, ``.txt``) unless ``fmt`` is given.
@@ -362,6 +367,17 @@ def draw(input_shape: Any, kernel_size: Any = None, framework: str = "pytorch", 
     large = any(sc.too_large(g) for g in geoms)
     x = w = None
     values: Any = None
+    if view_name == "resize":  # always the numbers: its point is that two calculations agree
+        if large:
+            raise ConfigError(f"the resize view shows every value, which needs a small layer (at most {sc.MAX_AXIS_CELLS} "
+                              "cells along an axis); draw it smaller")
+        x_resize = _values("input_values", input_values, geom.input_shape, 4) if input_values is not None else None
+        frames = _resize.resize_frames(geom, x_resize)
+        out = frames[-1].out_values  # type: ignore[attr-defined]
+        drawing = Drawing(geoms, view_name, frames, True, out[0] if geom.ndim == 1 else out)
+        if output is not None:
+            drawing.save(output, fmt, frame)
+        return drawing
     if numbers:
         if view_name == "overlap":
             raise ConfigError("the overlap view counts kernel taps; numbers mode works with the scatter, zero-insertion, phase and compare views")

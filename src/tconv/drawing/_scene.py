@@ -38,12 +38,13 @@ MAX_CELLS = 1600
 #: Above this many steps, animations advance one row per frame.
 MAX_CELL_FRAMES = 30
 
-VIEWS = ("scatter", "zero-insertion", "phase", "overlap", "compare")
+VIEWS = ("scatter", "zero-insertion", "phase", "resize", "overlap", "compare")
 VIEW_ALIASES = {
     "scatter": "scatter", "stamp": "scatter",
     "zero-insertion": "zero-insertion", "zero_insertion": "zero-insertion", "zeros": "zero-insertion",
     "conv": "zero-insertion", "sliding": "zero-insertion",
     "phase": "phase", "phases": "phase", "sub-pixel": "phase", "subpixel": "phase",
+    "resize": "resize", "upsampling": "resize", "resize-conv": "resize", "resize-convolution": "resize",
     "overlap": "overlap", "checkerboard": "overlap",
     "compare": "compare", "side-by-side": "compare",
 }

@@ -25,7 +25,7 @@ from ..errors import ConfigError, FrameworkQuirkWarning
 KEYS = ("framework", "input", "kernel", "stride", "padding", "dilation", "output_padding", "output_size",
         "groups", "view", "numbers")
 LAYER_KEYS = ("stride", "padding", "dilation", "output_padding", "output_size", "groups")
-VIEWS = ("scatter", "zero-insertion", "phase", "overlap", "numbers")
+VIEWS = ("scatter", "zero-insertion", "phase", "resize", "overlap", "numbers")
 #: the largest size, stride, padding ... a request may carry (the drawings summarise long before)
 MAX_VALUE = 100_000
 MAX_TEXT = 200
