@@ -29,11 +29,14 @@ def resize_frames(geom: Geometry, x: np.ndarray | None = None) -> list[sc.Frame]
     if geom.wrap:
         raise ConfigError("the resize view compares zero-padded layers; a circular (wrapping) layer has no resize-convolution")
     (ar, ac), one_d = sc.as_2d(geom)
-    matches = [resize_conv_window(ax) for ax in (ar, ac)]
+    found = [resize_conv_window(ax) for ax in (ar, ac)]
     if one_d:
-        matches[0] = {"k": 1, "p": 0, "same_window": True}
-    for ax, match in zip((ar, ac), matches):
-        if match is None:
+        found[0] = {"k": 1, "p": 0, "same_window": True}
+    matches: list[dict] = []
+    for ax, match in zip((ar, ac), found):
+        if match is not None:
+            matches.append(match)
+        else:
             why = "its kernel is dilated" if ax.dilation != 1 else f"its kernel ({ax.kernel_size}) is shorter than its stride ({ax.stride})"
             raise ConfigError(f"no resize-convolution has this layer's shape: {why}; a box-filtered kernel spans k'+s-1 >= s taps")
     (kr, pr), (kc, pc) = (matches[0]["k"], matches[0]["p"]), (matches[1]["k"], matches[1]["p"])

@@ -39,7 +39,7 @@ def page_url(base: str, **state: Any) -> str:
 def serve(port: int = 0, open_browser: bool = True, state: dict | None = None) -> None:
     """Serve the explorer until Ctrl-C; prints the URL and opens it in a browser unless ``open_browser=False``."""
     server = make_server(port)
-    host, real_port = server.server_address[:2]
+    host, real_port = str(server.server_address[0]), int(server.server_address[1])
     url = page_url(f"http://{host}:{real_port}/", **(state or {}))
     print(f"tconv explorer at {url}  (Ctrl-C stops it)", flush=True)
     if open_browser:

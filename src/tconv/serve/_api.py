@@ -206,7 +206,8 @@ def _cells(geom) -> dict | None:
 def _conversions(input_shape, kernel, framework: str, args: dict) -> tuple[list[dict], str]:
     from ..conversion import CODE_TARGETS, convert
 
-    rows, code = [], ""
+    rows: list[dict[str, Any]] = []
+    code = ""
     for target in conventions.names():
         try:
             c = convert(input_shape, kernel, framework, target, **args)

@@ -188,5 +188,5 @@ def start(port: int = 0) -> tuple[Server, threading.Thread, str]:
     server = make_server(port)
     thread = threading.Thread(target=server.serve_forever, name="tconv-serve", daemon=True)
     thread.start()
-    host, real_port = server.server_address[:2]
+    host, real_port = str(server.server_address[0]), int(server.server_address[1])
     return server, thread, f"http://{host}:{real_port}/"
