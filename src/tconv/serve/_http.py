@@ -18,6 +18,7 @@ name in a fixed table: no path from a request ever reaches the file system.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -169,6 +170,13 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 16
     verbose = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser that hangs up or a client that stalls past the socket timeout is no error of ours:
+        # no traceback in the terminal for it. Anything else is still printed.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def make_server(port: int = 0, host: str = "127.0.0.1") -> Server:
