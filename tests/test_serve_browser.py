@@ -206,3 +206,14 @@ def test_a_large_layer_is_summarised_in_the_page(browser, base):
     wait_for(browser, "output-size", "288x384")
     WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="summary"]'))
     assert "too large to draw cell by cell" in by_testid(browser, "summary").text
+
+
+def test_one_d_hides_the_cols_slider_and_keeps_the_framework_names(browser, base):
+    browser.get(f"{base}/?framework=onnx&input=6&kernel=4&stride=2&padding=SAME_LOWER&view=resize")
+    wait_for(browser, "output-size", "12")
+    assert not browser.find_element(By.ID, "cols").is_displayed()
+    assert browser.find_element(By.ID, "padding-label").text == "pads"  # ONNX's own name
+    assert "box-filtered kernel" in by_testid(browser, "frame-title").text
+    browser.find_element(By.ID, "dims-2").click()  # 1-D -> 2-D keeps the size on both axes
+    wait_for(browser, "output-size", "12x12")
+    assert parse_qs(urlsplit(browser.current_url).query)["input"] == ["6x6"]
