@@ -18,8 +18,9 @@ Measuring a signature takes about :data:`MEASURE_BUDGET_S` (0.1 s; set it with
 strategy is called twice (warm-up, timing) until the budget is spent, torch's
 own kernel and the deterministic rule's choice first, then the closest ones
 are timed against torch's kernel in five rounds of samples that share what is
-left. A layer whose single call outlasts the budget still gets torch's kernel
-and the rule's choice timed, and five rounds of one call each.
+left, or, where too little is left for them, the screening decides (with
+twice the margin). A layer whose single call outlasts the budget still gets
+torch's kernel and the rule's choice timed twice each.
 
 Modes (``set_strategy(mode)``, or ``with use_strategy(mode):``):
 
@@ -411,8 +412,9 @@ def _measure(x, w, b, plan: Plan, rounds: int = 5, budget_s: float | None = None
     budget's rest is less); the finalist with the lowest median wins, and
     ``native`` is kept unless that median is at least ``NATIVE_MARGIN`` (10%)
     below its own and the finalist was faster than ``native`` in all rounds
-    but one. ``report["speedup"]``, when given a dict: native's time over the
-    winner's.
+    but one. Where the budget left cannot pay for those rounds, the screening
+    minima decide, with twice the margin. ``report["speedup"]``, when given a
+    dict: native's time over the winner's.
     """
     budget = MEASURE_BUDGET_S if budget_s is None else budget_s
     started = time.perf_counter()
@@ -478,7 +480,20 @@ def _measure(x, w, b, plan: Plan, rounds: int = 5, budget_s: float | None = None
     # minima picked `shifted` or `native` while `gemm_shuffle` had the lowest median each time). Each sample loops
     # for up to HEAD_TO_HEAD_SAMPLE_S: single calls of a 1-2 ms layer varied by 20% here; what is left
     # of the budget shortens them.
-    sample_s = min(HEAD_TO_HEAD_SAMPLE_S, max(0.0, budget - spent()) / (HEAD_TO_HEAD_PAIRS * (1 + len(finalists))))
+    left = budget - spent()
+    round_s = sum(best[n] for n in ["native"] + finalists)
+    if left < HEAD_TO_HEAD_PAIRS * round_s:
+        # No budget left for the head-to-head rounds: decide on the screening minima, with twice the
+        # margin (fewer samples, so a larger lead is needed to leave torch's kernel).
+        winner = finalists[0]
+        if best[winner] > (1 - 2 * NATIVE_MARGIN) * best["native"]:
+            if report is not None:
+                report["speedup"] = 1.0
+            return "native"
+        if report is not None:
+            report["speedup"] = best["native"] / best[winner]
+        return winner
+    sample_s = min(HEAD_TO_HEAD_SAMPLE_S, left / (HEAD_TO_HEAD_PAIRS * (1 + len(finalists))))
     number = max(1, min(50, math.ceil(sample_s / best["native"])))
     samples: dict[str, list[float]] = {name: [] for name in ["native"] + finalists}
     for _ in range(HEAD_TO_HEAD_PAIRS):
