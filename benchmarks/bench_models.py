@@ -173,7 +173,8 @@ def machine(threads: int) -> list[str]:
     except OSError:
         pass
     have = [f for f in FEATURES if f in flags]
-    return [f"- CPU: {model}; {os.cpu_count()} cores; {threads} threads; torch {torch.__version__}",
+    return [f"- CPU: {model}; {os.cpu_count()} cores; {threads} threads; torch {torch.__version__}; "
+            f"load average at the start {os.getloadavg()[0]:.2f} (other processes share these cores)",
             f"- features: {', '.join(have) or 'unknown'} (AVX-512: {'yes' if 'avx512f' in flags else 'no'})"]
 
 
@@ -229,7 +230,8 @@ def main() -> None:
               "## First call, in a new process (ms: first forward / then first forward+backward)", "",
               "| model | torch | tconv, empty choice cache | tconv, warm choice cache |", "|---|---:|---:|---:|",
               *first_rows, ""]
-    Path(options.out).write_text("\n".join(lines))
+    lines.append(f"- load average at the end: {os.getloadavg()[0]:.2f}")
+    Path(options.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines[-(len(first_rows) + len(rows) + 12):]))
 
 
