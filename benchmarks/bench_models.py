@@ -206,8 +206,15 @@ def main() -> None:
             for label in ("torch", "tconv, empty cache", "tconv, warm cache")) + " |")
         print(first_rows[-1], flush=True)
         if name in FIRST_ONLY:
+            import shutil
+            shutil.rmtree(first.pop("cache_dir"), ignore_errors=True)
             continue
-        times = steady(name, options.repeats, first.pop("cache_dir"))
+        folder = first.pop("cache_dir")
+        try:
+            times = steady(name, options.repeats, folder)
+        finally:
+            import shutil
+            shutil.rmtree(folder, ignore_errors=True)
         for kind in ("forward", "train"):
             ratios[kind].append(times[kind]["torch"] / times[kind]["tconv"])
         rows.append(f"| {name} | {times['forward']['torch'] * 1e3:.2f} | {times['forward']['tconv'] * 1e3:.2f} | "
