@@ -26,6 +26,7 @@ input sizes the model accepts per axis.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from ..errors import ConfigError
@@ -36,6 +37,10 @@ __all__ = ["check", "Report", "Layer", "Problem", "Fix"]
 
 def _is_torch_module(obj: Any) -> bool:
     return any(c.__module__.startswith("torch.nn") and c.__name__ == "Module" for c in type(obj).__mro__)
+
+
+def _is_keras(obj: Any) -> bool:
+    return any(c.__module__.startswith("keras") and c.__name__ == "Model" for c in type(obj).__mro__)
 
 
 def _is_onnx(obj: Any) -> bool:
@@ -62,11 +67,14 @@ def check(model: Any, input_shape: Any = None) -> Report:
 
     Parameters
     ----------
-    model : torch.nn.Module, onnx.ModelProto, str, os.PathLike or callable
-        A PyTorch module, an ONNX model or the path of an ``.onnx`` file, or a
-        callable that builds one of those from ``input_shape``.
+    model : torch.nn.Module, keras.Model, onnx.ModelProto, str, os.PathLike or callable
+        A PyTorch module, a Keras 3 model (or a ``.keras`` file), an ONNX model
+        or the path of an ``.onnx`` file, or a callable that builds one of those
+        from ``input_shape`` (a Keras build that fails at a Concatenate is still
+        reported, from the layers the build called).
     input_shape : tuple of int
-        The full input shape, batch and channels included (``(1, 3, 350, 525)``).
+        The full input shape, batch and channels included (``(1, 3, 350, 525)``;
+        Keras: channels last, the batch may be left out: ``(350, 525, 3)``).
         ONNX models may leave it out when the graph declares its input shape.
 
     Returns
@@ -86,11 +94,22 @@ def check(model: Any, input_shape: Any = None) -> Report:
         return check_onnx(model, None if input_shape is None else _shape_tuple(input_shape))
     if _is_torch_module(model):
         return _check_torch(model, input_shape)
+    if _is_keras(model) or (isinstance(model, (str, os.PathLike)) and str(model).lower().endswith((".keras", ".h5"))):
+        return _check_keras(model, input_shape)
     if isinstance(model, (str, bytes, os.PathLike)):
         raise ConfigError(f"{os.fspath(model)!r} is not a model tconv can read: give an .onnx file, an nn.Module, "
                           "or a callable that builds one")
     if callable(model):
         shape = _shape_tuple(input_shape) if input_shape is not None else None
+        if shape is not None and "keras" in sys.modules:
+            # a Keras model whose build fails at a Concatenate is reported from the layers its build called
+            from ._keras import check_keras
+
+            found = check_keras(model, shape, getattr(model, "__name__", type(model).__name__))
+            if isinstance(found, Report):
+                return found
+            return check(found, input_shape) if found is not None and not callable(found) or _is_torch_module(found) \
+                or _is_onnx(found) else _not_a_model(found)
         try:
             built = model(shape) if shape is not None else model()
         except ConfigError:
@@ -104,9 +123,41 @@ def check(model: Any, input_shape: Any = None) -> Report:
                       "ModelProto), or a callable that builds one")
 
 
+def _not_a_model(built: Any) -> Report:
+    raise ConfigError(f"the callable returned {type(built).__name__}, not a model")
+
+
 def _one_line(err: BaseException) -> str:
     lines = str(err).strip().splitlines()
     return lines[0] if lines else ""
+
+
+def _check_keras(model: Any, input_shape: Any) -> Report:
+    from ._keras import check_keras
+
+    if input_shape is None:
+        raise ConfigError("a Keras model needs input_shape, e.g. (1, 352, 528, 3) or (352, 528, 3)")
+    shape = _shape_tuple(input_shape)
+    label = type(model).__name__
+    if isinstance(model, (str, os.PathLike)):
+        import keras
+
+        path = os.fspath(model)
+        if not os.path.isfile(path):
+            raise ConfigError(f"{path}: no such file")
+        try:
+            model = keras.saving.load_model(path, compile=False)
+        except Exception as err:
+            text = _one_line(err)
+            if any(w in str(err) for w in ("custom", "deserialized", "Unknown layer", "register_keras_serializable")):
+                raise ConfigError(f"{path} needs custom objects to load (Keras: {type(err).__name__}: {text[:120]}...): "
+                                  "import the module that registers them first, or check the callable that "
+                                  "builds the model") from None
+            raise ConfigError(f"{path} is not a Keras model tconv can load: {type(err).__name__}: {text[:200]}") from None
+        label = os.path.basename(path)
+    report = check_keras(model, shape, label)
+    assert isinstance(report, Report)
+    return report
 
 
 def _check_torch(model: Any, input_shape: Any) -> Report:

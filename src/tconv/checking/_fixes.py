@@ -50,7 +50,7 @@ def _clean(t: Trace, key: tuple | None = None) -> bool:
 
 
 def _shape(shape) -> str:
-    return "x".join(map(str, shape))
+    return "x".join("N" if v is None else str(v) for v in shape)
 
 
 def fixes_for(meta: Any, input_shape: tuple, t: Trace, mismatch: Any, sizes: dict) -> list[Fix]:

@@ -11,9 +11,11 @@ from .._parse import parse_sizes
 from ._common import CliError
 
 EPILOG = """\
-MODEL is an .onnx file, or module:callable, a callable that builds the model from the input
-shape (e.g. my_pkg.models:build_unet, importable from the current folder). An .onnx file
-needs no --input when the graph declares its input shape.
+MODEL is an .onnx or .keras file, or module:callable, a callable that builds the model from
+the input shape (e.g. my_pkg.models:build_unet, importable from the current folder; a Keras
+build that fails at a Concatenate is still reported). An .onnx file needs no --input when the
+graph declares its input shape; Keras shapes are channels-last, the batch may be left out
+(--input 350x525x3).
 
 examples:
   tconv check tconv.checking.examples:build_unet --input 1x3x350x525   # the skips disagree; fixes
@@ -23,14 +25,14 @@ examples:
 
 
 def _load(spec: str) -> Any:
-    if spec.lower().endswith(".onnx"):
+    if spec.lower().endswith((".onnx", ".keras", ".h5")):
         if not os.path.isfile(spec):
             raise CliError(f"{spec}: no such file")
         return spec
     module_name, colon, attribute = spec.partition(":")
     if not colon or not module_name or not attribute or not all(p.isidentifier() for p in module_name.split(".")) \
             or not all(p.isidentifier() for p in attribute.split(".")):
-        raise CliError(f"MODEL {spec!r} must be an .onnx file or module:callable (e.g. my_pkg.models:build_unet)")
+        raise CliError(f"MODEL {spec!r} must be an .onnx or .keras file, or module:callable (e.g. my_pkg.models:build_unet)")
     sys.path.insert(0, os.getcwd())
     try:
         target: Any = importlib.import_module(module_name)
@@ -74,7 +76,7 @@ def register(sub) -> None:
                                    "transposed convolution, pooling, upsampling and join, the problems first "
                                    "with the fixes, and the input sizes the model accepts.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="an .onnx file, or module:callable building the model from the input shape")
+    p.add_argument("model", help="an .onnx or .keras file, or module:callable building the model from the input shape")
     p.add_argument("--input", "-i", help="the full input shape, e.g. 1x3x350x525 (batch, channels, spatial)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_check)
