@@ -24,7 +24,7 @@ def test_check_json(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["check", "model.txt"], "must be an .onnx file or module:callable"),
+    (["check", "model.txt"], "must be an .onnx or .keras file, or module:callable"),
     (["check", "missing.onnx"], "missing.onnx: no such file"),
     (["check", "no_such_module_here:build"], "cannot import no_such_module_here: ModuleNotFoundError"),
     (["check", "tconv.checking.examples:nothing"], "has no 'nothing'"),
