@@ -936,3 +936,31 @@ def test_every_public_name_resolves():
         assert getattr(tt, name) is not None
     with pytest.raises(AttributeError):
         tt.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize("case", GRAD_CASES[:4], ids=lambda c: f"{c[0]}d-{c[7]}")
+def test_explicit_backward_double_backward(case):
+    # explicit_backward writes its backward out in differentiable ops: second derivatives work too
+    nd, cin, cout, groups, spatial, kernel, stride, padding, output_padding, dilation = case
+    torch.manual_seed(0)
+    x = torch.randn((2, cin) + spatial, dtype=torch.float64, requires_grad=True)
+    w = torch.randn((cin, cout // groups) + kernel, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(cout, dtype=torch.float64, requires_grad=True)
+    fn = FUNCS[nd]
+    assert torch.autograd.gradgradcheck(
+        lambda x, w, b: fn(x, w, b, stride, padding, output_padding, groups, dilation, strategy="explicit_backward"),
+        (x, w, b))
+
+
+def test_explicit_backward_float32_training_matches_torch():
+    torch.manual_seed(0)
+    ref = torch.nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)
+    ours = tt.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1, strategy="explicit_backward")
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 16, 9, 9, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+    ref(x).square().sum().backward()
+    ours(x2).square().sum().backward()
+    torch.testing.assert_close(x2.grad, x.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ours.weight.grad, ref.weight.grad, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(ours.bias.grad, ref.bias.grad, rtol=1e-4, atol=1e-3)

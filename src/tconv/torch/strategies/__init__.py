@@ -44,6 +44,12 @@ where it ``applies``; :func:`eligible` lists those that apply to a plan,
     ``shifted``: the NumPy engine's shifted-GEMM plan, channel-major: every
     tap one GEMM of a column-shifted view of the flattened, padded input.
 
+:mod:`~tconv.torch.strategies.backward`
+    ``explicit_backward``: a ``torch.autograd.Function`` whose forward is the
+    inference path (``gemm_gather``'s C pass, else ``phase``) and whose
+    backward is written out (grad_input a strided convolution of grad_output,
+    grad_weight a correlation).
+
 What they share (the bias, the layout, the landing) is in ``_common``.
 docs/torch.md describes each strategy and when the picker
 (:mod:`tconv.torch.picker`) chooses it.
@@ -55,7 +61,7 @@ from typing import Callable
 
 import torch
 
-from . import gemm, native, one_d, phase, phase_sums, shifted
+from . import backward, gemm, native, one_d, phase, phase_sums, shifted
 from ._common import (PAIR_MIN_BYTES, TRANSPOSE_BLOCK_BYTES, add_bias, conv_transpose_fn, is_channels_last,
                       is_compiling, needs_grad, plain_ops)
 from ._plan import Plan
@@ -124,6 +130,7 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     Strategy("overlap_add", one_d.overlap_add, one_d.overlap_add_applies),
     Strategy("phase_rows", one_d.phase_rows, one_d.phase_rows_applies),
     Strategy("shifted", shifted.shifted, shifted.shifted_applies),
+    Strategy("explicit_backward", backward.explicit_backward),
 )}
 
 
