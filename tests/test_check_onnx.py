@@ -121,3 +121,20 @@ def test_bad_onnx_input(tmp_path, torch):
         tconv.check(path)
     with pytest.raises(tconv.ConfigError, match="has 3 entries; the graph's input 'x' has 4"):
         tconv.check(path, (3, 32, 32))
+
+
+def test_an_unknown_op_is_a_problem_and_the_rest_is_reported(ort):
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["a"], name="up", strides=[2, 2]),
+             helper.make_node("Frobnicate", ["a"], ["y"], name="mystery", domain="my.ops")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [helper.make_tensor("w", TensorProto.FLOAT, [1, 1, 3, 3], np.zeros(9, np.float32))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("my.ops", 1)])
+    model.ir_version = 8
+    report = tconv.check(model)
+    assert [row.name for row in report.layers] == ["up", "mystery"]
+    assert report.problems[0].message.startswith("mystery: unknown op 'Frobnicate' (domain 'my.ops')")
+    assert report.layers[0].output_shape == (1, 1, 9, 9)

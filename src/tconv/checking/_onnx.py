@@ -100,6 +100,14 @@ def check_onnx(model: Any, input_shape: tuple | None) -> Report:
         shapes[name] = tuple(t.dims)
     layers, problems = [], []
     for n, node in enumerate(graph.node):
+        if not onnx.defs.has(node.op_type, node.domain or ""):
+            name = node.name or f"{node.op_type}_{n}"
+            problems.append(Problem(f"{name}: unknown op {node.op_type!r}"
+                                    + (f" (domain {node.domain!r})" if node.domain else "")
+                                    + ": onnx cannot infer the shapes after it, so they are missing below", name))
+            layers.append(Layer(name, node.op_type, shapes.get(node.input[0], ()) if node.input else (),
+                                shapes.get(node.output[0]) if node.output else None, "", {}, "unknown op"))
+            continue
         if node.op_type not in _ROWS:
             continue
         name = node.name or f"{node.op_type}_{n}"
