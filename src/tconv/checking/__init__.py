@@ -62,8 +62,62 @@ def _shape_tuple(input_shape: Any) -> tuple:
     return shape
 
 
-def check(model: Any, input_shape: Any = None) -> Report:
+def _model_like(obj: Any) -> bool:
+    if obj is None or isinstance(obj, (tuple, list, int)):
+        return False
+    if isinstance(obj, (str, os.PathLike)):
+        return str(obj).lower().endswith((".onnx", ".keras", ".h5"))
+    return _is_torch_module(obj) or _is_keras(obj) or _is_onnx(obj) or callable(obj)
+
+
+def _kind(obj: Any) -> str:
+    if _is_onnx(obj):
+        return "onnx"
+    if _is_keras(obj) or str(obj).lower().endswith((".keras", ".h5")):
+        return "keras"
+    return "pytorch"
+
+
+def _declared(obj: Any) -> tuple | None:
+    """The input shape a model declares (a batch of 1 where it leaves the batch open), or None."""
+    if _is_keras(obj) and getattr(obj, "inputs", None):
+        shape = tuple(obj.inputs[0].shape)
+        if all(isinstance(v, int) for v in shape[1:]):
+            return (1 if shape[0] is None else shape[0], *shape[1:])
+    return None
+
+
+def _relayout(shape: tuple, source: str, target: str) -> tuple:
+    """The same input in the other framework's layout: channels first (PyTorch, ONNX) or last (Keras)."""
+    if (source == "keras") == (target == "keras"):
+        return shape
+    if target == "keras":
+        return (shape[0], *shape[2:], shape[1])
+    return (shape[0], shape[-1], *shape[1:-1])
+
+
+def _comparison(source: Any, converted: Any, shapes: tuple) -> Any:
+    from ._compare import compare
+
+    a_kind, b_kind = _kind(source), _kind(converted)
+    a_shape = _shape_tuple(shapes[0]) if shapes and shapes[0] is not None else _declared(source)
+    b_shape = _shape_tuple(shapes[1]) if len(shapes) > 1 and shapes[1] is not None else _declared(converted)
+    if a_shape is None and b_shape is not None:
+        a_shape = _relayout(b_shape, b_kind, a_kind)
+    if b_shape is None and a_shape is not None and b_kind != "onnx":
+        b_shape = _relayout(a_shape, a_kind, b_kind)
+    if a_shape is None and a_kind != "onnx":
+        raise ConfigError("comparing two models needs the source's input shape: tconv.check(source, converted, (1, 3, 64, 64))")
+    return compare(check(source, a_shape), check(converted, b_shape))
+
+
+def check(model: Any, input_shape: Any = None, *shapes: Any) -> Any:
     """Trace ``model`` at ``input_shape`` without activations and report its size problems.
+
+    ``tconv.check(source, converted[, source_shape[, converted_shape]])`` compares two models of
+    the same network instead (a model and its conversion), layer by layer, and returns a
+    ``Comparison`` naming the first layer where a pixel was lost or shifted; a shape left out is
+    the one the model declares, or the other's in this model's layout.
 
     Parameters
     ----------
@@ -81,6 +135,7 @@ def check(model: Any, input_shape: Any = None) -> Report:
     -------
     Report
         ``str()`` is a table; ``to_json()`` its JSON; ``problems`` come with fixes.
+        (A ``Comparison`` when two models are given.)
 
     Raises
     ------
@@ -88,6 +143,10 @@ def check(model: Any, input_shape: Any = None) -> Report:
         A model of no kind tconv knows, a file that is not a model, an input
         shape of the wrong rank.
     """
+    if _model_like(input_shape):
+        return _comparison(model, input_shape, shapes)
+    if shapes:
+        raise ConfigError(f"check() takes one input shape; {len(shapes)} more given (two shapes are for comparing two models)")
     if _is_onnx(model):
         from ._onnx import check_onnx
 
