@@ -167,3 +167,10 @@ def test_a_callable_builds_the_model_from_the_input_shape(torch):
 
     assert tconv.check(build, (1, 8, 1, 1)).output_shape == (1, 3, 64, 64)
     assert seen == [(1, 8, 1, 1)]
+
+
+def test_a_layer_that_refuses_the_size_stops_the_trace_and_no_rule_is_guessed(torch):
+    report = tconv.check(models.MilesialUNet(), (1, 3, 4, 4))
+    assert report.problems[0].message.startswith("down.2.0 raised RuntimeError:")
+    assert "Output size is too small" in report.problems[0].message
+    assert set(report.input_sizes.values()) == {"not derived: the trace stopped (see the problems)"}

@@ -33,7 +33,10 @@ def rules(t: Trace, input_shape: tuple) -> tuple[dict, dict]:
         except NotDerivable as err:
             texts[name] = f"not derived: {err}"
             continue
-        texts[name] = _arith.rule(ok, limit) + (" (from the layers traced before the error)" if t.errors else "")
+        if t.errors:  # the layers after the error are unknown: a rule from the rest would mislead
+            texts[name] = "not derived: the trace stopped (see the problems)"
+            continue
+        texts[name] = _arith.rule(ok, limit)
         sizes[axis] = ok
     return texts, sizes
 
