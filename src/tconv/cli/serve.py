@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import argparse
 
+# The server runs until Ctrl-C, so these are written as sentences, not as the `tconv ...` example lines that
+# tests/test_help_examples.py runs to completion; tests/test_serve_api.py starts and stops it instead.
 EPILOG = """\
-examples:
-  tconv serve                          # a free port, opens the browser
-  tconv serve --port 8765 --no-browser
-  tconv serve -f keras 8x8 -k 3 -s 2 -p same   # opens the page on this layer
-The server listens on 127.0.0.1 only; Ctrl-C stops it.
+examples (each runs until Ctrl-C):
+  on a free port, opening the browser:    tconv serve
+  on port 8765, printing the URL only:    tconv serve --port 8765 --no-browser
+  opening the page on one layer:          tconv serve 8x8 -f keras -k 3 -s 2 -p same
+The server listens on 127.0.0.1 only and serves only its own files.
 """
 
 
