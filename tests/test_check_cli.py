@@ -46,3 +46,13 @@ def test_a_module_in_the_current_folder_is_importable(capsys, tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     assert main(["check", "my_models:build", "--input", "1x16x1x1"]) == 0
     assert capsys.readouterr().out.startswith("Sequential (pytorch) at 1x16x1x1 -> 1x3x64x64: OK")
+
+
+def test_check_against_compares_two_models(capsys):
+    argv = ["check", "tconv.checking.examples:build_generator", "--input", "1x16x1x1",
+            "--against", "tconv.checking.examples:build_generator", "--json"]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["same"] and data["first_difference"] is None and len(data["pairs"]) == 5
+    assert main(["check", "tconv.checking.examples:build_generator", "--against-input", "1x2"]) == 2
+    assert "give --against too" in capsys.readouterr().err

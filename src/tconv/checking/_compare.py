@@ -69,6 +69,16 @@ class Comparison:
                          f"{b.window or '-':<36} {verdict}".rstrip())
         return "\n".join(lines)
 
+    def __rich__(self) -> object:
+        from rich.text import Text
+
+        return Text(str(self), style="green" if self.same else None)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(str(self))}</pre>"
+
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps({"same": self.same, "first_difference": self.first_difference, "notes": list(self.notes),
                            "pairs": [{"source": a.to_dict(), "converted": b.to_dict(), "verdict": v}

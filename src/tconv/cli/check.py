@@ -21,6 +21,7 @@ examples:
   tconv check tconv.checking.examples:build_unet --input 1x3x350x525   # the skips disagree; fixes
   tconv check tconv.checking.examples:build_unet --input 1x3x352x528   # OK: multiples of 16
   tconv check tconv.checking.examples:build_generator --input 1x16x1x1 --json
+  tconv check tconv.checking.examples:build_generator --input 1x16x1x1 --against tconv.checking.examples:build_generator
 """
 
 
@@ -55,7 +56,17 @@ def cmd_check(ns: argparse.Namespace) -> int:
         shape = parsed if isinstance(parsed, tuple) else (parsed,)
     from ..checking import check
 
-    report = check(model, shape)
+    if ns.against is not None:
+        other = _load(ns.against)
+        other_shape = None
+        if ns.against_input is not None:
+            parsed = parse_sizes(ns.against_input, "input shape")
+            other_shape = parsed if isinstance(parsed, tuple) else (parsed,)
+        report = check(model, other, shape, other_shape)
+    elif ns.against_input is not None:
+        raise CliError("--against-input is the input shape of the --against model; give --against too")
+    else:
+        report = check(model, shape)
     if ns.json:
         print(report.to_json())
     elif sys.stdout.isatty():
@@ -78,5 +89,9 @@ def register(sub) -> None:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="an .onnx or .keras file, or module:callable building the model from the input shape")
     p.add_argument("--input", "-i", help="the full input shape, e.g. 1x3x350x525 (batch, channels, spatial)")
+    p.add_argument("--against", metavar="MODEL", help="compare with this model (its conversion) layer by layer: "
+                                                         "the first layer where a pixel is lost or shifted")
+    p.add_argument("--against-input", dest="against_input",
+                   help="the --against model's input shape (default: declared, or --input in its layout)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_check)
