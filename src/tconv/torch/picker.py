@@ -450,6 +450,8 @@ def _measure(x, w, b, plan: Plan, rounds: int = 5, budget_s: float | None = None
     for name in first + [n for n in names if n not in first]:
         if name == "native_bias_after" and b is None:
             continue  # the same call as native
+        if name == "explicit_backward" and not grad:
+            continue  # without gradients, the same call as gemm_gather or phase
         if name not in first and spent() > budget:
             break  # out of budget: the rest are not tried (native and the rule's choice always are)
         try:
