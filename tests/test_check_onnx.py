@@ -124,7 +124,6 @@ def test_bad_onnx_input(tmp_path, torch):
 
 
 def test_an_unknown_op_is_a_problem_and_the_rest_is_reported(ort):
-    import onnx
     from onnx import TensorProto, helper
 
     nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["a"], name="up", strides=[2, 2]),

@@ -1,7 +1,7 @@
 """Check a whole model: trace it without activations, find the size problems, say the fix.
 
-:func:`check` takes a PyTorch ``nn.Module``, an ONNX model (a path or a
-``ModelProto``) or a callable that builds one from the input shape, and
+:func:`check` takes a PyTorch ``nn.Module``, a Keras 3 model, an ONNX model (a
+path or a ``ModelProto``) or a callable that builds one from the input shape, and
 returns a :class:`Report`: one row per layer, the problems first (where the
 sizes diverged, as arithmetic, and fixes that were traced again), and the
 input sizes the model accepts per axis.
@@ -233,4 +233,4 @@ def _check_torch(model: Any, input_shape: Any) -> Report:
         raise ConfigError(f"input shape {'x'.join(map(str, shape))} has {len(shape)} entries; {rank[1]} takes "
                           f"{rank[0]} (batch, channels, then {rank[0] - 2} spatial){hint}")
     meta = _torch.meta_copy(model)
-    return report(model, meta, shape, type(model).__name__)
+    return report(meta, shape, type(model).__name__)

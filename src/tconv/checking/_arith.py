@@ -117,7 +117,6 @@ def consistent(nodes: Sequence[Node], axis: int, n: int) -> bool:
 def _values_loose(nodes: Sequence[Node], axis: int, n: int) -> dict:
     # as _values, but a disagreeing join goes on with its first operand (the trace did the same)
     values: dict[int, object] = {}
-    memo: dict = {}
     for node in nodes:
         if node.kind == "input":
             values[node.id] = n
@@ -136,7 +135,6 @@ def _values_loose(nodes: Sequence[Node], axis: int, n: int) -> dict:
                     values[node.id] = node.maps[axis](parent)  # type: ignore[index]
                 except (ConfigError, ValueError):
                     values[node.id] = None
-    del memo
     return values
 
 

@@ -137,7 +137,7 @@ def message(mismatch: Any, ndim: int) -> str:
             + "; ".join(parts) + f" at {other_names} + skip from {ref.name or 'the input'}")
 
 
-def report(model: Any, meta: Any, input_shape: tuple, label: str) -> Report:
+def report(meta: Any, input_shape: tuple, label: str) -> Report:
     t = trace(meta, input_shape)
     texts, sizes = rules(t, input_shape)
     problems = []

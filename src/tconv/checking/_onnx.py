@@ -155,7 +155,6 @@ def _conv_transpose(proto: Any, node: Any, name: str, attrs: dict, x: Any, y: An
     problems: list = []
     if x is None or len(node.input) < 2 or node.input[1] not in shapes:
         return "", "input shape unknown", problems
-    ndim = len(x) - 2
     kernel = tuple(shapes[node.input[1]][2:])
     args = {k: attrs[k] for k in ("auto_pad", "pads", "strides", "output_padding", "output_shape", "dilations", "group")
             if k in attrs}
@@ -218,7 +217,6 @@ def _attrs_plain(node: Any) -> dict:
 def _run_one(node: Any, x: tuple, w: tuple, attrs: dict) -> Any:
     """The output spatial size onnxruntime gives this node's attributes on zeros, or why it refuses."""
     import numpy as np
-    import onnx
     from onnx import TensorProto, helper
 
     try:
@@ -239,5 +237,4 @@ def _run_one(node: Any, x: tuple, w: tuple, attrs: dict) -> Any:
         (y,) = session.run(None, {"x": np.zeros(x, np.float32)})
     except Exception as err:
         return f"refuses: {_line(err)[:200]}"
-    del onnx
     return tuple(y.shape[2:])

@@ -361,8 +361,6 @@ def _axis_text(values: tuple) -> str:
 
 def meta_copy(model: Any) -> Any:
     """The model on the meta device, the caller's model untouched."""
-    import torch
-
     try:
         on_meta = all(p.is_meta for p in model.parameters()) and any(True for _ in model.parameters())
         copied = copy.deepcopy(model)
@@ -371,7 +369,6 @@ def meta_copy(model: Any) -> Any:
     except Exception as err:  # a module that cannot be copied
         raise ConfigError(f"cannot copy {type(model).__name__} to the meta device to trace it: {_first_line(err)}") from None
     copied.eval()
-    del torch
     return copied
 
 
