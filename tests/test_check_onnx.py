@@ -98,6 +98,19 @@ def test_exported_unet_at_its_size_and_at_350x525(torch, ort, tmp_path):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     with pytest.raises(Exception):
         session.run(None, {"x": np.zeros((1, 3, 350, 525), np.float32)})
+    # the rule comes from the graph's arithmetic; onnxruntime agrees on every width 16..64
+    assert bad.input_sizes == {"H": "multiples of 16 from 16", "W": "multiples of 16 from 16"}
+    (pad, crop) = bad.problems[0].fixes
+    assert pad.input_shape == (1, 3, 352, 528) and crop.input_shape == (1, 3, 336, 512)
+    assert session.run(None, {"x": np.zeros(pad.input_shape, np.float32)})[0].shape == (1, 2, 352, 528)
+
+    def runs(w):
+        try:
+            session.run(None, {"x": np.zeros((1, 3, 16, w), np.float32)})
+            return True
+        except Exception:
+            return False
+    assert [w for w in range(16, 65) if runs(w)] == [16, 32, 48, 64]
 
 
 def test_exported_dcgan_needs_no_input_shape(torch, ort, tmp_path):

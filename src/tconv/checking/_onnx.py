@@ -60,7 +60,7 @@ def _text(v: Any) -> Any:
     return v.decode() if isinstance(v, bytes) else list(v) if isinstance(v, (list, tuple)) else v
 
 
-def check_onnx(model: Any, input_shape: tuple | None) -> Report:
+def check_onnx(model: Any, input_shape: tuple | None, fixes: bool = True) -> Report:
     import onnx
 
     proto, label = _load(model)
@@ -140,10 +140,48 @@ def check_onnx(model: Any, input_shape: tuple | None) -> Report:
                                             f"{', '.join(map(str, bad))} differ{'s' if len(bad) == 1 else ''}", name))
             x = operands[0] if operands else x
         layers.append(Layer(name, node.op_type, x or (), y, window, attrs, note))
-    problems.sort(key=lambda p: 0 if p.message.startswith(("Concat", "Add")) else 1)
     out = shapes.get(graph.output[0].name) if graph.output else None
     shape = tuple(input_shape) if input_shape is not None else tuple(declared)
-    return Report(label, "onnx", shape, tuple(layers), tuple(problems), {}, out)
+    texts, sizes = _rules(graph, shapes, inputs[0].name, shape)
+    if fixes:
+        problems = [_with_input_fix(p, model, shape, sizes) if p.message.startswith(("Concat", "Add")) else p
+                    for p in problems]
+    problems.sort(key=lambda p: 0 if p.message.startswith(("Concat", "Add")) else 1)
+    return Report(label, "onnx", shape, tuple(layers), tuple(problems), texts, out)
+
+
+def _rules(graph: Any, shapes: dict, input_name: str, shape: tuple) -> tuple[dict, dict]:
+    from ._fixes import rules
+    from ._onnx_rules import graph_nodes
+    from ._torch import Trace
+
+    if len(shape) < 3:
+        return {}, {}
+    nodes = graph_nodes(graph, {**shapes, input_name: shape}, _attrs_plain, input_name)
+    return rules(Trace(nodes=nodes), shape)
+
+
+def _with_input_fix(problem: Problem, model: Any, shape: tuple, sizes: dict) -> Problem:
+    """The problem with the nearest input sizes that work, each checked by onnx's inference again."""
+    from . import _arith
+
+    spatial = list(shape[2:])
+    if not sizes or not all(a in sizes for a in range(len(spatial))):
+        return problem
+    found = []
+    for pick, verb in ((1, "pad"), (0, "crop")):
+        target = [(_arith.nearest(sizes[a], n)[pick] or n) for a, n in enumerate(spatial)]
+        if target == spatial:
+            continue
+        full = (*shape[:2], *target)
+        try:
+            again = check_onnx(model, full, fixes=False)
+        except ConfigError:
+            continue
+        if not any(p.message.startswith(("Concat", "Add")) for p in again.problems):
+            found.append(Fix("input", f"{verb} the input {_shape(spatial)} to {_shape(target)} (input shape "
+                             f"{_shape(full)}); onnx's inference again: every Concat and Add agrees", input_shape=full))
+    return Problem(problem.message, problem.layer, tuple(found) + tuple(problem.fixes))
 
 
 def _shape(shape: Any) -> str:
