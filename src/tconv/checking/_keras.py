@@ -8,7 +8,9 @@ with their geometry from tconv's Keras convention, and a ``Concatenate`` or
 ``Add`` whose inputs disagree is recorded and then called on stand-ins of the
 earlier input's (the skip's) shape, so a model whose build fails there is still
 reported to its end. Shapes are channels-last; the arithmetic sees them as
-``(batch, channels, *spatial)``.
+``(batch, channels, *spatial)``. The watch replaces ``Layer.__call__`` for the
+length of one trace (and puts it back): do not build other Keras models in
+another thread meanwhile.
 """
 from __future__ import annotations
 
