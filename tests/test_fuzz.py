@@ -638,8 +638,10 @@ def _chdir(folder):  # contextlib.chdir is Python 3.11+; tconv supports 3.10
 def _run_cli(argv: list[str], folder) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with _chdir(folder), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
-            mock.patch.object(bench_cli, "subprocess", mock.Mock(call=mock.Mock(return_value=0))) as stub:
-        # tconv bench: its arguments are checked, the benchmark process is not started
+            mock.patch.object(bench_cli, "subprocess", mock.Mock(call=mock.Mock(return_value=0))) as stub, \
+            mock.patch("tconv.serve._http.Server.serve_forever"), mock.patch("webbrowser.open"):
+        # tconv bench: its arguments are checked, the benchmark process is not started;
+        # tconv serve: its arguments are checked and its port bound, but it does not serve (nor open a browser)
         try:
             code = main(argv)
         except SystemExit as exit_:  # --help / --version
