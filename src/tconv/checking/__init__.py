@@ -228,7 +228,7 @@ def _check_torch(model: Any, input_shape: Any) -> Report:
     shape = _shape_tuple(input_shape)
     rank = _torch.expected_rank(model)
     if rank is not None and len(shape) != rank[0]:
-        example = "x".join(map(str, (1,) * max(rank[0] - len(shape), 0) + shape)) if len(shape) < rank[0] else None
+        example = "x".join(map(str, (1,) + shape)) if len(shape) == rank[0] - 1 else None  # the batch left out
         hint = f", e.g. {example}" if example else ""
         raise ConfigError(f"input shape {'x'.join(map(str, shape))} has {len(shape)} entries; {rank[1]} takes "
                           f"{rank[0]} (batch, channels, then {rank[0] - 2} spatial){hint}")
