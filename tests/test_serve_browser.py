@@ -217,3 +217,19 @@ def test_one_d_hides_the_cols_slider_and_keeps_the_framework_names(browser, base
     browser.find_element(By.ID, "dims-2").click()  # 1-D -> 2-D keeps the size on both axes
     wait_for(browser, "output-size", "12x12")
     assert parse_qs(urlsplit(browser.current_url).query)["input"] == ["6x6"]
+
+
+def test_numbers_in_the_phase_view_are_real_torch(browser, base, torch):
+    browser.get(f"{base}/?framework=pytorch&input=3x3&kernel=3&stride=2&padding=1&output_padding=1&view=phase")
+    wait_for(browser, "output-size", "6x6")
+    browser.find_element(By.CSS_SELECTOR, '[data-testid="numbers"]').click()
+    WebDriverWait(browser, 10).until(lambda d: parse_qs(urlsplit(d.current_url).query).get("numbers") == ["1"])
+    by_testid(browser, "last").click()
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#picture svg text"))
+    shown = [t.text for t in browser.find_elements(By.CSS_SELECTOR, '[data-testid="panel-1"] svg g text')]
+    from tconv.drawing import _scene as sc
+    x, w = sc.default_values((3, 3), 4), sc.default_values((3, 3), 2)
+    F = torch.nn.functional
+    t = lambda a: torch.tensor(a, dtype=torch.float64)[None, None]  # noqa: E731
+    real = F.conv_transpose2d(t(x), t(w), stride=2, padding=1, output_padding=1)[0, 0].numpy()
+    assert [int(v) for v in shown] == [int(v) for v in real.ravel()]

@@ -3,7 +3,7 @@
 // keeps the state in the URL. No framework, no build step, nothing fetched from elsewhere.
 "use strict";
 
-const KEYS = ["framework", "input", "kernel", "stride", "padding", "dilation", "output_padding", "output_size", "view"];
+const KEYS = ["framework", "input", "kernel", "stride", "padding", "dilation", "output_padding", "output_size", "view", "numbers"];
 const SVGNS = "http://www.w3.org/2000/svg";
 // Okabe-Ito fills per cell kind, as the matplotlib pictures use (tconv/drawing/_mpl.py)
 const FILL = {0: "#FFFFFF", 1: "#56B4E9", 2: "#FFFFFF", 3: "#E6E6E6", 4: "#FFFFFF", 5: "#E69F00",
@@ -38,6 +38,8 @@ function readControls() {
     if (key === "view") {
       const chosen = document.querySelector('input[name="view"]:checked');
       state.view = chosen ? chosen.value : "scatter";
+    } else if (key === "numbers") {
+      state.numbers = $("numbers").checked ? "1" : "";
     } else {
       state[key] = $(key).value.trim();
     }
@@ -50,6 +52,8 @@ function writeControls(state) {
     if (key === "view") {
       const radio = document.querySelector(`input[name="view"][value="${CSS.escape(state.view || "scatter")}"]`);
       if (radio) radio.checked = true;
+    } else if (key === "numbers") {
+      $("numbers").checked = ["1", "true", "on", "yes"].includes(String(state.numbers || "").toLowerCase());
     } else if (state[key] !== undefined) {
       $(key).value = state[key];
     }
@@ -391,7 +395,8 @@ async function start() {
   for (const s of meta.seeds) {
     const b = el("button", {type: "button", "data-testid": `seed-${s.id}`, title: s.question}, `${s.id}: ${s.question}`);
     b.addEventListener("click", () => {
-      const state = {stride: "", padding: "", dilation: "", output_padding: "", output_size: "", view: "scatter", ...s.query};
+      const state = {stride: "", padding: "", dilation: "", output_padding: "", output_size: "", view: "scatter",
+                     numbers: "", ...s.query};
       writeControls(state);
       labelFramework();
       changed();
@@ -401,7 +406,8 @@ async function start() {
   writeControls(stateFromUrl());
   labelFramework();
   select.addEventListener("change", () => { labelFramework(); changed(); });
-  for (const key of KEYS) if (key !== "view" && key !== "framework") {
+  $("numbers").addEventListener("change", changed);
+  for (const key of KEYS) if (!["view", "framework", "numbers"].includes(key)) {
     $(key).addEventListener("change", changed);
     $(key).addEventListener("keydown", (e) => { if (e.key === "Enter") changed(); });
   }
