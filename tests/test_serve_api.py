@@ -247,3 +247,21 @@ def test_explore_gives_an_iframe_on_the_same_state():
     assert status == 200 and json.loads(data)["output_size"] == "8x8"
     with pytest.raises(tconv.ConfigError, match="controls"):
         tconv.serve.explore(4, 3, strides=2)
+
+
+def test_an_answer_past_the_time_limit_is_a_408(server, monkeypatch):
+    import threading
+
+    release = threading.Event()
+
+    def slow(request):
+        release.wait(5)
+        return {}
+
+    monkeypatch.setattr(_http, "TIME_LIMIT", 0.2)
+    monkeypatch.setattr(_api, "answer", slow)
+    started = time.monotonic()
+    status, _, data = request(server, "GET", "/api/layer?input=8&kernel=3")
+    release.set()
+    assert status == 408 and "took longer than 0.2 s" in json.loads(data)["error"]
+    assert time.monotonic() - started < 3
