@@ -362,6 +362,7 @@ function stepFrame(delta) {
 function labelFramework() {
   const info = meta.frameworks.find((f) => f.name === $("framework").value);
   if (!info) return;
+  for (const node of document.querySelectorAll(".fw-title")) node.textContent = info.title;
   for (const key of ["stride", "padding", "dilation", "output_padding", "output_size"]) {
     const name = info.names[key];
     const label = $(`${key}-label`);
