@@ -104,3 +104,24 @@ def test_bad_keras_input(keras, tmp_path):
         tconv.check(path, (8, 8, 1))
     with pytest.raises(tconv.ConfigError, match="has 2 entries; .* takes 4"):
         tconv.check(_unet(keras), (96, 128))
+
+
+def test_cli_checks_a_keras_file_and_a_keras_builder(keras, tmp_path, monkeypatch, capsys):
+    from tconv.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    _unet(keras).save("unet.keras")
+    assert main(["check", "unet.keras", "--input", "100x128x3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("unet.keras (keras) at 1x100x128x3 -> 1x100x128x1: 1 problem\nproblem 1: cat at concatenate")
+    assert "fix: pad the input 100x128 to 112x128" in out
+    (tmp_path / "kbuild.py").write_text(
+        "import keras\n"
+        "def build(shape):\n"
+        "    inputs = keras.Input(shape=shape)\n"
+        "    x = keras.layers.MaxPooling2D(2)(inputs)\n"
+        "    x = keras.layers.Conv2DTranspose(3, 2, strides=2)(x)\n"
+        "    return keras.Model(inputs, keras.layers.Concatenate()([x, inputs]))\n")
+    assert main(["check", "kbuild:build", "--input", "9x8x3"]) == 0
+    out = capsys.readouterr().out
+    assert "H: 9; pool s2 -> 4 -> convT s2 -> 8 != 9" in out and "accepted H: multiples of 2 from 2" in out
