@@ -134,14 +134,43 @@ def test_concurrent_processes_leave_a_valid_file(_own_cache):
     assert not list(_own_cache.glob(".torch-choices-*.tmp"))
 
 
-def test_batch_sizes_in_one_bucket_share_a_choice():
+def test_batch_sizes_in_one_bucket_share_a_choice_that_holds(monkeypatch):
     assert [picker.batch_bucket(n) for n in (1, 2, 3, 4, 5, 8, 9)] == [1, 2, 4, 4, 8, 8, 16]
     _layer_call(batch=6)
-    assert len(tt.cache_info()) == 1
-    _layer_call(batch=5)  # same bucket: no measurement
-    assert len(tt.cache_info()) == 1 and len(picker._measured) == 1
-    _layer_call(batch=9)
-    assert len(tt.cache_info()) == 2
+    (first,) = tt.cache_info().values()
+    monkeypatch.setattr(picker, "_measure", None)  # a measurement would fail from here on
+    monkeypatch.setattr(picker, "_shared_holds", lambda *args: True)
+    _layer_call(batch=5)  # same bucket, and the shared choice holds: no measurement
+    assert list(tt.cache_info().values()) == [first, first]
+    assert [source for _, source in picker._measured.values()] == ["measured", "bucket"]
+    with pytest.raises(TypeError):
+        _layer_call(batch=9)  # another bucket: measured
+
+
+def test_a_shared_choice_slower_than_torch_is_measured_again(monkeypatch):
+    _layer_call(batch=6)
+    monkeypatch.setattr(picker, "_shared_holds", lambda *args: False)
+    _layer_call(batch=5)
+    assert [source for _, source in picker._measured.values()] == ["measured", "measured"]
+
+
+def test_shared_holds_times_the_shared_choice_against_torch(monkeypatch):
+    import types
+    clock = [0.0]
+    speed = {"native": 0.004, "gemm_shuffle": 0.002}
+
+    def fake_run(name, x, w, b, plan):
+        clock[0] += speed[name]
+        return x
+
+    monkeypatch.setattr(picker, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(picker, "run", fake_run)
+    x, w = torch.randn(2, 4, 8, 8), torch.randn(4, 4, 2, 2)
+    plan = Plan(tt.layer_geometry((8, 8), (2, 2), stride=2), 4, 4)
+    assert picker._shared_holds("gemm_shuffle", x, w, None, plan)
+    speed["gemm_shuffle"] = 0.005
+    assert not picker._shared_holds("gemm_shuffle", x, w, None, plan)
+    assert picker._shared_holds("native", x, w, None, plan)
 
 
 def test_the_budget_bounds_the_measuring(monkeypatch):
@@ -188,4 +217,4 @@ def test_choices_prints_a_table():
     (row,) = tt.choices(file=out)
     lines = out.getvalue().splitlines()
     assert lines[0].split() == ["layer", "signature", "strategy", "speed-up", "from"]
-    assert row["strategy"] in lines[2] and "batch<=2" in lines[2] and "measured" in lines[2]
+    assert row["strategy"] in lines[2] and "batch 2" in lines[2] and "measured" in lines[2]

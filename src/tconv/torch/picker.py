@@ -2,16 +2,17 @@
 
 Like ``torch.backends.cudnn.benchmark``, the first call with a new *signature*
 (spatial sizes, kernel, stride, dilation, kept window, channels, groups, batch
-bucket, dtype, device, memory layout, thread count, whether gradients are
+size, dtype, device, memory layout, thread count, whether gradients are
 needed, whether there is a bias) times the eligible strategies on the actual
 tensors (forward, or forward+backward when gradients are needed) and caches the
 fastest; later calls with that signature reuse the choice, and so do later
 processes on the same machine with the same torch (:mod:`tconv.torch.choice_cache`
 keeps the choices on disk). :func:`choices` prints them.
 
-Batch sizes share a choice by power-of-two buckets (1, 2, 3-4, 5-8, 9-16, ...):
-the first batch size measured in a bucket decides for the others, so a new
-batch size costs no measurement when its bucket has one.
+Batch sizes may share a choice by power-of-two buckets (1, 2, 3-4, 5-8,
+9-16, ...): a new batch size whose bucket has a choice already keeps it if it
+runs no slower than torch's kernel at this size (two calls each), instead of
+a full measurement; else it is measured (see :func:`_shared_holds`).
 
 Measuring a signature takes about :data:`MEASURE_BUDGET_S` (0.1 s; set it with
 :func:`set_measure_budget` or ``TCONV_MEASURE_BUDGET_MS``): every eligible
@@ -189,16 +190,16 @@ def _layout(x: torch.Tensor) -> str:
 
 
 def batch_bucket(batch: int) -> int:
-    """The power of two at or above ``batch``: batch sizes in one bucket share a choice."""
+    """The power of two at or above ``batch``: batch sizes in one bucket may share a choice."""
     return 1 << max(0, int(batch) - 1).bit_length()
 
 
 def signature(x, w, b, plan: Plan) -> tuple:
-    """Everything the best strategy may depend on (the batch size by its :func:`batch_bucket`)."""
+    """Everything the best strategy may depend on."""
     return (
         tuple(plan.geometry.axes),
         plan.groups,
-        (batch_bucket(x.shape[0]), x.shape[1]),
+        tuple(x.shape[:2]),
         plan.out_channels,
         x.dtype,
         str(x.device),
@@ -207,6 +208,12 @@ def signature(x, w, b, plan: Plan) -> tuple:
         needs_grad(x, w, b),
         b is not None,
     )
+
+
+def _bucket_key(key: tuple) -> str:
+    """The signature with its batch size replaced by the batch's bucket, as text."""
+    (batch, channels) = key[2]
+    return repr(key[:2] + ((batch_bucket(batch), channels),) + key[3:])
 
 
 def deterministic_rule(x: torch.Tensor, w: torch.Tensor, geometry: Geometry, bias: torch.Tensor | None = None) -> str:
@@ -320,18 +327,67 @@ def choose(x, w, b, plan: Plan, forced: str | None = None) -> str:
         store = _choices.store()
         text = repr(key)
         entry = store.load().get(text) if store is not None else None
+        bucket = _bucket_key(key)
         if entry is not None and entry["strategy"] in STRATEGIES and applies(entry["strategy"], plan):
             choice = entry["strategy"]
             _measured[key] = (entry.get("speedup"), "file")
-        else:  # none, or one this tconv does not have or cannot run here: measured again
-            report: dict = {}
-            choice = _measure(x, w, b, plan, report=report)
-            _measured[key] = (report.get("speedup"), "measured")
+        else:  # none, or one this tconv does not have or cannot run here
+            shared = _bucket_choice(bucket, plan, store)
+            if shared is not None and _shared_holds(shared, x, w, b, plan):
+                choice, source, speedup = shared, "bucket", None
+            else:
+                report: dict = {}
+                choice, source = _measure(x, w, b, plan, report=report), "measured"
+                speedup = report.get("speedup")
+            _measured[key] = (speedup, source)
             if store is not None:
-                store.save(text, {"strategy": choice, "speedup": report.get("speedup"),
+                store.save(text, {"strategy": choice, "speedup": speedup, "bucket": bucket,
                                   "layer": _describe_layer(key), "signature": _describe_signature(key)})
         _cache[key] = choice
     return choice
+
+
+def _bucket_choice(bucket: str, plan: Plan, store) -> str | None:
+    """The choice another batch size in this bucket got, in this process or on disk; None if none did."""
+    for key, strategy in _cache.items():
+        if _bucket_key(key) == bucket:
+            return strategy
+    for entry in (store.load().values() if store is not None else ()):
+        if entry.get("bucket") == bucket and entry["strategy"] in STRATEGIES and applies(entry["strategy"], plan):
+            return entry["strategy"]
+    return None
+
+
+def _shared_holds(shared: str, x, w, b, plan: Plan) -> bool:
+    """Whether a bucket-mate's choice is no slower than torch's kernel at this batch size (two calls each).
+
+    ``benchmarks/bench_buckets.py`` measured each batch size's own choice
+    and found shared choices up to several times slower at another batch size
+    in the bucket, so a shared rewrite is checked against torch's kernel
+    before it is kept; a shared ``native`` is kept as it is (it can miss a
+    rewrite's win at this size, not lose to torch).
+    """
+    if shared == "native":
+        return True
+    grad = needs_grad(x, w, b)
+
+    def once(name: str) -> float:
+        start = time.perf_counter()
+        with torch.set_grad_enabled(grad):
+            y = run(name, x, w, b, plan)
+            if grad:
+                y.backward(torch.ones_like(y))
+        _sync(x.device)
+        return time.perf_counter() - start
+
+    if grad:
+        x, w = x.detach().requires_grad_(x.requires_grad), w.detach().requires_grad_(w.requires_grad)
+        b = None if b is None else b.detach().requires_grad_(b.requires_grad)
+    try:
+        once(shared), once("native")  # warm-up
+        return once(shared) <= once("native")
+    except (RuntimeError, MemoryError):
+        return False
 
 
 def _describe_layer(key: tuple) -> str:
@@ -345,10 +401,10 @@ def _describe_layer(key: tuple) -> str:
 
 
 def _describe_signature(key: tuple) -> str:
-    axes, _, (bucket, _), _, dtype, device, layout, threads, grad, bias = key
+    axes, _, (batch, _), _, dtype, device, layout, threads, grad, bias = key
     size = "x".join(str(a.input_size) for a in axes)
     crop = ",".join(f"{a.crop_begin}:{a.crop_end}" for a in axes)
-    return (f"in {size} crop {crop} batch<={bucket} {str(dtype).replace('torch.', '')} {device} {layout} "
+    return (f"in {size} crop {crop} batch {batch} {str(dtype).replace('torch.', '')} {device} {layout} "
             f"{threads}t {'train' if grad else 'infer'}{' +bias' if bias else ''}")
 
 
