@@ -7,10 +7,9 @@ Skipped, with the reason printed (pytest -rs), where no chromium or chromedriver
 from __future__ import annotations
 
 import io
-import json
+import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,11 +18,14 @@ import pytest
 import tconv
 from tconv.serve import _api
 
-CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if Path(p).exists()), None)
-DRIVER = "/usr/bin/chromedriver"
+# TCONV_CHROMIUM / TCONV_CHROMEDRIVER point elsewhere (a path that does not exist shows the skip)
+_CANDIDATES = [os.environ["TCONV_CHROMIUM"]] if os.environ.get("TCONV_CHROMIUM") else ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+CHROMIUM = next((p for p in _CANDIDATES if Path(p).exists()), None)
+DRIVER = os.environ.get("TCONV_CHROMEDRIVER", "/usr/bin/chromedriver")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 if CHROMIUM is None or not Path(DRIVER).exists():
-    pytest.skip("no chromium/chromedriver: apt-get install chromium chromium-driver (.ci/run does)", allow_module_level=True)
+    pytest.skip(f"no chromium ({CHROMIUM or 'not found'}) or chromedriver ({DRIVER}): "
+                "apt-get install chromium chromium-driver (.ci/run does)", allow_module_level=True)
 
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402

@@ -59,7 +59,7 @@ def _tap_name(t1: int, t2: int, one_d: bool) -> str:
 
 
 def _sub_kernel_panel(tr, tc, w2, one_d: bool, label: str) -> sc.Panel:
-    (f1, pos1), (f2, pos2) = sub_kernel(tr), sub_kernel(tc)
+    (_, pos1), (_, pos2) = sub_kernel(tr), sub_kernel(tc)
     rows = 1 + max((p for p, _ in pos1), default=-1)
     cols = 1 + max((p for p, _ in pos2), default=-1)
     shape = (max(rows, 1), max(cols, 1))
