@@ -134,9 +134,22 @@ def steady(name: str, repeats: int, cache_dir: str) -> dict:
     sys.path.insert(0, str(HERE))
     from harness import interleaved
 
-    os.environ["TCONV_CACHE_DIR"] = cache_dir  # the choices the first-call runs made (same machine, same torch)
     import tconv.torch as tt
 
+    saved = os.environ.get("TCONV_CACHE_DIR")
+    # the choices the first-call runs made (same machine, same torch); restored after, since the next
+    # model's first calls copy the built C loops from the usual cache folder
+    os.environ["TCONV_CACHE_DIR"] = cache_dir
+    try:
+        return _steady(name, repeats, tt, interleaved, torch)
+    finally:
+        if saved is None:
+            os.environ.pop("TCONV_CACHE_DIR", None)
+        else:
+            os.environ["TCONV_CACHE_DIR"] = saved
+
+
+def _steady(name, repeats, tt, interleaved, torch) -> dict:
     reference, x = build(name)
     swapped = tt.swap(copy.deepcopy(reference))
     out = {}
